@@ -1,0 +1,3 @@
+from audio_transfer.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Entry point of the ``audio-transfer`` command.
+
+Each verb lives in its own module of this package with two functions:
+
+- ``add_parser(subparsers) -> argparse.ArgumentParser`` declares its arguments (every verb gets ``--json``);
+- ``run(args) -> CommandResult`` does the work and returns what to print.
+
+``main`` prints the result as text, or as exactly one JSON object on stdout with ``--json``, sends logs to
+stderr, and turns :class:`~audio_transfer.errors.AudioTransferError` into a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from audio_transfer.cli.output import CommandResult
+from audio_transfer.errors import AudioTransferError
+from audio_transfer.version import __version__
+
+# Verb -> module in audio_transfer.cli. Modules are imported lazily so `--version` stays fast.
+COMMANDS: dict[str, str] = {}
+
+logger = logging.getLogger("audio_transfer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audio-transfer",
+        description="Speech and audio transfer learning: pretrained bases, small heads, edge export.",
+    )
+    parser.add_argument("--version", action="version", version=f"audio-transfer {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv for debug)"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for verb, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = module.add_parser(subparsers)
+        sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        sub.set_defaults(_run=module.run, command=verb)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("audio_transfer")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    _configure_logging(args.verbose)
+    try:
+        result: CommandResult = args._run(args)
+    except AudioTransferError as error:
+        logger.error("%s", error)
+        if args.json:
+            print(json.dumps({"error": type(error).__name__, "message": str(error)}))
+        return 2
+    if args.json:
+        print(json.dumps(result.data, indent=2, sort_keys=False, default=str))
+    else:
+        print(result.text)
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

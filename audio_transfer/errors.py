@@ -1,0 +1,33 @@
+"""Typed exceptions of audio_transfer. Every message names the file or argument and says what to do."""
+
+
+class AudioTransferError(Exception):
+    """Base class of every error audio_transfer raises on purpose."""
+
+
+class BackendError(AudioTransferError, ImportError):
+    """Keras runs on a backend other than TensorFlow."""
+
+
+class AudioDecodeError(AudioTransferError, ValueError):
+    """An audio file cannot be read: missing, empty, not audio, corrupt, or holding NaN/Inf samples."""
+
+
+class DatasetError(AudioTransferError, ValueError):
+    """A dataset folder or manifest cannot be used as given (no classes, bad columns, too many bad files)."""
+
+
+class ConfigError(AudioTransferError, ValueError):
+    """An argument or configuration value is out of range or inconsistent."""
+
+
+class BaseNotFoundError(AudioTransferError, LookupError):
+    """A base name, hub handle or path does not resolve to a model."""
+
+
+class ExportError(AudioTransferError, RuntimeError):
+    """A model cannot be exported as asked (unsupported ops, missing calibration data, unwritable path)."""
+
+
+class InputShapeError(AudioTransferError, ValueError):
+    """A tensor or array has the wrong rank or size for the layer or model it is given to."""

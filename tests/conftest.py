@@ -1,0 +1,46 @@
+"""Shared fixtures. Tests make their own audio; real speech in ../shared is used when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = REPO_ROOT.parent / "shared"
+SPEECH_COMMANDS_DIR = SHARED_DIR / "data" / "speech_commands_subset"
+CORAL_YAMNET_DIR = SHARED_DIR / "models" / "yamnet_coral_int8"
+
+
+@pytest.fixture(scope="session")
+def speech_commands_dir() -> Path:
+    """The Speech Commands subset beside the repo; the test is skipped when it is absent."""
+    if not SPEECH_COMMANDS_DIR.is_dir():
+        pytest.skip(f"{SPEECH_COMMANDS_DIR} is absent")
+    return SPEECH_COMMANDS_DIR
+
+
+@pytest.fixture(scope="session")
+def coral_yamnet_dir() -> Path:
+    """Google Coral's int8 YAMNet beside the repo; the test is skipped when it is absent."""
+    if not CORAL_YAMNET_DIR.is_dir():
+        pytest.skip(f"{CORAL_YAMNET_DIR} is absent")
+    return CORAL_YAMNET_DIR
+
+
+def make_tone(
+    *, frequency_hz: float = 440.0, duration_seconds: float = 1.0, sample_rate: int = 16000
+) -> np.ndarray:
+    """A 0.5-amplitude sine, float32."""
+    t = np.arange(round(duration_seconds * sample_rate)) / sample_rate
+    return (0.5 * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
