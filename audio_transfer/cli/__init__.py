@@ -1,1 +1,4 @@
-"""The ``audio-transfer`` command line. Results go to stdout (one JSON object with ``--json``), logs to stderr."""
+"""The ``audio-transfer`` command line.
+
+Results go to stdout (one JSON object with ``--json``), logs to stderr.
+"""
