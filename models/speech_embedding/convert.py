@@ -201,36 +201,35 @@ def _max_abs_diff(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
-def parity(base: SpeechEmbeddingBase, models: dict[str, Path], clips: dict[str, np.ndarray]) -> dict:
-    """Max abs differences to the original pipeline, network alone and end to end, per clip."""
+def reference_outputs(models: dict[str, Path], pcm16: np.ndarray) -> dict[str, np.ndarray]:
+    """The original pipeline's log-mel and embeddings of one clip."""
+    log_mel = reference_log_mel(models["melspectrogram.tflite"], pcm16)
+    return {"log_mel": log_mel, "embeddings": reference_embeddings(models["embedding_model.tflite"], log_mel)}
+
+
+def parity(base: SpeechEmbeddingBase, clips: dict[str, np.ndarray], references: dict[str, dict]) -> dict:
+    """Max abs differences to the original pipeline per clip: network alone, front-end, end to end."""
     figures = {}
     for name, pcm in clips.items():
-        log_mel = reference_log_mel(models["melspectrogram.tflite"], pcm)
-        expected = reference_embeddings(models["embedding_model.tflite"], log_mel)
-        network = base.embed_log_mel(log_mel[None]).numpy()[0]
-        end_to_end = base(pcm[None].astype(np.float32) / 32768).numpy()[0]
+        expected = references[name]
+        waveform = pcm[None].astype(np.float32) / 32768
         figures[name] = {
-            "windows": len(expected),
-            "embedding_abs_max": float(np.max(np.abs(expected))),
-            "network_max_abs_diff": _max_abs_diff(network, expected),
-            "end_to_end_max_abs_diff": _max_abs_diff(end_to_end, expected),
-            "front_end_max_abs_diff": _max_abs_diff(
-                base.frontend(pcm[None].astype(np.float32) / 32768)[0], log_mel
+            "windows": len(expected["embeddings"]),
+            "embedding_abs_max": float(np.max(np.abs(expected["embeddings"]))),
+            "network_max_abs_diff": _max_abs_diff(
+                base.embed_log_mel(expected["log_mel"][None])[0], expected["embeddings"]
             ),
+            "front_end_max_abs_diff": _max_abs_diff(base.frontend(waveform)[0], expected["log_mel"]),
+            "end_to_end_max_abs_diff": _max_abs_diff(base(waveform)[0], expected["embeddings"]),
         }
     return figures
 
 
-def write_fixture(path: Path, models: dict[str, Path], clips: dict[str, np.ndarray]) -> None:
+def write_fixture(path: Path, clips: dict[str, np.ndarray], references: dict[str, dict]) -> None:
     """Reference log-mel and embeddings of each clip, and the synthetic waveform (not the speech)."""
-    arrays: dict[str, np.ndarray] = {
-        "speech_files": np.array(SPEECH_CLIPS),
-        "synthetic_pcm16": clips["synthetic"],
-    }
-    for name, pcm in clips.items():
-        log_mel = reference_log_mel(models["melspectrogram.tflite"], pcm)
-        arrays[f"{name}_log_mel"] = log_mel
-        arrays[f"{name}_embeddings"] = reference_embeddings(models["embedding_model.tflite"], log_mel)
+    arrays = {"speech_files": np.array(SPEECH_CLIPS), "synthetic_pcm16": clips["synthetic"]}
+    for name, outputs in references.items():
+        arrays.update({f"{name}_{key}": value for key, value in outputs.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
     logger.info("wrote %s (%d bytes)", path, path.stat().st_size)
@@ -260,7 +259,8 @@ def main(argv: list[str] | None = None) -> None:
             clips["speech"] = np.concatenate([read_pcm16(args.speech_dir / clip) for clip in SPEECH_CLIPS])
         else:
             logger.warning("%s is absent: parity is checked on synthetic audio only", args.speech_dir)
-        figures = parity(base, models, clips)
+        references = {name: reference_outputs(models, pcm) for name, pcm in clips.items()}
+        figures = parity(base, clips, references)
         logger.info("parameters: %d\nparity: %s", base.count_params(), json.dumps(figures, indent=2))
         worst = max(f["network_max_abs_diff"] for f in figures.values())
         assert worst <= 1e-4, f"network parity {worst} > 1e-4"
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         logger.info("wrote %s (%d bytes)", args.output, args.output.stat().st_size)
         if args.fixture:
             assert "speech" in clips, f"--fixture needs the real speech in {args.speech_dir}"
-            write_fixture(args.fixture, models, clips)
+            write_fixture(args.fixture, clips, references)
 
 
 if __name__ == "__main__":
