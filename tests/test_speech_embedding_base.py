@@ -1,6 +1,6 @@
 """SpeechEmbeddingBase against the original openWakeWord TFLite pipeline, and its base contract.
 
-The reference outputs in ``fixtures/speech_embedding_reference.npz`` were computed by
+The reference outputs in ``fixtures/speech_embedding_base_reference.npz`` were computed by
 ``models/speech_embedding/convert.py --fixture`` with the wheel's ``melspectrogram.tflite`` (``/10 + 2``) and
 ``embedding_model.tflite`` over 76-frame windows every 8 frames, on seeded synthetic audio (waveform
 stored) and on three Speech Commands clips joined into one 3 s utterance (file names stored).
@@ -21,7 +21,7 @@ from audio_transfer.bases.assets import pretrained_asset
 from audio_transfer.bases.speech_embedding_base import SpeechEmbeddingBase
 from audio_transfer.errors import ConfigError, InputShapeError
 
-FIXTURE = Path(__file__).parent / "fixtures" / "speech_embedding_reference.npz"
+FIXTURE = Path(__file__).parent / "fixtures" / "speech_embedding_base_reference.npz"
 TOLERANCE = 1e-3
 
 
