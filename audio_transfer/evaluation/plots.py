@@ -47,7 +47,7 @@ def plot_confusion_matrix(report: ClassificationReport, path: str | os.PathLike)
     row_totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)
 
-    side_inches = float(np.clip(2.5 + 0.4 * num_labels, 4.5, 24.0))
+    side_inches = float(np.clip(2.5 + 0.35 * num_labels, 4.5, 16.0))
     figure = Figure(figsize=(side_inches + 1.2, side_inches), layout="constrained")
     axes = figure.add_subplot()
     image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
