@@ -246,14 +246,16 @@ def _check_labels(labels: Sequence[str]) -> tuple[str, ...]:
     return labels
 
 
-def _as_indices(values: Sequence[int] | Sequence[str] | np.ndarray, labels: tuple[str, ...], name: str):
+def _as_indices(
+    values: Sequence[int] | Sequence[str] | np.ndarray, labels: tuple[str, ...], name: str
+) -> np.ndarray:
     """Class indices of ``values`` given as indices or label strings, checked against ``labels``."""
     array = np.asarray(values)
     if array.ndim != 1:
         raise InputShapeError(f"{name} must be one-dimensional, received shape {array.shape}.")
     if array.size == 0:
         return array.astype(np.int64)
-    if array.dtype.kind in "US":
+    if array.dtype.kind in "USO":  # label strings (object arrays come from pandas and the like)
         lookup = {label: index for index, label in enumerate(labels)}
         unknown = sorted({str(value) for value in array.tolist()} - lookup.keys())
         if unknown:

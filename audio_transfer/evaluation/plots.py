@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 # Above this many classes the cells are too small to hold readable counts; colours alone remain.
 _MAX_ANNOTATED_CLASSES = 40
-_DET_TICKS = (1e-5, 1e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99)
+_DET_TICKS = (1e-5, 1e-4, 1e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99)
 _DET_MAX_RATE = 0.99
 
 

@@ -21,6 +21,7 @@ def trial_pairs(labels: Sequence[Hashable] | np.ndarray) -> tuple[np.ndarray, np
     Returns:
         ``(i, j, same)``: int64 index arrays with ``i < j`` over all ``num_items·(num_items − 1)/2`` pairs
         (row-major order) and a bool array, True where ``labels[i] == labels[j]``.
+        The pairs grow quadratically: 5,000 items give 12.5 million trials (about 200 MB of indices).
 
     Raises:
         InputShapeError: ``labels`` is not one-dimensional.
