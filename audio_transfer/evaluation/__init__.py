@@ -11,7 +11,7 @@ from any thread. Example::
     report.eer, report.min_dcf
 """
 
-from audio_transfer.evaluation.atomic_files import atomic_write
+from audio_transfer.atomic_files import atomic_write
 from audio_transfer.evaluation.classification_report import ClassificationReport, classification_metrics
 from audio_transfer.evaluation.plots import plot_confusion_matrix, plot_det_curve
 from audio_transfer.evaluation.report_files import write_report

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from audio_transfer.evaluation.atomic_files import atomic_write
+from audio_transfer.atomic_files import atomic_write
 from audio_transfer.evaluation.classification_report import ClassificationReport
 from audio_transfer.evaluation.verification_report import VerificationReport
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from audio_transfer.atomic_files import atomic_write
 from audio_transfer.errors import ConfigError
-from audio_transfer.evaluation.atomic_files import atomic_write
 from audio_transfer.evaluation.classification_report import ClassificationReport
 from audio_transfer.evaluation.plots import plot_confusion_matrix, plot_det_curve
 from audio_transfer.evaluation.verification_report import VerificationReport
