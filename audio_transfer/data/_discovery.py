@@ -88,7 +88,7 @@ def _discover_folder(root: Path, speaker_pattern: re.Pattern[str] | None) -> Dis
             logger.info("%s holds no audio files; it is not a class.", child)
         for path in files:
             relative_path = path.relative_to(root).as_posix()
-            speaker = parse_speaker(relative_path, speaker_pattern=speaker_pattern)
+            speaker = parse_speaker(relative_path, label=child.name, speaker_pattern=speaker_pattern)
             found.examples.append(AudioExample(path, child.name, speaker, relative_path))
     if loose:
         logger.warning(
@@ -140,6 +140,6 @@ def _read_manifest(manifest: Path, speaker_pattern: re.Pattern[str] | None) -> D
         relative_path = listed.as_posix()
         speaker_column = columns.get("speaker")
         speaker = row[speaker_column] if speaker_column is not None and speaker_column < len(row) else ""
-        speaker = speaker or parse_speaker(relative_path, speaker_pattern=speaker_pattern)
+        speaker = speaker or parse_speaker(relative_path, label=label, speaker_pattern=speaker_pattern)
         found.examples.append(AudioExample(path, label, speaker, relative_path))
     return found
