@@ -477,6 +477,20 @@ def test_noise_alone_is_mixed_at_an_snr_in_range(clips, bank):
     assert np.all(np.abs(added).max(axis=1) > 0)
 
 
+def test_noise_bank_skips_bad_files_and_may_end_up_empty(tmp_path, clips):
+    good = tmp_path / "noise.wav"
+    sf.write(good, noise(duration_seconds=0.5), 16000)
+    bad = write_truncated_wav(tmp_path / "cut.wav")
+
+    bank = NoiseBank.from_files([good, bad])
+    empty = NoiseBank.from_files([bad])
+
+    assert len(bank) == 1 and [item.path for item in bank.skipped] == [str(bad)]
+    assert len(empty) == 0
+    only_noise = Augmentation(time_shift_seconds=0.0, noise_probability=1.0, gain_db_range=None)
+    np.testing.assert_array_equal(only_noise.augment(clips, noise=empty), clips)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -582,6 +596,14 @@ def test_pipeline_skips_bad_files_and_checks_labels(tmp_path):
     assert sum(int(w.shape[0]) for w, _ in dataset) == 8
     with pytest.raises(DatasetError, match=r"labels \['stop'\] that are not in labels=\['go'\]"):
         make_dataset(data.examples, labels=["go"])
+
+
+def test_training_pipeline_with_nothing_decodable_says_so(tmp_path):
+    bad = write_truncated_wav(tmp_path / "a" / "cut.wav")
+    with pytest.raises(DatasetError, match="1 of 1 audio files failed to decode"):
+        make_dataset([AudioExample(bad, "a")], labels=["a"], training=True)
+    with pytest.raises(DatasetError, match="None of the 1 clips decoded"):
+        make_dataset([AudioExample(bad, "a")], labels=["a"], training=True, max_failure_fraction=1.0)
 
 
 def test_speech_commands_subset(speech_commands_dir):

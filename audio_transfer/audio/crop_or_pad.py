@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from audio_transfer._checks import is_positive_int
 from audio_transfer.errors import ConfigError
 
 
@@ -22,7 +23,7 @@ def crop_or_pad(waveform: np.ndarray, *, num_samples: int) -> np.ndarray:
         >>> crop_or_pad(np.ones(3, np.float32), num_samples=6)
         array([0., 1., 1., 1., 0., 0.], dtype=float32)
     """
-    if not isinstance(num_samples, (int, np.integer)) or isinstance(num_samples, bool) or num_samples <= 0:
+    if not is_positive_int(num_samples):
         raise ConfigError(f"num_samples must be a positive integer, received {num_samples!r}.")
     length = waveform.shape[-1]
     if length >= num_samples:

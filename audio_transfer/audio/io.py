@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from audio_transfer._checks import is_positive_int
 from audio_transfer.audio.audio_info import AudioInfo
 from audio_transfer.errors import AudioDecodeError, ConfigError, InputShapeError
 
@@ -66,7 +67,7 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int | None = 16000, mono
         >>> waveform.shape, waveform.dtype  # doctest: +SKIP
         ((16000,), dtype('float32'))
     """
-    if sample_rate is not None and not _is_positive_int(sample_rate):
+    if sample_rate is not None and not is_positive_int(sample_rate):
         raise AudioDecodeError(
             f"Cannot load {os.fspath(path)!r} at sample_rate={sample_rate!r}: sample_rate must be a positive "
             "integer number of Hz (for example 16000), or None to keep the file's own rate."
@@ -137,7 +138,7 @@ def save_audio(
         >>> save_audio("tone.flac", np.zeros(16000, np.float32), sample_rate=16000)  # doctest: +SKIP
     """
     path = Path(path)
-    if not _is_positive_int(sample_rate):
+    if not is_positive_int(sample_rate):
         raise ConfigError(
             f"Cannot write {os.fspath(path)!r}: sample_rate must be a positive integer number of Hz, "
             f"received {sample_rate!r}."
@@ -168,10 +169,6 @@ def save_audio(
 
 
 # -- internals ------------------------------------------------------------------------------------------
-
-
-def _is_positive_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
 
 
 def _existing_file(path: Path) -> Path:
@@ -298,7 +295,7 @@ def _decode_with_audioread(path: Path, *, soundfile_error: Exception) -> tuple[n
                 buffers = [np.frombuffer(buffer, "<i2") for buffer in decoder]
     except (audioread.DecodeError, OSError, EOFError, ValueError):
         raise not_audio from None
-    if not _is_positive_int(sample_rate) or not _is_positive_int(channels):
+    if not is_positive_int(sample_rate) or not is_positive_int(channels):
         raise not_audio
     interleaved = np.concatenate(buffers) if buffers else np.zeros(0, "<i2")
     samples = (interleaved.astype(np.float32) / _PCM_SCALE_DIVISOR).reshape(-1, channels)

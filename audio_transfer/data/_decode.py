@@ -43,10 +43,13 @@ def raise_if_too_many_failures(
 ) -> None:
     """Raise DatasetError when more than ``max_failure_fraction`` of ``total`` files failed.
 
-    A single failure never raises (one bad file must not stop a run) unless nothing is left.
+    A single bad file among others never raises (one bad file must not stop a run); every file failing
+    raises unless ``max_failure_fraction`` is 1 (which never raises).
     """
     failed = len(skipped)
-    if failed == 0 or (failed < total and (failed == 1 or failed <= max_failure_fraction * total)):
+    if failed == 0 or max_failure_fraction >= 1.0:
+        return
+    if failed < total and (failed == 1 or failed <= max_failure_fraction * total):
         return
     listing = "; ".join(f"{item.path}: {item.reason}" for item in skipped[:_LISTED_FAILURES])
     more = f" (and {failed - _LISTED_FAILURES} more)" if failed > _LISTED_FAILURES else ""

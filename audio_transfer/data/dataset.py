@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer._checks import is_positive_int
 from audio_transfer.audio import crop_or_pad
 from audio_transfer.data._decode import decode_waveforms
 from audio_transfer.data.audio_example import AudioExample
@@ -67,7 +68,7 @@ def make_dataset(
         ...                      augmentation=Augmentation(), noise_files=data.noise_files)
     """
     clip_samples = clip_samples_for(sample_rate=sample_rate, clip_seconds=clip_seconds)
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size <= 0:
+    if not is_positive_int(batch_size):
         raise ConfigError(f"batch_size must be a positive integer, received {batch_size!r}.")
     if not examples:
         raise DatasetError("make_dataset received no examples. Check the dataset path and split fractions.")
@@ -88,6 +89,8 @@ def make_dataset(
         clip_samples=clip_samples,
         max_failure_fraction=max_failure_fraction,
     )
+    if not kept:
+        raise DatasetError(f"None of the {len(examples)} clips decoded; see the warnings above for why.")
     # Pad short clips now so that the per-epoch work is only a random crop.
     waveforms = [crop_or_pad(w, num_samples=clip_samples) if len(w) < clip_samples else w for w in waveforms]
     ragged = tf.RaggedTensor.from_row_lengths(

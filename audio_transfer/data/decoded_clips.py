@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audio_transfer._checks import is_positive_int
 from audio_transfer.audio import crop_or_pad
 from audio_transfer.data._decode import decode_waveforms
 from audio_transfer.data.audio_example import AudioExample
@@ -16,7 +17,7 @@ from audio_transfer.errors import ConfigError, DatasetError
 
 def clip_samples_for(*, sample_rate: int, clip_seconds: float) -> int:
     """Number of samples of a ``clip_seconds`` clip at ``sample_rate``, with both arguments checked."""
-    if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
+    if not is_positive_int(sample_rate):
         raise ConfigError(f"sample_rate must be a positive integer number of Hz, received {sample_rate!r}.")
     if not (
         isinstance(clip_seconds, (int, float)) and clip_seconds > 0 and round(clip_seconds * sample_rate)
@@ -83,8 +84,8 @@ def decode_examples(
         sample_rate: rate in Hz to resample to.
         clip_seconds: length of every clip; longer files keep their middle, shorter ones are zero-padded
             on both sides.
-        max_failure_fraction: raise when more than this share of the files fail (a single failure never
-            raises, unless it is the only file).
+        max_failure_fraction: raise when more than this share of the files fail (a single bad file among
+            others never raises; 1 never raises, even when nothing decodes).
         num_workers: decoding threads (default: up to 8, one per CPU).
 
     Returns:

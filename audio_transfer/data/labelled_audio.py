@@ -32,7 +32,8 @@ class LabelledAudio:
     """Labelled clips found in a folder or manifest, before any decoding.
 
     Args:
-        examples: the clips, ordered by label then path (generated ``_silence_`` clips last).
+        examples: the clips in discovery order (class folders and paths sorted, or manifest order), with
+            ``_unknown_`` and then generated ``_silence_`` clips last.
         labels: class names; ``_silence_`` and ``_unknown_`` first when present, then the keywords in the
             order given, or every class in sorted order.
         noise_files: the noise bank (files of ``_background_noise_``), never a class.

@@ -42,7 +42,8 @@ class NoiseBank:
         """Decode noise files, skipping (with a warning) those that fail.
 
         Raises:
-            DatasetError: more than ``max_failure_fraction`` of the files fail (by default: all of them).
+            DatasetError: more than ``max_failure_fraction`` of the files fail (by default never: a bank
+                whose files all fail is empty, and augmentation then adds no noise).
         """
         examples = [AudioExample(Path(path), NOISE_LABEL) for path in paths]
         waveforms, _, skipped = decode_waveforms(
