@@ -41,15 +41,17 @@ from audio_transfer.data import (
 from audio_transfer.errors import ConfigError, DatasetError, InputShapeError
 
 
-@pytest.fixture
-def tree(tmp_path) -> Path:
-    """yes/no/up × 6 speakers, 2 noise files, a README, plus a symlinked clip and a nested folder."""
-    root = write_speech_commands_tree(tmp_path / "sc")
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    """yes/no/up × 6 speakers, 2 noise files, a README, a symlinked clip, a nested folder, a hidden folder
+    and a clip outside any class folder. Read-only: tests that change a tree make their own."""
+    root = write_speech_commands_tree(tmp_path_factory.mktemp("tree") / "sc")
     (root / "up" / "nested").mkdir()
     write_tone(root / "up" / "nested" / "spk99_nohash_0.flac", frequency_hz=500.0)
     os.symlink(root / "yes" / "spk00_nohash_0.wav", root / "yes" / "spk98_nohash_0.wav")
     (root / ".hidden").mkdir()
     write_tone(root / ".hidden" / "x.wav")
+    write_tone(root / "loose.wav")
     return root
 
 
@@ -69,7 +71,6 @@ def _bad_tree(tmp_path) -> tuple[Path, list[Path]]:
 
 
 def test_folder_per_class_discovery(tree, caplog):
-    write_tone(tree / "loose.wav")
     with caplog.at_level(logging.WARNING, logger="audio_transfer"):
         data = load_labelled_audio(tree)
 
@@ -84,9 +85,10 @@ def test_folder_per_class_discovery(tree, caplog):
     assert len(data.speakers) == 8
 
 
-def test_broken_symlink_is_skipped_with_a_reason(tree):
-    os.symlink(tree / "nowhere.wav", tree / "no" / "spk77_nohash_0.wav")
-    data = load_labelled_audio(tree)
+def test_broken_symlink_is_skipped_with_a_reason(tmp_path):
+    root = write_speech_commands_tree(tmp_path / "sc", speakers=1, noise_files=0)
+    os.symlink(root / "nowhere.wav", root / "no" / "spk77_nohash_0.wav")
+    data = load_labelled_audio(root)
     assert [item.reason for item in data.skipped] == ["broken symbolic link: its target does not exist"]
     assert data.skipped[0].path.endswith("spk77_nohash_0.wav")
 

@@ -33,8 +33,9 @@ class AudioExample:
         gain: factor the excerpt's samples are multiplied by (generated clips only).
 
     Example:
-        >>> AudioExample(Path("yes/0a7c2a8d_nohash_0.wav"), "yes", "0a7c2a8d", "yes/0a7c2a8d_nohash_0.wav")
-        ... # doctest: +SKIP
+        >>> clip = "yes/0a7c2a8d_nohash_0.wav"
+        >>> AudioExample(Path("speech_commands") / clip, "yes", "0a7c2a8d", clip).split_key
+        '0a7c2a8d'
     """
 
     path: Path | None

@@ -39,8 +39,9 @@ class Augmentation:
     Example:
         >>> augmentation = Augmentation(time_shift_seconds=0.1, gain_db_range=None)
         >>> bank = NoiseBank.from_files(data.noise_files, sample_rate=16000)  # doctest: +SKIP
-        >>> copies = [augmentation.augment(clips, noise=bank, seed=(0, k)) for k in range(4)]
-        ... # doctest: +SKIP
+        >>> copies = [  # doctest: +SKIP
+        ...     augmentation.augment(clips, noise=bank, seed=(0, k)) for k in range(4)
+        ... ]
     """
 
     time_shift_seconds: float = 0.1

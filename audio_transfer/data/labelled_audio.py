@@ -107,8 +107,9 @@ def load_labelled_audio(
         ConfigError: a fraction is negative or ``speaker_pattern`` is invalid.
 
     Example:
-        >>> data = load_labelled_audio("speech_commands", keywords=["yes", "no"], silence_fraction=0.1)
-        ... # doctest: +SKIP
+        >>> data = load_labelled_audio(  # doctest: +SKIP
+        ...     "speech_commands", keywords=["yes", "no"], silence_fraction=0.1
+        ... )
         >>> data.labels  # doctest: +SKIP
         ['_silence_', '_unknown_', 'yes', 'no']
     """
