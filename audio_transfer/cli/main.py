@@ -23,7 +23,9 @@ from audio_transfer.errors import AudioTransferError
 from audio_transfer.version import __version__
 
 # Verb -> module in audio_transfer.cli. Modules are imported lazily so `--version` stays fast.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "bases": "audio_transfer.cli.bases",
+}
 
 logger = logging.getLogger("audio_transfer")
 
