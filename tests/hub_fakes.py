@@ -14,6 +14,17 @@ import tensorflow as tf
 FRAME_LENGTH = 400
 FRAME_STEP = 200
 
+# HubBase arguments for the SavedModel of save_yamnet_like().
+YAMNET_LIKE_CONFIG = {
+    "call_convention": "unbatched",
+    "output_key": 1,
+    "sample_rate": 16000,
+    "embedding_dim": 16,
+    "min_samples": 400,
+    "window_seconds": 0.025,
+    "hop_seconds": 0.0125,
+}
+
 
 def _frames(waveform: tf.Tensor) -> tf.Tensor:
     return tf.signal.frame(waveform, FRAME_LENGTH, FRAME_STEP)

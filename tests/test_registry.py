@@ -205,16 +205,7 @@ def test_hub_preset_loads_from_a_local_copy_and_by_its_handle(tmp_path, monkeypa
     folder = hub_fakes.save_yamnet_like(tmp_path / "yamnet_copy")
     preset = {
         "class": "audio_transfer.bases.hub_base:HubBase",
-        "config": {
-            "handle": str(folder),
-            "call_convention": "unbatched",
-            "output_key": 1,
-            "sample_rate": 16000,
-            "embedding_dim": 16,
-            "min_samples": 400,
-            "window_seconds": 0.025,
-            "hop_seconds": 0.0125,
-        },
+        "config": {"handle": str(folder), **hub_fakes.YAMNET_LIKE_CONFIG},
         "weights": None,
         "metadata": {
             key: value for key, value in TINY_PRESET["metadata"].items() if key not in preset_geometry

@@ -44,6 +44,16 @@ _AUDIOSET_CITATION = (
     "Hershey et al. CNN Architectures for Large-Scale Audio Classification. ICASSP 2017. arXiv:1609.09430"
 )
 
+# TRILL, TRILL-distilled and FRILL: the front-end pads input to 1 s and frames 96 log-mel frames (0.96 s). The
+# hop between output frames is not documented; it is assumed equal to the window until the network test
+# (tests/test_hub_base.py::test_real_hub_handles) checks it against the real models.
+_TRILL_FAMILY_GEOMETRY = {
+    "sample_rate": 16000,
+    "min_samples": 16000,
+    "window_seconds": 0.96,
+    "hop_seconds": 0.96,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "speech_embedding": {
         "class": "audio_transfer.bases.speech_embedding_base:SpeechEmbeddingBase",
@@ -147,20 +157,14 @@ PRESETS: dict[str, dict[str, Any]] = {
             "citation": _AUDIOSET_CITATION,
         },
     },
-    # TRILL-family window and hop: the front-end frames 96 log-mel frames (0.96 s) and pads input to 1 s; the
-    # hop between output frames is not documented and is assumed equal to the window until the network test
-    # (tests/test_hub_base.py) checks it against the real models.
     "trill": {
         "class": _HUB_BASE,
         "config": {
             "handle": "https://tfhub.dev/google/nonsemantic-speech-benchmark/trill/3",
             "call_convention": "samples_and_sample_rate",
             "output_key": "embedding",
-            "sample_rate": 16000,
             "embedding_dim": 512,
-            "min_samples": 16000,
-            "window_seconds": 0.96,
-            "hop_seconds": 0.96,
+            **_TRILL_FAMILY_GEOMETRY,
         },
         "weights": None,
         "metadata": {
@@ -183,11 +187,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "handle": "https://tfhub.dev/google/nonsemantic-speech-benchmark/trill-distilled/3",
             "call_convention": "samples_and_sample_rate",
             "output_key": "embedding",
-            "sample_rate": 16000,
             "embedding_dim": 2048,
-            "min_samples": 16000,
-            "window_seconds": 0.96,
-            "hop_seconds": 0.96,
+            **_TRILL_FAMILY_GEOMETRY,
         },
         "weights": None,
         "metadata": {
@@ -209,11 +210,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "handle": "https://tfhub.dev/google/nonsemantic-speech-benchmark/frill/1",
             "call_convention": "batched",
             "output_key": "embedding",
-            "sample_rate": 16000,
             "embedding_dim": 2048,
-            "min_samples": 16000,
-            "window_seconds": 0.96,
-            "hop_seconds": 0.96,
+            **_TRILL_FAMILY_GEOMETRY,
         },
         "weights": None,
         "metadata": {
