@@ -1,8 +1,8 @@
 """Load a base by preset name, TF Hub handle, path, or model-building function.
 
 Presets are plain data in :mod:`audio_transfer.bases.presets`; this module validates them, describes them
-(:func:`list_bases`) and builds them (:func:`load_base`). Classes are imported only when a preset is loaded,
-so listing never imports TensorFlow graphs or reads weight files.
+(:func:`list_bases`) and builds them (:func:`load_base`). A preset's class is imported only when the preset
+is loaded, so listing neither imports the bases' modules nor reads weight files.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -148,10 +149,10 @@ def _build(base: AudioBase) -> None:
 
 def _check_declared(base: AudioBase, expected: Mapping[str, Any], name: str) -> None:
     for key, value in expected.items():
-        if value is not None and getattr(base, key) != value:
+        if value is not None and not math.isclose(getattr(base, key), value, rel_tol=1e-9):
             raise ConfigError(
                 f"Preset {name!r} declares {key}={value!r} but its base has {key}={getattr(base, key)!r}; "
-                f"correct the preset in audio_transfer/bases/presets.py."
+                f"correct the preset (audio_transfer/bases/presets.py for the shipped ones)."
             )
 
 
@@ -173,6 +174,7 @@ def load_preset(
     _build(base)
     if preset["weights"] is not None:
         weights = pretrained_asset(name, preset["weights"])
+        logger.info("Loading the weights of base %r from %s", name, weights)
         try:
             base.load_weights(weights)
         except ValueError as error:
