@@ -8,7 +8,6 @@ mel, DC bin dropped), which YAMNet uses.
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 
 WINDOWS = ("hann", "hamming")
@@ -61,21 +60,21 @@ def mel_filterbank(
 ) -> np.ndarray:
     """Mel weights ``(fft_length // 2 + 1, num_mel_bins)``: a power or magnitude spectrum times it is mel.
 
-    ``mel_filterbank="librosa"`` is exactly ``librosa.filters.mel(...).T`` (float32, as librosa returns
-    it); ``"tensorflow"`` reproduces ``tf.signal.linear_to_mel_weight_matrix`` in float64 (HTK scale, no
-    normalisation; the caller has checked those).
+    ``mel_filterbank="librosa"`` is exactly ``librosa.filters.mel(...).T`` (float32 values, as librosa
+    returns them, without importing librosa); ``"tensorflow"`` reproduces
+    ``tf.signal.linear_to_mel_weight_matrix`` in float64 (HTK scale, no normalisation; the caller has
+    checked those).
     """
     if mel_filterbank == "librosa":
-        weights = librosa.filters.mel(
-            sr=sample_rate,
-            n_fft=fft_length,
-            n_mels=num_mel_bins,
-            fmin=lower_edge_hz,
-            fmax=upper_edge_hz,
-            htk=mel_scale == "htk",
-            norm=mel_norm,
+        return _librosa_mel_filterbank(
+            sample_rate=sample_rate,
+            fft_length=fft_length,
+            num_mel_bins=num_mel_bins,
+            lower_edge_hz=lower_edge_hz,
+            upper_edge_hz=upper_edge_hz,
+            mel_scale=mel_scale,
+            mel_norm=mel_norm,
         )
-        return weights.T.astype(np.float64)
     return _tensorflow_mel_filterbank(
         sample_rate=sample_rate,
         num_spectrogram_bins=fft_length // 2 + 1,
@@ -83,6 +82,61 @@ def mel_filterbank(
         lower_edge_hz=lower_edge_hz,
         upper_edge_hz=upper_edge_hz,
     )
+
+
+# librosa's Slaney mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above.
+_SLANEY_HZ_PER_MEL = 200.0 / 3
+_SLANEY_LOG_HZ = 1000.0
+_SLANEY_LOG_MEL = _SLANEY_LOG_HZ / _SLANEY_HZ_PER_MEL
+_SLANEY_LOG_STEP = np.log(6.4) / 27.0
+
+
+def hz_to_mel(hz, *, mel_scale: str) -> np.ndarray:
+    """``librosa.hz_to_mel`` (Slaney, or HTK with ``2595 * log10(1 + hz / 700)``), float64."""
+    hz = np.asarray(hz, dtype=np.float64)
+    if mel_scale == "htk":
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    log_part = _SLANEY_LOG_MEL + np.log(np.maximum(hz, _SLANEY_LOG_HZ) / _SLANEY_LOG_HZ) / _SLANEY_LOG_STEP
+    return np.where(hz >= _SLANEY_LOG_HZ, log_part, hz / _SLANEY_HZ_PER_MEL)
+
+
+def mel_to_hz(mel, *, mel_scale: str) -> np.ndarray:
+    """``librosa.mel_to_hz``, the inverse of :func:`hz_to_mel`, float64."""
+    mel = np.asarray(mel, dtype=np.float64)
+    if mel_scale == "htk":
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    log_part = _SLANEY_LOG_HZ * np.exp(_SLANEY_LOG_STEP * (mel - _SLANEY_LOG_MEL))
+    return np.where(mel >= _SLANEY_LOG_MEL, log_part, _SLANEY_HZ_PER_MEL * mel)
+
+
+def _librosa_mel_filterbank(
+    *,
+    sample_rate: int,
+    fft_length: int,
+    num_mel_bins: int,
+    lower_edge_hz: float,
+    upper_edge_hz: float,
+    mel_scale: str,
+    mel_norm: str | None,
+) -> np.ndarray:
+    """``librosa.filters.mel(...).T`` bit for bit (librosa rounds to float32 twice; so does this)."""
+    fft_hz = np.fft.rfftfreq(n=fft_length, d=1.0 / sample_rate)
+    edges_hz = mel_to_hz(
+        np.linspace(
+            hz_to_mel(lower_edge_hz, mel_scale=mel_scale),
+            hz_to_mel(upper_edge_hz, mel_scale=mel_scale),
+            num_mel_bins + 2,
+        ),
+        mel_scale=mel_scale,
+    )
+    widths_hz = np.diff(edges_hz)
+    ramps = np.subtract.outer(edges_hz, fft_hz)
+    lower = -ramps[:-2] / widths_hz[:-1, None]
+    upper = ramps[2:] / widths_hz[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper)).astype(np.float32)
+    if mel_norm == "slaney":
+        weights = (weights * (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]).astype(np.float32)
+    return weights.T.astype(np.float64)
 
 
 def _tensorflow_mel_filterbank(
