@@ -226,8 +226,10 @@ class LogMelSpectrogram(keras.layers.Layer):
             pad = self.fft_length // 2
             waveform = tf.pad(waveform, [[0, 0], [pad, pad]], mode=self.pad_mode.upper())
         num_frames = tf.maximum(0, 1 + (tf.shape(waveform)[1] - self.frame_span) // self.frame_step)
-        # Keep exactly the samples under the windows of the whole frames: the convolution then yields
-        # num_frames outputs (none when fewer than frame_length samples remain).
+        # Keep exactly the samples under the windows of the whole frames, so that the convolution yields
+        # num_frames outputs. The zeros appended first are never inside a whole frame; they only give an
+        # input too short for one frame the frame_length - frame_step samples that make that count zero.
+        waveform = tf.pad(waveform, [[0, 0], [0, self.frame_span]])
         start = self._window_offset
         stop = start + tf.maximum(0, (num_frames - 1) * self.frame_step + self.frame_length)
         waveform = waveform[:, start:stop]
