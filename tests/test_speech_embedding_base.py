@@ -8,6 +8,7 @@ stored) and on three Speech Commands clips joined into one 3 s utterance (file n
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import keras
@@ -88,8 +89,14 @@ def test_short_input_is_padded_not_rejected(base, rng):
 
 @pytest.mark.parametrize("shape", [(16_000,), (1, 16_000, 1)])
 def test_wrong_rank_names_the_received_shape(base, shape):
-    with pytest.raises(InputShapeError, match=str(shape).replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(InputShapeError, match=re.escape(str(shape))):
         base(np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("shape", [(97, 32), (1, 97, 40)])
+def test_log_mel_of_the_wrong_shape_is_refused(base, shape):
+    with pytest.raises(InputShapeError, match=re.escape(str(shape))):
+        base.embed_log_mel(np.zeros(shape, np.float32))
 
 
 def test_contract_attributes(base):

@@ -7,15 +7,12 @@ import tensorflow as tf
 from keras import ops
 
 from audio_transfer.bases.audio_base import AudioBase
+from audio_transfer.errors import InputShapeError
 from audio_transfer.features import get_frontend
 
 NUM_MEL_BINS = 32
 WINDOW_FRAMES = 76
 HOP_FRAMES = 8
-# Front-end framing of the "speech_embedding" preset: frames = (samples - FRAME_LENGTH) // FRAME_STEP + 1,
-# no centre padding (as openWakeWord's melspectrogram.tflite).
-FRAME_LENGTH = 512
-FRAME_STEP = 160
 LEAKY_SLOPE = 0.2
 ACTIVATION_FLOOR = -0.4
 
@@ -120,23 +117,25 @@ class SpeechEmbeddingBase(AudioBase):
     """
 
     def __init__(self, **kwargs) -> None:
+        # Frames of 512 samples (frame_span) every 160 (frame_step), no centre padding.
+        frontend = get_frontend("speech_embedding")
         super().__init__(
-            sample_rate=16000,
+            sample_rate=frontend.sample_rate,
             embedding_dim=96,
-            min_samples=FRAME_LENGTH + (WINDOW_FRAMES - 1) * FRAME_STEP,
+            min_samples=frontend.frame_span + (WINDOW_FRAMES - 1) * frontend.frame_step,
             window_seconds=0.775,
-            hop_seconds=HOP_FRAMES * FRAME_STEP / 16000,
+            hop_seconds=HOP_FRAMES * frontend.frame_step / frontend.sample_rate,
             **kwargs,
         )
-        self.frontend = get_frontend("speech_embedding")
+        self.frontend = frontend
         self.stage_1, self.stage_2, self.stage_3, self.stage_4, self.stage_5, self.projection = (
             _build_blocks()
         )
         self.build((None, None))
 
     def build(self, input_shape) -> None:
-        # The blocks are built Sequentials; building the front-end too makes every weight exist now, so
-        # ``load_weights`` and ``count_params`` work before the first call.
+        # The blocks are built Sequentials and the front-end has no weights: once the front-end has checked
+        # the input rank, every weight exists, so ``load_weights`` and ``count_params`` work before a call.
         if not self.frontend.built:
             self.frontend.build(input_shape)
         self.built = True
@@ -159,13 +158,19 @@ class SpeechEmbeddingBase(AudioBase):
         Returns:
             ``(batch, 1 + (frames - 76) // 8, 96)`` embeddings.
         """
+        log_mel = tf.convert_to_tensor(log_mel, dtype=tf.float32)
+        if log_mel.shape.rank != 3 or log_mel.shape[-1] != NUM_MEL_BINS:
+            raise InputShapeError(
+                f"{type(self).__name__}.embed_log_mel expects log-mel of shape (batch, frames, "
+                f"{NUM_MEL_BINS}), received shape {tuple(log_mel.shape)}."
+            )
         x = ops.expand_dims(log_mel, axis=-1)
         for block in self.blocks:
             x = block(x, training=training)
         return ops.squeeze(x, axis=2)
 
     def num_windows(self, num_samples: int) -> int:
-        frames = (max(num_samples, self.min_samples) - FRAME_LENGTH) // FRAME_STEP + 1
+        frames = self.frontend.num_frames(max(num_samples, self.min_samples))
         return 1 + (frames - WINDOW_FRAMES) // HOP_FRAMES
 
     def get_config(self) -> dict:
