@@ -98,7 +98,7 @@ def test_every_shipped_preset_is_well_formed_and_listed():
     assert json.loads(json.dumps([info.to_dict() for info in infos]))
     by_name = {info.name: info for info in infos}
     speech = by_name["speech_embedding"]
-    assert (speech.kind, speech.embedding_dim, speech.parameter_count) == ("keras", 96, 328137)
+    assert (speech.kind, speech.embedding_dim, speech.parameter_count) == ("keras", 96, 328128)
     assert (speech.window_seconds, speech.hop_seconds) == (0.775, 0.08)
     assert "Apache-2.0" in speech.licence and "openwakeword==0.5.1" in speech.source
     ge2e = by_name["ge2e_speaker"]
@@ -229,8 +229,8 @@ def test_other_objects_are_refused():
 def test_bases_verb_prints_a_table_and_json(capsys):
     assert main(["bases"]) == 0
     text = capsys.readouterr().out
-    assert "speech_embedding" in text and "328,137" in text and "0.775/0.08 s" in text
+    assert "speech_embedding" in text and "328,128" in text and "0.775/0.08 s" in text
     assert main(["bases", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [entry["name"] for entry in data["bases"]] == list(PRESETS)
-    assert data["bases"][0]["parameter_count"] == 328137
+    assert data["bases"][0]["parameter_count"] == 328128

@@ -19,6 +19,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 from audio_transfer.bases.assets import pretrained_asset
+from audio_transfer.bases.presets import PRESETS
 from audio_transfer.bases.speech_embedding_base import SpeechEmbeddingBase
 from audio_transfer.errors import ConfigError, InputShapeError
 
@@ -102,7 +103,6 @@ def test_log_mel_of_the_wrong_shape_is_refused(base, shape):
 def test_contract_attributes(base):
     assert (base.sample_rate, base.embedding_dim) == (16_000, 96)
     assert (base.window_seconds, base.hop_seconds) == (0.775, 0.08)
-    assert base.count_params() == 328_128
     children = base._flatten_layers(include_self=False, recursive=False)
     assert all(any(block is child for child in children) for block in base.blocks)
     assert [block.name for block in base.blocks] == [
@@ -113,6 +113,13 @@ def test_contract_attributes(base):
         "stage_5",
         "projection",
     ]
+
+
+def test_preset_metadata_matches_the_shipped_weights(base):
+    metadata = PRESETS["speech_embedding"]["metadata"]
+    assert metadata["parameter_count"] == base.count_params() == 328_128
+    weights = pretrained_asset("speech_embedding", PRESETS["speech_embedding"]["weights"])
+    assert metadata["file_size_bytes"] == weights.stat().st_size
 
 
 def test_set_trainable_top_blocks():

@@ -68,13 +68,17 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "Google speech_embedding (TF Hub google/speech_embedding/1); weights converted from "
                 "openwakeword==0.5.1 resources/models/embedding_model.onnx (models/speech_embedding/)"
             ),
-            "licence": "Apache-2.0 (Google's weights, as stated by openWakeWord's README)",
+            "licence": (
+                "Apache-2.0 (Google's weights, as stated by openWakeWord's README, which also puts its own "
+                "included pre-trained models under CC BY-NC-SA 4.0; both quoted in models/speech_embedding/"
+                "MODEL_CARD.md)"
+            ),
             "sample_rate": 16000,
             "embedding_dim": 96,
             "window_seconds": 0.775,
             "hop_seconds": 0.08,
-            "parameter_count": 328137,
-            "file_size_bytes": None,
+            "parameter_count": 328128,
+            "file_size_bytes": 1442128,
             "tasks": ["keyword spotting", "wake word detection", "speech commands"],
             "citation": _SPEECH_EMBEDDING_CITATION,
         },
