@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# The shared data beside the repository, as in tests/conftest.py.
+SHARED_DIR = Path(os.environ.get("AUDIO_TRANSFER_SHARED_DIR", HERE.parent.parent.parent / "shared"))
 sys.path.insert(0, str(HERE.parent.parent))  # run from a source checkout without installing
 
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
@@ -242,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--speech-dir",
         type=Path,
-        default=HERE.parent.parent.parent / "shared" / "data" / "speech_commands_subset",
+        default=SHARED_DIR / "data" / "speech_commands_subset",
         help="Speech Commands folder holding the real clips the parity check uses",
     )
     parser.add_argument("--fixture", type=Path, help="also write the parity-test reference outputs here")
