@@ -130,20 +130,24 @@ class GE2ESpeakerBase(AudioBase):
         return [self.lstm_1, self.lstm_2, self.lstm_3, self.projection]
 
     def call(self, waveform, training=None):
+        waveform = tf.convert_to_tensor(waveform, dtype=tf.float32)
         if self.volume_normalization is not None:
-            # Before AudioBase pads to min_samples: the level is that of the clip itself.
-            waveform = self.volume_normalization(tf.convert_to_tensor(waveform, dtype=tf.float32))
-        return super().call(waveform, training=training)
+            # The level of the clip itself: before any zero padding.
+            waveform = self.volume_normalization(waveform)
+        padded = self.pad_to_min_samples(waveform)  # also checks the rank
+        # Resemblyzer lays the partials out over the clip's own length, not over the padded one.
+        return self._embed(padded, _length(waveform), training)
 
     def embed(self, waveform: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        static_samples = waveform.shape[1]
-        if static_samples is None:
-            num_samples = tf.shape(waveform)[1]
-            num_partials, padded_samples = self._partial_layout(num_samples, tf)
-        else:
-            num_samples = static_samples
+        return self._embed(waveform, _length(waveform), training)
+
+    def _embed(self, waveform: tf.Tensor, num_samples, training: bool | None) -> tf.Tensor:
+        """Partial embeddings of ``waveform`` (``num_samples`` of audio, then zeros) as Resemblyzer's."""
+        if isinstance(num_samples, int):  # static length: static number of partials and output shape
             num_partials, padded_samples = (int(v) for v in self._partial_layout(num_samples, np))
-        waveform = tf.pad(waveform, [[0, 0], [0, padded_samples - num_samples]])
+        else:
+            num_partials, padded_samples = self._partial_layout(num_samples, tf)
+        waveform = tf.pad(waveform, [[0, 0], [0, padded_samples - _length(waveform)]])
         mel = self.frontend(waveform)
         starts = tf.range(num_partials) * self._step_frames
         frame_indices = starts[:, None] + tf.range(PARTIAL_FRAMES)[None, :]
@@ -156,9 +160,7 @@ class GE2ESpeakerBase(AudioBase):
         ``VoiceEncoder.forward`` computes on each partial.
         """
         partial_mels = tf.convert_to_tensor(partial_mels, dtype=tf.float32)
-        num_partials = (
-            partial_mels.shape[1] if partial_mels.shape[1] is not None else tf.shape(partial_mels)[1]
-        )
+        num_partials = _length(partial_mels)
         hidden = tf.reshape(partial_mels, (-1, PARTIAL_FRAMES, NUM_MEL_BINS))
         hidden = self.lstm_1(hidden, training=training)
         hidden = self.lstm_2(hidden, training=training)
@@ -180,7 +182,7 @@ class GE2ESpeakerBase(AudioBase):
 
     def num_windows(self, num_samples: int) -> int:
         """Number of partials for ``num_samples`` of audio, as Resemblyzer's ``compute_partial_slices``."""
-        return int(self._partial_layout(max(num_samples, self.min_samples), np)[0])
+        return int(self._partial_layout(num_samples, np)[0])
 
     def _partial_layout(self, num_samples, xp):
         """``(number of partials, padded length in samples)`` for ``num_samples`` of audio.
@@ -209,3 +211,8 @@ class GE2ESpeakerBase(AudioBase):
             min_coverage=self.min_coverage,
         )
         return config
+
+
+def _length(tensor: tf.Tensor):
+    """Size of axis 1 (samples, partials): an int when static, a scalar tensor otherwise."""
+    return tensor.shape[1] if tensor.shape[1] is not None else tf.shape(tensor)[1]
