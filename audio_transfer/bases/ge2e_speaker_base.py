@@ -43,6 +43,9 @@ class GE2ESpeakerBase(AudioBase):
     batch share its length and so its partial layout: zero padding added to batch clips of different
     lengths is audio to the encoder (and lowers the level the volume normalisation measures).
 
+    Called eagerly the LSTMs step in Python (seconds per call on CPU): use ``tf.function``, ``predict`` or
+    ``fit``. Exports to TFLite with builtin ops (the LSTMs become ``WHILE`` loops).
+
     Blocks for ``set_trainable(n)``: ``lstm_1``, ``lstm_2``, ``lstm_3``, ``projection``. The architecture is
     built here; load the pretrained weights with ``load_base("ge2e_speaker")``.
 
