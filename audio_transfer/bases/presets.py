@@ -89,22 +89,26 @@ PRESETS: dict[str, dict[str, Any]] = {
         "weights": "ge2e_speaker.weights.h5",
         "metadata": {
             "description": (
-                "The GE2E speaker encoder of Resemblyzer rebuilt in Keras: 40-bin mel front-end, 3 LSTM "
-                "layers of 256, linear 256 + ReLU, L2 normalisation; 256-d speaker embeddings. Default base "
-                "for speaker tasks."
+                "The GE2E speaker encoder of Resemblyzer rebuilt in Keras: volume normalisation to -30 dBFS, "
+                "40-bin power mel, 3 LSTM layers of 256, linear 256 + ReLU, L2 normalisation; one 256-d "
+                "embedding per 1.6 s partial every 0.77 s, utterance embedding = normalised mean. Default "
+                "base for speaker tasks."
             ),
-            "source": "resemblyzer==0.1.4 resemblyzer/pretrained.pt, converted in models/ge2e_speaker/",
+            "source": (
+                "Resemblyzer 0.1.4 (Corentin Jemine, Resemble AI) PyPI wheel, resemblyzer/pretrained.pt, "
+                "converted in models/ge2e_speaker/"
+            ),
             "licence": "Apache-2.0",
             "sample_rate": 16000,
             "embedding_dim": 256,
-            "window_seconds": None,
-            "hop_seconds": None,
-            "parameter_count": None,
-            "file_size_bytes": None,
+            "window_seconds": 1.6,
+            "hop_seconds": 0.77,
+            "parameter_count": 1420544,
+            "file_size_bytes": 5712136,
             "tasks": ["speaker verification", "speaker identification", "speaker diarization"],
             "citation": (
                 "Wan, Wang, Papir, Lopez Moreno. Generalized End-to-End Loss for Speaker Verification. "
-                "ICASSP 2018. arXiv:1710.10467"
+                "ICASSP 2018. arXiv:1710.10467; Resemblyzer by Corentin Jemine (Resemble AI)."
             ),
         },
     },

@@ -143,8 +143,13 @@ def _construct(cls: type[AudioBase], config: Mapping[str, Any], source: str) -> 
 
 
 def _build(base: AudioBase) -> None:
-    """Run the base once on silence so that every weight exists (and output sizes are checked)."""
-    base(np.zeros((1, base.min_samples), dtype=np.float32))
+    """Run a base that creates its weights lazily once on silence, so that every weight exists.
+
+    Bases that build in ``__init__`` are left alone: an eager call of a recurrent base steps through time in
+    Python and costs seconds.
+    """
+    if not base.built:
+        base(np.zeros((1, base.min_samples), dtype=np.float32))
 
 
 def _check_declared(base: AudioBase, expected: Mapping[str, Any], name: str) -> None:
