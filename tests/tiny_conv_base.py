@@ -16,7 +16,11 @@ HOP_SAMPLES = 800
 
 @keras.saving.register_keras_serializable(package="audio_transfer_tests")
 class TinyConvBase(AudioBase):
-    """16 kHz waveform → ``(batch, windows, 8)``; 0.1 s windows every 0.05 s; blocks conv1, conv2, project."""
+    """16 kHz waveform → ``(batch, windows, 8)``; 0.1 s windows every 0.05 s; blocks conv1, conv2, project.
+
+    Per window: two strided ReLU convolutions, the log of their mean activation (so loudness is an offset),
+    then a dense projection.
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(
@@ -43,7 +47,7 @@ class TinyConvBase(AudioBase):
         frames = tf.signal.frame(waveform, WINDOW_SAMPLES, HOP_SAMPLES)
         batch, windows = tf.shape(frames)[0], tf.shape(frames)[1]
         x = tf.reshape(frames, (-1, WINDOW_SAMPLES, 1))
-        x = tf.reduce_mean(self.conv2(self.conv1(x)), axis=1)
+        x = tf.math.log(1e-3 + tf.reduce_mean(self.conv2(self.conv1(x)), axis=1))
         return tf.reshape(self.project(x), (batch, windows, self.embedding_dim))
 
     def get_config(self) -> dict:
