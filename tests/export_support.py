@@ -47,12 +47,19 @@ class FrameSpectrum(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="audio_transfer_tests")
-class FlexSpectrum(keras.layers.Layer):
-    """An FFT magnitude front-end: RFFT and ComplexAbs have no TFLite builtin kernels (they need Flex)."""
+class CumprodFrames(keras.layers.Layer):
+    """Running products over frames: TensorFlow's Cumprod has no TFLite builtin kernel (it needs Flex)."""
 
     def call(self, waveform):
-        frames = tf.reshape(waveform, (-1, waveform.shape[1] // 80, 80))
-        return tf.abs(tf.signal.rfft(frames))
+        return tf.math.cumprod(tf.reshape(waveform, (-1, waveform.shape[1] // 80, 80)), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="audio_transfer_tests")
+class OddLengthSpectrum(keras.layers.Layer):
+    """FFT magnitudes of 80-sample frames: it converts (RFFT2D) but LiteRT's RFFT2D needs a power of two."""
+
+    def call(self, waveform):
+        return tf.abs(tf.signal.rfft(tf.reshape(waveform, (-1, waveform.shape[1] // 80, 80))))
 
 
 def build_classifier(

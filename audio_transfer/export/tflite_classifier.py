@@ -39,7 +39,7 @@ class TFLiteClassifier:
             self._interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
             self._interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as error:
-            raise ExportError(f"LiteRT cannot load the TFLite model: {error}") from error
+            raise ExportError(f"LiteRT cannot load the TFLite model: {str(error).strip()}.") from error
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0]["shape"]) != 2:
             raise ExportError(

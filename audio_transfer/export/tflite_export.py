@@ -119,7 +119,10 @@ def export_tflite(
     )
     check_builtin_ops(flatbuffer)
     content = TFLiteMetadata(labels=spec.labels, sample_rate=spec.sample_rate).attach(flatbuffer)
-    classifier = TFLiteClassifier(content, num_threads=1)
+    try:
+        classifier = TFLiteClassifier(content, num_threads=1)
+    except ExportError as error:
+        raise ExportError(f"{error} {_SAVED_MODEL_HINT}") from error
     report = None
     if clips is not None:
         report = _parity(model, classifier, clips, quantize=quantize, size_bytes=len(content))
@@ -198,7 +201,9 @@ def _representative_dataset(calibration: np.ndarray, input_type: str) -> Iterato
 def _conversion_failure(error: Exception) -> str:
     """A message naming the TF ops TFLite builtins lack, parsed from the converter's error."""
     text = str(error)
-    ops = sorted(set(re.findall(r"\btf\.(\w+)\(", text)))
+    listed = re.findall(r"(?:TF Select ops|Custom ops): ([^\n]+)", text)
+    ops = sorted({op.strip() for line in listed for op in line.split(",") if op.strip()})
+    ops = ops or sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)))
     if ops:
         return (
             f"TFLite has no builtin kernels for the TensorFlow ops {', '.join(ops)} used by this model "
