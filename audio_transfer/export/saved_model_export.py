@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer.errors import ExportError
 from audio_transfer.export._atomic import check_output_path, directory_atomic
 from audio_transfer.export._serving import (
     INPUT_NAME,
@@ -83,7 +84,10 @@ def export_saved_model(
         labels_file = Path(assets) / LABELS_FILE_NAME
         labels_file.write_text("".join(f"{label}\n" for label in spec.labels), encoding="utf-8")
         module.labels_file = tf.saved_model.Asset(str(labels_file))
-        tf.saved_model.save(module, str(directory), signatures={SERVING_SIGNATURE: module.serve})
+        try:
+            tf.saved_model.save(module, str(directory), signatures={SERVING_SIGNATURE: module.serve})
+        except (OSError, tf.errors.OpError) as error:
+            raise ExportError(f"Cannot write the SavedModel {out}: {error}") from error
         size_bytes = sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
         report = None
         if clips is not None:
