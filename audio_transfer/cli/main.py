@@ -26,6 +26,7 @@ from audio_transfer.version import __version__
 COMMANDS: dict[str, str] = {
     "info": "audio_transfer.cli.info",
     "bases": "audio_transfer.cli.bases",
+    "export": "audio_transfer.cli.export",
 }
 
 logger = logging.getLogger("audio_transfer")

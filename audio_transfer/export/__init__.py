@@ -6,16 +6,35 @@
 - :class:`TFLiteClassifier`: runs an exported file with LiteRT on float waveforms.
 - :class:`ParityReport`: agreement, accuracy, size and latency of an export against its Keras model.
 - :class:`TFLiteMetadata`: writes and reads the Model Metadata.
+- :class:`ExportResult`: what an export wrote.
+
+Everything but :mod:`audio_transfer.export.options` imports TensorFlow, on first access.
 """
 
-from audio_transfer.export.export_result import ExportResult
-from audio_transfer.export.parity_report import ParityReport
-from audio_transfer.export.saved_model_export import export_saved_model
-from audio_transfer.export.tflite_classifier import TFLiteClassifier
-from audio_transfer.export.tflite_export import QUANTIZE_MODES, check_builtin_ops, export_tflite
-from audio_transfer.export.tflite_metadata import TFLiteMetadata
+import importlib
+
+from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
+
+_LAZY = {
+    "ExportResult": "audio_transfer.export.export_result",
+    "ParityReport": "audio_transfer.export.parity_report",
+    "TFLiteClassifier": "audio_transfer.export.tflite_classifier",
+    "TFLiteMetadata": "audio_transfer.export.tflite_metadata",
+    "check_builtin_ops": "audio_transfer.export.tflite_export",
+    "export_saved_model": "audio_transfer.export.saved_model_export",
+    "export_tflite": "audio_transfer.export.tflite_export",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
+    "FORMATS",
+    "INPUT_TYPES",
     "QUANTIZE_MODES",
     "ExportResult",
     "ParityReport",

@@ -1,5 +1,5 @@
-"""Atomic writes: a temporary sibling first, then ``os.replace``, so PATH is either the old or the new
-output and never a half-written one (an interrupted process leaves at most a hidden ``.tmp`` sibling)."""
+"""Atomic outputs: a temporary sibling first, then ``os.replace``, so PATH is either the old or the new
+output and never a half-written one (a killed process leaves at most a hidden ``.tmp`` sibling)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from audio_transfer.atomic_files import atomic_write
 from audio_transfer.errors import ExportError
-
-# mkstemp/mkdtemp create private (0600/0700) entries; outputs get the permissions a plain open() would give.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def check_output_path(path: Path, *, directory: bool) -> None:
@@ -35,23 +32,12 @@ def check_output_path(path: Path, *, directory: bool) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` with :func:`~audio_transfer.atomic_files.atomic_write`; ``ExportError``
+    when the file system refuses."""
     try:
-        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        atomic_write(path, lambda file: file.write(data))
     except OSError as error:
         raise ExportError(f"Cannot write {path}: {error}. Choose a writable --out.") from error
-    temporary = Path(name)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as error:
-        raise ExportError(f"Cannot write {path}: {error}. Choose a writable --out.") from error
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -67,7 +53,7 @@ def directory_atomic(path: Path) -> Iterator[Path]:
         raise ExportError(f"Cannot write {path}: {error}. Choose a writable --out.") from error
     try:
         yield temporary
-        os.chmod(temporary, 0o777 & ~_UMASK)
+        os.chmod(temporary, 0o755)  # mkdtemp makes it private to the user
         _replace_directory(temporary, path)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)

@@ -15,8 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from audio_transfer.errors import ConfigError, ExportError
+from audio_transfer.export.options import INPUT_TYPES
 
-INPUT_TYPES = ("float32", "int16")
 INPUT_NAME = "waveform"
 SCORES_NAME = "scores"
 LABELS_NAME = "labels"

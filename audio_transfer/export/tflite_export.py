@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -26,13 +27,13 @@ from audio_transfer.export._serving import (
     to_pcm16,
 )
 from audio_transfer.export.export_result import ExportResult
+from audio_transfer.export.options import QUANTIZE_MODES
 from audio_transfer.export.parity_report import ParityReport, check_clips, check_held_out, report_path
 from audio_transfer.export.tflite_classifier import TFLiteClassifier
 from audio_transfer.export.tflite_metadata import TFLiteMetadata
 
 logger = logging.getLogger(__name__)
 
-QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 LITERT_RUNTIME = "ai_edge_litert, 1 thread"
 _SAVED_MODEL_HINT = "Export with --format saved_model instead (export_saved_model), which keeps every TF op."
 
@@ -187,7 +188,10 @@ def _convert(
                 converter.inference_input_type = tf.int16 if input_type == "int16" else tf.int8
                 converter.inference_output_type = tf.int8
         try:
-            return converter.convert()
+            with warnings.catch_warnings():
+                # int8 calibration runs TensorFlow's own (deprecated) tf.lite.Interpreter; not ours to fix.
+                warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
+                return converter.convert()
         except Exception as error:  # the converter raises ConverterError and assorted TF errors
             raise ExportError(_conversion_failure(error)) from error
 
