@@ -12,6 +12,7 @@ from export_support import (
     LABELS,
     NUM_SAMPLES,
     SAMPLE_RATE,
+    AnyLengthClassifier,
     CumprodFrames,
     OddLengthSpectrum,
     build_classifier,
@@ -184,6 +185,22 @@ def test_failure_while_writing_leaves_nothing(model, tmp_path, monkeypatch):
     with pytest.raises(ExportError, match="No space left"):
         export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=tmp_path / "model.tflite")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_subclassed_model_of_any_length_exports_at_the_given_length(held_out, tmp_path):
+    model = AnyLengthClassifier()
+    with pytest.raises(ConfigError, match="pass num_samples"):
+        export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=tmp_path / "m.tflite")
+    result = export_tflite(
+        model,
+        labels=LABELS,
+        sample_rate=SAMPLE_RATE,
+        out=tmp_path / "m.tflite",
+        num_samples=NUM_SAMPLES,
+        held_out=held_out,
+    )
+    assert result.num_samples == NUM_SAMPLES
+    assert result.report.max_abs_probability_difference <= 1e-4
 
 
 def test_labels_must_match_the_model_output(model, tmp_path):

@@ -81,12 +81,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.export import export_saved_model, export_tflite
+    from audio_transfer.export._serving import static_input_length
 
     if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io):
         raise ConfigError("--quantize and --int8-io apply to --format tflite only.")
     model, labels, config = _load_run(args.run_dir)
     sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
-    num_samples = round(clip_seconds * sample_rate) if clip_seconds else model.inputs[0].shape[1]
+    num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
     if num_samples is None:
         raise ConfigError(
             f"{args.run_dir / CONFIG_FILE} has no clip_seconds and the model accepts any input length; add "

@@ -36,31 +36,33 @@ class ClassifierSpec:
         return self.num_samples / self.sample_rate
 
 
+def static_input_length(model: keras.Model) -> int | None:
+    """The fixed input length of a functional or built Sequential model; None for any length or when a
+    subclassed model declares no inputs."""
+    try:
+        inputs = model.inputs
+    except AttributeError:  # subclassed models, unbuilt Sequential models
+        return None
+    if not inputs or len(inputs[0].shape) != 2:
+        return None
+    return inputs[0].shape[1]
+
+
 def classifier_spec(
     model: keras.Model, *, labels: Sequence[str], sample_rate: int, num_samples: int | None
 ) -> ClassifierSpec:
-    """Check that ``model`` maps ``(batch, samples)`` to ``(batch, len(labels))`` and pin the input length.
+    """Check that ``model`` maps ``(batch, num_samples)`` to ``(batch, len(labels))`` and pin the length.
+
+    The model is run once on a silent clip, so functional and subclassed models are checked alike.
 
     Args:
-        model: a Keras model with one rank-2 input and one rank-2 output.
+        model: a Keras model with one waveform input and one probability output.
         labels: class names in output index order.
         sample_rate: rate in Hz of the waveform the model expects.
         num_samples: input length; may be omitted when the model's input length is static.
     """
     if not isinstance(model, keras.Model):
         raise ExportError(f"model must be a keras.Model, received {type(model).__name__}.")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ExportError(
-            f"Export needs a model with one waveform input and one probability output; {model.name!r} has "
-            f"{len(model.inputs)} inputs and {len(model.outputs)} outputs."
-        )
-    input_shape, output_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
-    if len(input_shape) != 2:
-        raise ExportError(f"Model input must be (batch, samples); {model.name!r} takes {input_shape}.")
-    if len(output_shape) != 2:
-        raise ExportError(
-            f"Model output must be (batch, num_classes); {model.name!r} returns {output_shape}."
-        )
     if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
         raise ConfigError(f"sample_rate must be a positive integer in Hz, received {sample_rate!r}.")
     labels = tuple(labels)
@@ -68,12 +70,7 @@ def classifier_spec(
         raise ConfigError(f"labels must be non-empty strings, received {list(labels)!r}.")
     if any("\n" in label or "\r" in label for label in labels) or len(set(labels)) != len(labels):
         raise ConfigError(f"labels must be unique and single-line, received {list(labels)!r}.")
-    if output_shape[1] is not None and output_shape[1] != len(labels):
-        raise ConfigError(
-            f"The model has {output_shape[1]} outputs but {len(labels)} labels were given; pass the labels "
-            "of the run the model was trained in (labels.txt)."
-        )
-    static_samples = input_shape[1]
+    static_samples = static_input_length(model)
     if num_samples is None:
         if static_samples is None:
             raise ConfigError(
@@ -85,8 +82,25 @@ def classifier_spec(
         raise ConfigError(
             f"num_samples={num_samples} but model {model.name!r} takes {static_samples} samples."
         )
-    if num_samples <= 0:
-        raise ConfigError(f"num_samples must be positive, received {num_samples}.")
+    if not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
+        raise ConfigError(f"num_samples must be a positive integer, received {num_samples!r}.")
+    try:
+        probe = model(np.zeros((1, num_samples), np.float32), training=False)
+    except Exception as error:  # whatever the model raises on a waveform batch
+        raise ExportError(
+            f"Model {model.name!r} cannot run on a waveform batch (1, {num_samples}): {error}"
+        ) from error
+    output_shape = tuple(getattr(probe, "shape", ()))
+    if len(output_shape) != 2:
+        raise ExportError(
+            f"Export needs one probability output (batch, num_classes); {model.name!r} returns "
+            f"{output_shape or type(probe).__name__}."
+        )
+    if output_shape[1] != len(labels):
+        raise ConfigError(
+            f"The model has {output_shape[1]} outputs but {len(labels)} labels were given; pass the labels "
+            "of the run the model was trained in (labels.txt)."
+        )
     return ClassifierSpec(labels=labels, sample_rate=int(sample_rate), num_samples=int(num_samples))
 
 
