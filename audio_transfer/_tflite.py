@@ -1,53 +1,54 @@
-"""Reading the operator list of a TFLite flatbuffer.
+"""Read the operators of a TFLite flatbuffer without running it (a low-level helper for every layer).
 
-Edge exports must run on the plain TFLite/LiteRT runtime, which has builtin operators only. A file that
-needs the TensorFlow "Flex" delegate (``Flex*`` custom codes, e.g. ``FlexRFFT`` for ``tf.signal.rfft``) or
-any other custom operator fails to load on phones and microcontrollers, so writers check their output
-with :func:`non_builtin_op_names`.
-
-Example::
-
-    ops = tflite_op_names(model_bytes)      # ['FULLY_CONNECTED', 'RESHAPE', 'SOFTMAX']
-    non_builtin_op_names(model_bytes)       # [] for an edge-ready file, ['FlexRFFT'] otherwise
+Used to check that an exported model needs builtin ops only: Flex ops (SELECT_TF_OPS, e.g. ``FlexRFFT``)
+and custom ops are stored as CUSTOM operator codes carrying their name, which devices without the Flex
+delegate or the custom kernel cannot run.
 """
 
 from __future__ import annotations
 
-from ai_edge_litert import schema_py_generated as schema_fb
+import os
 
-_BUILTIN_NAMES: dict[int, str] = {
-    value: name for name, value in vars(schema_fb.BuiltinOperator).items() if not name.startswith("_")
+from ai_edge_litert import schema_py_generated as schema
+
+_BUILTIN_NAMES = {
+    value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")
 }
 
 
-def _op_names(model: bytes) -> list[tuple[str, bool]]:
-    """``(name, is_builtin)`` for every operator code of ``model``, in file order."""
-    flatbuffer = schema_fb.Model.GetRootAs(model, 0)
-    names = []
-    for index in range(flatbuffer.OperatorCodesLength()):
-        code = flatbuffer.OperatorCodes(index)
-        # Codes below 127 live in the deprecated int8 field; newer ones only in the int32 field.
+def _load(model: bytes | str | os.PathLike) -> bytes:
+    if isinstance(model, (bytes, bytearray)):
+        return bytes(model)
+    with open(model, "rb") as file:
+        return file.read()
+
+
+def tflite_operator_names(model: bytes | str | os.PathLike) -> list[str]:
+    """Name of every operator of every subgraph, in execution order.
+
+    Builtin operators appear under their schema name (``"CONV_2D"``, ``"BATCH_MATMUL"``); custom and Flex
+    operators as ``"CUSTOM:<name>"`` (``"CUSTOM:FlexRFFT"``).
+
+    Args:
+        model: the flatbuffer's bytes or a path to a ``.tflite`` file.
+    """
+    root = schema.Model.GetRootAs(_load(model), 0)
+    codes = []
+    for index in range(root.OperatorCodesLength()):
+        code = root.OperatorCodes(index)
+        # Operator codes up to 127 are also stored in the deprecated int8 field; the larger one is right.
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        if builtin == schema_fb.BuiltinOperator.CUSTOM:
-            names.append(((code.CustomCode() or b"").decode("utf-8", "replace") or "CUSTOM", False))
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            codes.append(f"CUSTOM:{(code.CustomCode() or b'').decode()}")
         else:
-            names.append((_BUILTIN_NAMES.get(builtin, f"BUILTIN_{builtin}"), True))
+            codes.append(_BUILTIN_NAMES.get(builtin, f"BUILTIN_{builtin}"))
+    names = []
+    for s in range(root.SubgraphsLength()):
+        subgraph = root.Subgraphs(s)
+        names.extend(codes[subgraph.Operators(i).OpcodeIndex()] for i in range(subgraph.OperatorsLength()))
     return names
 
 
-def tflite_op_names(model: bytes) -> list[str]:
-    """Sorted unique operator names used by a TFLite model.
-
-    Args:
-        model: the ``.tflite`` flatbuffer (anything appended after it, such as a metadata zip, is ignored).
-
-    Returns:
-        Builtin operators by their schema name (``"FULLY_CONNECTED"``); custom operators, Flex ones
-        included, by their custom code (``"FlexRFFT"``).
-    """
-    return sorted({name for name, _ in _op_names(model)})
-
-
-def non_builtin_op_names(model: bytes) -> list[str]:
-    """Sorted unique custom and Flex operators of a TFLite model: empty when it runs on builtins alone."""
-    return sorted({name for name, builtin in _op_names(model) if not builtin})
+def non_builtin_operators(model: bytes | str | os.PathLike) -> list[str]:
+    """Sorted distinct custom and Flex operators of ``model`` (empty when it is builtin-only)."""
+    return sorted({name for name in tflite_operator_names(model) if name.startswith("CUSTOM:")})

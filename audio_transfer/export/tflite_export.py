@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer._tflite import non_builtin_op_names, tflite_op_names
+from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
 from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export._atomic import check_output_path, write_bytes_atomic
 from audio_transfer.export._serving import (
@@ -143,7 +143,7 @@ def export_tflite(
         num_samples=spec.num_samples,
         labels=spec.labels,
         size_bytes=len(content),
-        ops=tuple(tflite_op_names(content)),
+        ops=tuple(sorted(set(tflite_operator_names(content)))),
         report=report,
         report_path=written_report,
     )
@@ -151,7 +151,7 @@ def export_tflite(
 
 def check_builtin_ops(model: bytes) -> None:
     """Raise ``ExportError`` naming the Flex/custom operators of a TFLite flatbuffer, if it has any."""
-    offending = non_builtin_op_names(model)
+    offending = non_builtin_operators(model)
     if offending:
         raise ExportError(
             f"The TFLite model needs non-builtin operators {', '.join(offending)}, which phones and "
