@@ -26,6 +26,12 @@ from audio_transfer.version import __version__
 COMMANDS: dict[str, str] = {
     "info": "audio_transfer.cli.info",
     "bases": "audio_transfer.cli.bases",
+    "train": "audio_transfer.cli.train",
+    "evaluate": "audio_transfer.cli.evaluate",
+    "predict": "audio_transfer.cli.predict",
+    "enroll": "audio_transfer.cli.enroll",
+    "verify": "audio_transfer.cli.verify",
+    "export": "audio_transfer.cli.export",
 }
 
 logger = logging.getLogger("audio_transfer")

@@ -1,0 +1,25 @@
+"""Heads: small Keras layers that turn a base's frame embeddings into task outputs.
+
+Pooling layers reduce ``(batch, windows, dim)`` to one vector per clip; heads add dropout and dense
+layers; :class:`AdditiveAngularMarginSoftmax` trains speaker embeddings for verification.
+"""
+
+from audio_transfer.heads.additive_angular_margin_softmax import AdditiveAngularMarginSoftmax
+from audio_transfer.heads.attention_pooling import AttentionPooling
+from audio_transfer.heads.attentive_statistics_pooling import AttentiveStatisticsPooling
+from audio_transfer.heads.classification_head import ClassificationHead
+from audio_transfer.heads.embedding_head import EmbeddingHead
+from audio_transfer.heads.pooling import POOLING_NAMES, get_pooling, pooled_dim
+from audio_transfer.heads.temporal_mean_max_pooling import TemporalMeanMaxPooling
+
+__all__ = [
+    "POOLING_NAMES",
+    "AdditiveAngularMarginSoftmax",
+    "AttentionPooling",
+    "AttentiveStatisticsPooling",
+    "ClassificationHead",
+    "EmbeddingHead",
+    "TemporalMeanMaxPooling",
+    "get_pooling",
+    "pooled_dim",
+]

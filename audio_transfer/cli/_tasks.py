@@ -1,0 +1,142 @@
+"""What the task verbs (train, evaluate, predict, enroll, verify) share: finding models and audio, and
+scoring a task on clips. Imported by those verbs' ``run`` only, since it pulls in TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from audio_transfer.audio import AUDIO_EXTENSIONS, load_audio
+from audio_transfer.bases import load_base
+from audio_transfer.data import SkippedFile
+from audio_transfer.errors import AudioDecodeError, DatasetError
+from audio_transfer.evaluation import (
+    ClassificationReport,
+    VerificationReport,
+    classification_metrics,
+    cosine_scores,
+    trial_pairs,
+    verification_metrics,
+)
+from audio_transfer.tasks import Classifier, SpeakerVerifier
+from audio_transfer.training import METRICS_FILE, MODEL_FILE, TrainingRun, load_run
+
+logger = logging.getLogger(__name__)
+
+# Cosine score above which `verify` accepts a clip when neither --threshold nor a run's measured EER
+# threshold is available; GE2E-style embeddings put same-speaker pairs mostly above it.
+DEFAULT_VERIFY_THRESHOLD = 0.75
+
+
+def load_model_run(source: str) -> TrainingRun | None:
+    """The run in a run folder or ``.keras`` file ``source``; ``None`` when ``source`` is neither."""
+    path = Path(source).expanduser()
+    if (path.is_dir() and (path / MODEL_FILE).is_file()) or (path.is_file() and path.suffix == ".keras"):
+        return load_run(path)
+    return None
+
+
+def verifier_for(source: str, run: TrainingRun | None) -> SpeakerVerifier:
+    """The speaker verifier of ``run``, or of the bare base ``source`` names when there is no run.
+
+    A run of another task verifies with its base's normalised mean embedding.
+    """
+    if run is None:
+        return SpeakerVerifier(load_base(source))
+    if isinstance(run.task, SpeakerVerifier):
+        return run.task
+    logger.warning(
+        "%s is a %s, not a speaker verifier: verifying with its base's mean embedding.",
+        source,
+        type(run.task).__name__,
+    )
+    return SpeakerVerifier(run.task.base)
+
+
+def classifier_run(source: str, run: TrainingRun | None) -> TrainingRun:
+    """``run`` when it holds a classifier; DatasetError saying what ``source`` is otherwise."""
+    if run is None:
+        raise DatasetError(
+            f"{source!r} is neither a run folder holding {MODEL_FILE} nor a .keras file. Give what "
+            "`audio-transfer train --out RUN_DIR` wrote."
+        )
+    if not isinstance(run.task, Classifier):
+        raise DatasetError(
+            f"{source} holds a {type(run.task).__name__}, which does not classify; for speaker verification "
+            "use --task speaker-verification (evaluate) or the enroll/verify commands."
+        )
+    return run
+
+
+def run_threshold(run: TrainingRun | None) -> float | None:
+    """The EER threshold a verification run measured on its validation clips, if it recorded one."""
+    if run is None or run.run_dir is None or not (run.run_dir / METRICS_FILE).is_file():
+        return None
+    value = json.loads((run.run_dir / METRICS_FILE).read_text()).get("eer_threshold")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def audio_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The files given, with folders replaced by the audio files under them (sorted, recursively)."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(AUDIO_EXTENSIONS)
+            )
+            if not found:
+                logger.warning("No audio files (%s) under %s.", ", ".join(AUDIO_EXTENSIONS), path)
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def load_whole_clips(
+    paths: Sequence[Path], *, sample_rate: int
+) -> tuple[list[np.ndarray], list[Path], list[SkippedFile]]:
+    """Decode whole files (no cropping) for speaker embeddings; undecodable files are skipped and listed."""
+    clips, kept, skipped = [], [], []
+    for path in paths:
+        try:
+            clips.append(load_audio(path, sample_rate=sample_rate))
+            kept.append(path)
+        except AudioDecodeError as error:
+            logger.warning("Skipping %s: %s", path, error)
+            skipped.append(SkippedFile(os.fspath(path), str(error)))
+    if not clips:
+        raise DatasetError(
+            f"None of the {len(paths)} audio files could be decoded"
+            + (f", e.g. {skipped[0].path}: {skipped[0].reason}" if skipped else "")
+            + "."
+        )
+    return clips, kept, skipped
+
+
+def classification_report(
+    task: Classifier, waveforms: np.ndarray, true_labels: Sequence[str]
+) -> ClassificationReport:
+    """Metrics of ``task`` on ``(clips, samples)`` waveforms whose true labels are ``true_labels``."""
+    probabilities = task.predict_waveforms(waveforms)
+    return classification_metrics(
+        list(true_labels),
+        probabilities.argmax(axis=-1),
+        labels=list(task.labels),
+        probabilities=probabilities,
+    )
+
+
+def verification_report(verifier: SpeakerVerifier, clips, speakers: Sequence[str]) -> VerificationReport:
+    """EER and minDCF of ``verifier`` over every pair of ``clips`` (an array or a list of 1-D clips)."""
+    embeddings = verifier.embed_clips(clips)
+    i, j, same = trial_pairs(list(speakers))
+    return verification_metrics(cosine_scores(embeddings, i, j), same)
+
+
+def skipped_dicts(skipped: Sequence[SkippedFile]) -> list[dict[str, str]]:
+    return [item.to_dict() for item in skipped]

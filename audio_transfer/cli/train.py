@@ -1,0 +1,130 @@
+"""``audio-transfer train DATA_DIR --task ... --out RUN_DIR``: train a task and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from audio_transfer.cli.output import CommandResult
+from audio_transfer.training import TASK_DEFAULTS, TASK_NAMES, TrainConfig
+
+
+def _word_list(text: str) -> list[str]:
+    words = [word.strip() for word in text.split(",") if word.strip()]
+    if not words:
+        raise argparse.ArgumentTypeError(f"expected comma-separated words, received {text!r}")
+    return words
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    defaults = ", ".join(f"{task} -> {values['base']}" for task, values in TASK_DEFAULTS.items())
+    parser = subparsers.add_parser(
+        "train",
+        help="train a keyword spotter, speaker model or sound classifier on a labelled folder",
+        description=(
+            "Train a small head on a pretrained base (embeddings computed once and cached), optionally "
+            "fine-tune the base's top blocks, and write RUN_DIR/model.keras, labels.txt, config.yaml, "
+            "metrics.json, report.txt and history.csv. DATA_DIR has one sub-folder of audio per class (per "
+            "speaker for speaker tasks), or is a path,label[,speaker] manifest. Settings: defaults < "
+            f"--config file < flags. Default bases: {defaults}."
+        ),
+    )
+    parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="training folder or manifest")
+    parser.add_argument("--task", choices=TASK_NAMES, default=None, help="what to train (default: kws)")
+    parser.add_argument("--base", default=None, help="base name (see `bases`), 'hub:<handle>' or a path")
+    parser.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run folder to write")
+    parser.add_argument("--epochs", type=int, default=None, help="head epochs (stage 1)")
+    parser.add_argument(
+        "--fine-tune-blocks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="then fine-tune the base's top N blocks end to end (stage 2; default 0: off)",
+    )
+    parser.add_argument(
+        "--keywords", type=_word_list, default=None, help="kws: words to spot; other folders -> _unknown_"
+    )
+    parser.add_argument(
+        "--val-data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="validation folder (default: hold out unseen speakers of DATA_DIR)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    parser.add_argument("--clip-seconds", type=float, default=None, help="clip length (default per task)")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="keep base embeddings on disk here between runs"
+    )
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE.yaml", help="settings file")
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """The run's settings: defaults, then the --config file, then the flags given."""
+    config = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    flags = {
+        "task": args.task,
+        "base": args.base,
+        "data_dir": str(args.data_dir.resolve()),
+        "val_data_dir": None if args.val_data is None else str(args.val_data.resolve()),
+        "epochs": args.epochs,
+        "fine_tune_blocks": args.fine_tune_blocks,
+        "keywords": args.keywords,
+        "seed": args.seed,
+        "clip_seconds": args.clip_seconds,
+        "cache_dir": None if args.cache_dir is None else str(args.cache_dir),
+    }
+    return config.replace(**{key: value for key, value in flags.items() if value is not None}).resolved()
+
+
+def run(args: argparse.Namespace) -> CommandResult:
+    from audio_transfer.cli._tasks import classification_report, skipped_dicts, verification_report
+    from audio_transfer.evaluation import write_report
+    from audio_transfer.tasks import SpeakerVerifier
+    from audio_transfer.training import train_run
+
+    config = resolve_config(args)
+    started = time.monotonic()
+    # Progress bars on stderr: stdout carries only the result.
+    verbose = 0 if args.json else 1 if sys.stderr.isatty() else 2
+    trained = train_run(config, args.out, verbose=verbose)
+    train_seconds = time.monotonic() - started
+
+    clips = trained.evaluation
+    if isinstance(trained.task, SpeakerVerifier):
+        report = verification_report(trained.task, clips.waveforms, clips.labels)
+    else:
+        report = classification_report(trained.task, clips.waveforms, clips.labels)
+    result = trained.result
+    summary = {
+        "run_dir": str(args.out),
+        "task": trained.config.task,
+        "base": trained.config.base,
+        "num_train_clips": result.num_train_clips,
+        "num_augmented_clips": result.num_augmented_clips,
+        "num_validation_clips": result.num_validation_clips,
+        "evaluated_on": trained.evaluation_split,
+        "best_epochs": result.best_epochs,
+        "train_seconds": round(train_seconds, 2),
+        "skipped": skipped_dicts(trained.skipped),
+    }
+    files = write_report(report, args.out, extra=summary)
+    metrics = report.to_dict()
+    data = {
+        **summary,
+        "labels": trained.labels,
+        "metrics": metrics,
+        "files": {role: str(path) for role, path in files.items()},
+    }
+    if "accuracy" in metrics:
+        headline = f"{trained.evaluation_split} accuracy {metrics['accuracy']:.2%}"
+    else:
+        headline = f"{trained.evaluation_split} EER {metrics['eer']:.2%}"
+    text = (
+        f"Trained {trained.config.task} ({len(trained.labels)} classes) on {result.num_train_clips} clips in "
+        f"{train_seconds:.0f} s: {headline}. Run folder: {args.out}\n\n{report.to_text()}"
+    )
+    return CommandResult(data=data, text=text.rstrip())

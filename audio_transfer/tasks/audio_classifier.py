@@ -1,0 +1,22 @@
+"""General sound classification: events, scenes, instruments."""
+
+from __future__ import annotations
+
+import keras
+
+from audio_transfer.tasks.classifier import Classifier
+
+
+@keras.saving.register_keras_serializable(package="audio_transfer")
+class AudioClassifier(Classifier):
+    """Classifies a clip as one of ``labels`` (sound events, scenes, instruments...).
+
+    Mean+max temporal pooling by default: the mean describes steady sounds, the max short events. See
+    :class:`~audio_transfer.tasks.classifier.Classifier` for the arguments.
+
+    Example:
+        >>> classifier = AudioClassifier(load_base("yamnet"), ["dog", "siren", "rain"])
+        >>> classifier.classify(waveforms)  # [[("siren", 0.88)], ...]
+    """
+
+    default_pooling = "mean_max"

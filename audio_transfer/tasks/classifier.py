@@ -1,0 +1,90 @@
+"""Shared behaviour of the classification tasks: labels, a classification head, top-k predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from audio_transfer.bases.audio_base import AudioBase
+from audio_transfer.errors import ConfigError
+from audio_transfer.heads.classification_head import ClassificationHead
+from audio_transfer.tasks.task import Task
+
+# ClassificationHead arguments a classifier takes and stores in its config.
+_HEAD_ARGS = ("pooling", "hidden_units", "dropout", "normalize", "attention_units")
+
+
+@keras.saving.register_keras_serializable(package="audio_transfer")
+class Classifier(Task):
+    """A task that assigns each clip one of ``labels``, with probabilities in label order.
+
+    :class:`KeywordSpotter`, :class:`SpeakerClassifier` and :class:`AudioClassifier` are classifiers with
+    defaults suited to their data.
+
+    Args:
+        base: the pretrained base.
+        labels: class names in output order (unique, at least 2).
+        pooling, hidden_units, dropout, normalize, attention_units: see
+            :class:`~audio_transfer.heads.ClassificationHead`.
+
+    Shapes:
+        input ``(batch, samples)`` float32; output ``(batch, len(labels))`` probabilities.
+    """
+
+    default_pooling = "mean_max"
+
+    def __init__(
+        self,
+        base: AudioBase,
+        labels: Sequence[str],
+        *,
+        pooling: str | None = None,
+        hidden_units: int = 0,
+        dropout: float = 0.3,
+        normalize: bool = True,
+        attention_units: int = 64,
+        **kwargs,
+    ) -> None:
+        labels = [str(label) for label in labels]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ConfigError(f"labels must be unique; repeated: {', '.join(duplicates)}.")
+        head = ClassificationHead(
+            len(labels),
+            pooling=pooling or self.default_pooling,
+            hidden_units=hidden_units,
+            dropout=dropout,
+            normalize=normalize,
+            attention_units=attention_units,
+            name="head",
+        )
+        super().__init__(base, head, **kwargs)
+        self.labels = tuple(labels)
+
+    def classify(
+        self, waveforms: np.ndarray, *, top_k: int = 1, batch_size: int = 32
+    ) -> list[list[tuple[str, float]]]:
+        """The ``top_k`` most likely labels of each clip, most likely first, with their probabilities.
+
+        Args:
+            waveforms: ``(clips, samples)`` float32 at :attr:`sample_rate`, or one ``(samples,)`` clip.
+            top_k: labels returned per clip, from 1 to ``len(labels)``.
+        """
+        if not 1 <= top_k <= len(self.labels):
+            raise ConfigError(f"top_k must be between 1 and {len(self.labels)}, received {top_k!r}.")
+        probabilities = self.predict_waveforms(waveforms, batch_size=batch_size)
+        order = np.argsort(-probabilities, axis=-1, kind="stable")[:, :top_k]
+        return [
+            [(self.labels[i], float(row[i])) for i in ranks]
+            for row, ranks in zip(probabilities, order, strict=True)
+        ]
+
+    def get_config(self) -> dict:
+        head = self.head.get_config()
+        return {
+            **super().get_config(),
+            "labels": list(self.labels),
+            **{key: head[key] for key in _HEAD_ARGS},
+        }

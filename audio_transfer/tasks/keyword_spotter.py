@@ -1,0 +1,25 @@
+"""Keyword spotting: which of a few words (or silence, or another word) a short clip holds."""
+
+from __future__ import annotations
+
+import keras
+
+from audio_transfer.tasks.classifier import Classifier
+
+
+@keras.saving.register_keras_serializable(package="audio_transfer")
+class KeywordSpotter(Classifier):
+    """Classifies a clip as one of ``labels``: the keywords, plus ``_silence_`` / ``_unknown_`` when the
+    training data has them.
+
+    Mean+max temporal pooling by default (the max keeps a word from being averaged away in a longer clip);
+    ``pooling="attention"`` is the alternative. See :class:`~audio_transfer.tasks.classifier.Classifier`
+    for the arguments.
+
+    Example:
+        >>> base = load_base("speech_embedding")
+        >>> spotter = KeywordSpotter(base, ["yes", "no", "_silence_", "_unknown_"])
+        >>> spotter.classify(waveforms, top_k=2)  # [[("yes", 0.93), ("_unknown_", 0.04)], ...]
+    """
+
+    default_pooling = "mean_max"

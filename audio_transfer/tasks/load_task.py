@@ -1,0 +1,66 @@
+"""Load a task saved as ``.keras``, importing the audio_transfer modules its layers come from."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import keras
+
+from audio_transfer.errors import BaseNotFoundError, ConfigError
+from audio_transfer.tasks.task import Task
+
+_PACKAGE = "audio_transfer"
+
+
+def _modules_named(config) -> set[str]:
+    """Every ``module`` of an audio_transfer class in a Keras config tree."""
+    found = set()
+    if isinstance(config, dict):
+        module = config.get("module")
+        if isinstance(module, str) and (module == _PACKAGE or module.startswith(f"{_PACKAGE}.")):
+            found.add(module)
+        for value in config.values():
+            found |= _modules_named(value)
+    elif isinstance(config, list):
+        for value in config:
+            found |= _modules_named(value)
+    return found
+
+
+def load_task(path: str | os.PathLike) -> Task:
+    """Load a task from a ``.keras`` file in safe mode.
+
+    Keras finds a custom class only once its module has registered it; bases are imported lazily, so the
+    audio_transfer modules the file names (and only those) are imported first.
+
+    Raises:
+        BaseNotFoundError: the file is missing or is not a Keras archive.
+        ConfigError: it holds a model that is not an audio_transfer task.
+
+    Example:
+        >>> spotter = load_task("runs/digits/model.keras")
+        >>> spotter.labels
+        ('zero', 'one', ...)
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise BaseNotFoundError(
+            f"Cannot read the model {str(path)!r} ({error}); give a model.keras written by "
+            "`audio-transfer train` or Task.save, or the run folder holding it."
+        ) from error
+    for module in sorted(_modules_named(config)):
+        importlib.import_module(module)
+    model = keras.saving.load_model(path, safe_mode=True)
+    if not isinstance(model, Task):
+        raise ConfigError(
+            f"{path} holds a {type(model).__name__}, not an audio_transfer task (KeywordSpotter, "
+            "SpeakerClassifier, SpeakerVerifier, AudioClassifier)."
+        )
+    return model

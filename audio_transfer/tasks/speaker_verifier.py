@@ -1,0 +1,155 @@
+"""Speaker verification: is this the enrolled speaker? Cosine scores between unit-length clip embeddings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from audio_transfer.bases.audio_base import AudioBase
+from audio_transfer.errors import ConfigError, DatasetError
+from audio_transfer.heads.embedding_head import EmbeddingHead
+from audio_transfer.tasks.task import Task
+
+ENROLLMENTS_FORMAT = "audio_transfer.enrollments"
+
+
+@keras.saving.register_keras_serializable(package="audio_transfer")
+class SpeakerVerifier(Task):
+    """Embeds clips into unit-length speaker embeddings; enrolls speakers and scores clips against them.
+
+    Without a projection (the default) nothing needs training: a clip's embedding is the L2-normalised mean
+    of the base's frame embeddings, so ``SpeakerVerifier(load_base("ge2e_speaker"))`` verifies out of the
+    box. With ``projection_dim`` the head gains a projection (and, with attention poolings, learned
+    weights over time) that :mod:`audio_transfer.training` trains with an additive angular margin softmax
+    over the training speakers.
+
+    A speaker's enrollment is the embeddings of their enrollment clips; the score of a clip is the cosine
+    similarity between its embedding and the normalised mean of the enrollment (from -1 to 1; higher means
+    more likely the same speaker). Enrollments live outside the model file: :meth:`save_enrollments` and
+    :meth:`load_enrollments` write and read them as JSON.
+
+    Args:
+        base: the pretrained base (``ge2e_speaker`` by default in the CLI).
+        projection_dim, pooling, dropout, attention_units: see :class:`~audio_transfer.heads.EmbeddingHead`.
+
+    Shapes:
+        input ``(batch, samples)`` float32; output ``(batch, embedding_dim)`` with unit L2 norm.
+
+    Example:
+        >>> verifier = SpeakerVerifier(load_base("ge2e_speaker"))
+        >>> verifier.enroll("ann", [clip_1, clip_2, clip_3])
+        >>> verifier.verify(new_clip, "ann")  # 0.83
+    """
+
+    def __init__(
+        self,
+        base: AudioBase,
+        *,
+        projection_dim: int | None = None,
+        pooling: str = "mean",
+        dropout: float = 0.0,
+        attention_units: int = 64,
+        **kwargs,
+    ) -> None:
+        head = EmbeddingHead(
+            projection_dim, pooling=pooling, dropout=dropout, attention_units=attention_units, name="head"
+        )
+        super().__init__(base, head, **kwargs)
+        self._enrolled: dict[str, np.ndarray] = {}
+
+    @property
+    def embedding_dim(self) -> int:
+        """Size of the clip embedding."""
+        return int(self.head.compute_output_shape((None, None, self.base.embedding_dim))[-1])
+
+    def embed_clips(self, clips, *, batch_size: int = 32) -> np.ndarray:
+        """Unit-length embeddings ``(clips, embedding_dim)`` of a ``(clips, samples)`` array or clip list."""
+        return self.predict_waveforms(clips, batch_size=batch_size)
+
+    # -- enrollment ------------------------------------------------------------------------------------
+    @property
+    def enrolled(self) -> list[str]:
+        """Names of the enrolled speakers, sorted."""
+        return sorted(self._enrolled)
+
+    def enroll(self, name: str, clips) -> np.ndarray:
+        """Add ``clips`` of speaker ``name`` to their enrollment (created if new); returns its centroid.
+
+        Args:
+            name: speaker name (non-empty).
+            clips: a ``(clips, samples)`` array or a sequence of 1-D clips at :attr:`sample_rate`.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"A speaker name must be a non-empty string, received {name!r}.")
+        embeddings = self.embed_clips(clips)
+        previous = self._enrolled.get(name)
+        self._enrolled[name] = embeddings if previous is None else np.concatenate([previous, embeddings])
+        return self.centroid(name)
+
+    def centroid(self, name: str) -> np.ndarray:
+        """The unit-length mean embedding of speaker ``name``'s enrollment clips."""
+        if name not in self._enrolled:
+            enrolled = ", ".join(self.enrolled) or "nobody yet"
+            raise ConfigError(
+                f"Speaker {name!r} is not enrolled (enrolled: {enrolled}). Enroll them first, or load the "
+                "enrollments file that holds them."
+            )
+        mean = self._enrolled[name].mean(axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+    def remove(self, name: str) -> None:
+        """Forget speaker ``name``."""
+        self.centroid(name)  # raises with the enrolled names when unknown
+        del self._enrolled[name]
+
+    def verify(self, clip: np.ndarray, name: str) -> float:
+        """Cosine similarity between ``clip`` (1-D, at :attr:`sample_rate`) and speaker ``name``."""
+        centroid = self.centroid(name)
+        return float(self.embed_clips(np.asarray(clip, np.float32))[0] @ centroid)
+
+    def save_enrollments(self, path: str | Path) -> Path:
+        """Write the enrollments (every clip embedding of every speaker) to a JSON file; returns the path."""
+        path = Path(path)
+        document = {
+            "format": ENROLLMENTS_FORMAT,
+            "version": 1,
+            "embedding_dim": self.embedding_dim,
+            "speakers": {name: self._enrolled[name].tolist() for name in self.enrolled},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document))
+        return path
+
+    def load_enrollments(self, path: str | Path) -> list[str]:
+        """Replace the enrollments with those in the JSON file ``path``; returns the speaker names."""
+        path = Path(path)
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise DatasetError(f"Cannot read the enrollments file {path}: {error}.") from error
+        if not isinstance(document, dict) or document.get("format") != ENROLLMENTS_FORMAT:
+            raise DatasetError(
+                f"{path} is not an audio_transfer enrollments file (no format {ENROLLMENTS_FORMAT!r}); "
+                "write one with `audio-transfer enroll` or SpeakerVerifier.save_enrollments."
+            )
+        if document.get("embedding_dim") != self.embedding_dim:
+            raise ConfigError(
+                f"The enrollments in {path} hold {document.get('embedding_dim')}-d embeddings but this "
+                f"model makes {self.embedding_dim}-d ones: they were made with another model. Enroll the "
+                "speakers again with this model."
+            )
+        self._enrolled = {
+            name: np.asarray(rows, np.float32).reshape(-1, self.embedding_dim)
+            for name, rows in document["speakers"].items()
+        }
+        return self.enrolled
+
+    def get_config(self) -> dict:
+        head = self.head.get_config()
+        return {
+            **super().get_config(),
+            **{key: head[key] for key in ("projection_dim", "pooling", "dropout", "attention_units")},
+        }

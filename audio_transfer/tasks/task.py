@@ -1,0 +1,126 @@
+"""What every task model shares: a pretrained base followed by a small head."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from audio_transfer.bases.audio_base import AudioBase
+from audio_transfer.errors import ConfigError, InputShapeError
+
+
+@keras.saving.register_keras_serializable(package="audio_transfer")
+class Task(keras.Model):
+    """A task model: raw waveform → ``base`` frame embeddings → ``head`` output.
+
+    The head is a separate layer taking the base's frame embeddings, so a trainer can fit it alone on
+    embeddings computed once (see :meth:`head_model`) and the task then runs end to end on audio. Subclasses
+    build their head in ``__init__`` from plain arguments and return those arguments from ``get_config``;
+    the base is serialised whole, so ``keras.saving.load_model(path, safe_mode=True)`` restores a task.
+
+    Args:
+        base: the pretrained :class:`~audio_transfer.bases.AudioBase`.
+        head: a layer mapping ``(batch, windows, base.embedding_dim)`` to the task's output.
+
+    Shapes:
+        input ``(batch, samples)`` float32 at ``base.sample_rate``; output: the head's.
+    """
+
+    def __init__(self, base: AudioBase, head: keras.layers.Layer, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(base, AudioBase):
+            raise ConfigError(
+                f"base must be an audio_transfer AudioBase (see audio_transfer.bases.load_base), received "
+                f"{type(base).__name__}."
+            )
+        self.base = base
+        self.head = head
+        self._compiled_inference = None
+        # Built at once (the base from a dummy clip if it is not built yet), so a task can be saved and its
+        # head trained before it ever runs on audio.
+        self.build()
+        self.built = True
+
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate in Hz the input waveform must have."""
+        return self.base.sample_rate
+
+    def build(self, input_shape=None) -> None:
+        if not self.base.built:
+            self.base(ops.zeros((1, self.base.min_samples)))
+        if not self.head.built:
+            self.head.build((None, None, self.base.embedding_dim))
+
+    def get_build_config(self) -> dict:
+        # Always recorded, so a task saved before it was ever called still loads with its weights.
+        return {"input_shape": (None, None)}
+
+    def call(self, waveform, training=None):
+        return self.head(self.base(waveform, training=training), training=training)
+
+    def head_model(self) -> keras.Model:
+        """A Keras model of the head alone, sharing its weights: ``(batch, windows, dim)`` → output."""
+        frames = keras.Input((None, self.base.embedding_dim), name="frame_embeddings")
+        return keras.Model(frames, self.head(frames), name=f"{self.name}_head")
+
+    def predict_waveforms(self, waveforms, *, batch_size: int = 32) -> np.ndarray:
+        """Run the task on clips, without progress bars; one output row per clip, in input order.
+
+        Clips of equal length are batched together; one compiled function serves every length.
+
+        Args:
+            waveforms: a ``(clips, samples)`` array, one ``(samples,)`` clip, or a sequence of 1-D clips of
+                different lengths, float32 at :attr:`sample_rate`.
+            batch_size: clips per forward pass.
+        """
+        if isinstance(waveforms, np.ndarray) and waveforms.ndim in (1, 2):
+            clips = [waveforms] if waveforms.ndim == 1 else list(waveforms)
+        else:
+            clips = list(waveforms)
+        if not clips:
+            raise InputShapeError(f"{type(self).__name__} received no clips to run on.")
+        for i, clip in enumerate(clips):
+            if np.ndim(clip) != 1:
+                raise InputShapeError(
+                    f"{type(self).__name__} expects clips of shape (samples,) or an array (clips, samples); "
+                    f"clip {i} has shape {np.shape(clip)}."
+                )
+        forward = self._inference_function()
+        by_length: dict[int, list[int]] = {}
+        for i, clip in enumerate(clips):
+            by_length.setdefault(len(clip), []).append(i)
+        rows: list[np.ndarray] = [np.empty(0)] * len(clips)
+        for indices in by_length.values():
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start : start + batch_size]
+                outputs = forward(np.stack([np.asarray(clips[i], np.float32) for i in chunk])).numpy()
+                for i, row in zip(chunk, outputs, strict=True):
+                    rows[i] = row
+        return np.stack(rows)
+
+    def _inference_function(self):
+        """One compiled inference function for every clip length, made on first use and kept."""
+        if self._compiled_inference is None:
+
+            @tf.function(input_signature=[tf.TensorSpec((None, None), tf.float32)])
+            def forward(batch):
+                return self(batch, training=False)
+
+            self._compiled_inference = forward
+        return self._compiled_inference
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "base": keras.saving.serialize_keras_object(self.base),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config["base"] = keras.saving.deserialize_keras_object(config["base"])
+        return cls(**config)

@@ -1,0 +1,195 @@
+"""Every training setting in one plain dataclass, read from and written to YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from audio_transfer.atomic_files import atomic_write
+from audio_transfer.errors import ConfigError
+
+TASK_NAMES = ("kws", "speaker-id", "speaker-verification", "classify")
+
+# Per task: the base used when none is named, the clip length and the head's temporal pooling.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "kws": {"base": "speech_embedding", "clip_seconds": 1.0, "pooling": "mean_max"},
+    "classify": {"base": "speech_embedding", "clip_seconds": 1.0, "pooling": "mean_max"},
+    "speaker-id": {"base": "ge2e_speaker", "clip_seconds": 3.0, "pooling": "attentive_statistics"},
+    "speaker-verification": {"base": "ge2e_speaker", "clip_seconds": 3.0, "pooling": "mean"},
+}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of one training run; ``None`` means "the task's default" (see :meth:`resolved`).
+
+    Data:
+        task: one of :data:`TASK_NAMES`.
+        base: base name, hub handle or path for :func:`audio_transfer.bases.load_base`.
+        data_dir: training folder (folder per class) or manifest.
+        val_data_dir: validation folder; ``None`` holds out ``validation_fraction`` of the training data.
+        sample_rate: rate in Hz clips are decoded at (the base's).
+        clip_seconds: every clip is padded or cut to this length.
+        keywords: for ``kws``: the words to spot; other words become ``_unknown_``.
+        unknown_fraction: share of ``_unknown_`` examples kept (``kws`` with ``keywords``).
+        silence_fraction: share of ``_silence_`` examples made from background noise.
+        validation_fraction: share held out for validation when ``val_data_dir`` is not given.
+        min_examples_for_validation: below this many examples in a class, nothing is held out and every
+            example trains.
+
+    Head:
+        pooling: temporal pooling of the head (see :data:`audio_transfer.heads.POOLING_NAMES`).
+        hidden_units: hidden ReLU layer size of classification heads (0 = linear).
+        dropout: dropout before the head's dense layers.
+        projection_dim: speaker verification: size of the trained embedding; ``None`` keeps the base's.
+        aam_margin, aam_scale: additive angular margin softmax of speaker verification.
+
+    Optimisation:
+        epochs, batch_size, learning_rate, weight_decay (AdamW), label_smoothing: stage 1 (head on the
+            cached embeddings of the frozen base).
+        patience: epochs without improvement of ``monitor`` before early stopping (best weights restored).
+        class_weighting: weight classes by inverse frequency.
+        augment: train on ``augment_copies`` augmented copies of every clip besides the clean one (computed
+            and embedded once).
+        fine_tune_blocks: stage 2 unfreezes the top ``n`` blocks of the base and trains end to end on
+            waveforms for ``fine_tune_epochs`` at ``fine_tune_learning_rate``; 0 skips stage 2.
+        cache_dir: keep clean-clip embeddings on disk here across runs; ``None`` keeps them in memory only.
+        seed: seeds Python, NumPy and TensorFlow, the split and the augmentation.
+    """
+
+    task: str = "kws"
+    base: str | None = None
+    data_dir: str | None = None
+    val_data_dir: str | None = None
+    sample_rate: int = 16000
+    clip_seconds: float | None = None
+    keywords: list[str] | None = None
+    unknown_fraction: float = 0.1
+    silence_fraction: float = 0.0
+    validation_fraction: float = 0.2
+    min_examples_for_validation: int = 10
+
+    pooling: str | None = None
+    hidden_units: int = 0
+    dropout: float = 0.3
+    projection_dim: int | None = None
+    aam_margin: float = 0.2
+    aam_scale: float = 30.0
+
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    monitor: str = "val_loss"
+    patience: int = 8
+    class_weighting: bool = True
+    augment: bool = True
+    augment_copies: int = 2
+    fine_tune_blocks: int = 0
+    fine_tune_epochs: int = 10
+    fine_tune_learning_rate: float = 1e-4
+    cache_dir: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.task not in TASK_NAMES:
+            raise ConfigError(f"task must be one of {', '.join(TASK_NAMES)}; received {self.task!r}.")
+        for name in ("sample_rate", "epochs", "batch_size", "min_examples_for_validation"):
+            _check(name, getattr(self, name), lambda v: isinstance(v, int) and v > 0, "a positive integer")
+        for name in ("hidden_units", "augment_copies", "fine_tune_blocks", "fine_tune_epochs", "patience"):
+            _check(name, getattr(self, name), lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+        for name in ("learning_rate", "fine_tune_learning_rate", "aam_scale"):
+            _check(name, getattr(self, name), lambda v: _is_number(v) and v > 0, "a positive number")
+        for name in ("unknown_fraction", "silence_fraction", "weight_decay", "aam_margin"):
+            _check(name, getattr(self, name), lambda v: _is_number(v) and v >= 0, "a number >= 0")
+        for name in ("validation_fraction", "dropout", "label_smoothing"):
+            _check(name, getattr(self, name), lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
+        if self.clip_seconds is not None:
+            _check("clip_seconds", self.clip_seconds, lambda v: _is_number(v) and v > 0, "a positive number")
+        if self.projection_dim is not None:
+            _check(
+                "projection_dim",
+                self.projection_dim,
+                lambda v: isinstance(v, int) and v > 0,
+                "a positive integer",
+            )
+        if self.keywords is not None:
+            if isinstance(self.keywords, str) or not all(isinstance(k, str) and k for k in self.keywords):
+                raise ConfigError(f"keywords must be a list of words, received {self.keywords!r}.")
+            self.keywords = list(self.keywords)
+        if self.monitor not in ("val_loss", "val_accuracy"):
+            raise ConfigError(f"monitor must be 'val_loss' or 'val_accuracy', received {self.monitor!r}.")
+
+    def resolved(self) -> TrainConfig:
+        """A copy with the task's defaults filled in for ``base``, ``clip_seconds`` and ``pooling``."""
+        defaults = TASK_DEFAULTS[self.task]
+        return dataclasses.replace(
+            self, **{key: value for key, value in defaults.items() if getattr(self, key) is None}
+        )
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied (validated like the constructor's arguments)."""
+        _check_keys(changes, "replace()")
+        return dataclasses.replace(self, **changes)
+
+    # -- plain data and YAML -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str = "the configuration") -> TrainConfig:
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source} must be a mapping of settings, received {type(values).__name__}.")
+        _check_keys(values, source)
+        return cls(**{key: _parse_float(key, value) for key, value in values.items()})
+
+    def to_yaml(self, path: str | os.PathLike | None = None) -> str:
+        """The settings as YAML text; also written (atomically) to ``path`` when given."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            atomic_write(path, lambda file: file.write(text.encode()))
+        return text
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> TrainConfig:
+        """Read settings from a YAML file; absent settings keep their defaults, unknown ones are refused."""
+        path = Path(path)
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"Cannot read the configuration file {path}: {error}") from error
+        return cls.from_dict(values, source=str(path))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check(name: str, value: Any, valid, what: str) -> None:
+    if isinstance(value, bool) or not valid(value):
+        raise ConfigError(f"{name} must be {what}, received {value!r}.")
+
+
+def _parse_float(name: str, value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string: accept it where a float is expected."""
+    field_types = {field.name: str(field.type) for field in dataclasses.fields(TrainConfig)}
+    if isinstance(value, str) and "float" in field_types[name]:
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _check_keys(values: dict[str, Any], source: str) -> None:
+    known = {field.name for field in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"{source} has unknown settings {', '.join(unknown)}; known settings: {', '.join(sorted(known))}."
+        )
