@@ -81,6 +81,7 @@ class StreamEvaluation:
         """
         written = {}
         if model_dir is not None:
+            Path(model_dir).mkdir(parents=True, exist_ok=True)
             written["settings"] = self.settings.write(Path(model_dir) / STREAMING_FILE)
             out_dir = model_dir if out_dir is None else out_dir
         if out_dir is not None:

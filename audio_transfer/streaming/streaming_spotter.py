@@ -29,6 +29,20 @@ def _is_time_conv(layer: keras.layers.Layer) -> bool:
     return isinstance(layer, keras.layers.Conv2D) and layer.kernel_size[0] > 1
 
 
+# TensorFlow Lite for Microcontrollers' CONCATENATION takes at most 10 inputs.
+_MAX_CONCAT_INPUTS = 10
+
+
+def _concat_flat(parts: list[tf.Tensor]) -> tf.Tensor:
+    """``tf.concat(parts, axis=1)`` as a tree of concatenations of at most 10 inputs each."""
+    while len(parts) > _MAX_CONCAT_INPUTS:
+        parts = [
+            tf.concat(parts[i : i + _MAX_CONCAT_INPUTS], axis=1)
+            for i in range(0, len(parts), _MAX_CONCAT_INPUTS)
+        ]
+    return tf.concat(parts, axis=1)
+
+
 class StreamingSpotter(tf.Module):
     """One step per 80 ms hop of a speech_embedding keyword spotter: ``(hop, state) -> (scores, next state)``.
 
@@ -143,5 +157,5 @@ class StreamingSpotter(tf.Module):
             embeddings = tf.concat([parts.pop(0), embeddings], axis=1)
             next_parts.append(embeddings[:, 1:])
         scores = self.spotter.head(embeddings, training=False)
-        next_state = tf.concat([tf.reshape(part, (1, -1)) for part in next_parts], axis=1)
+        next_state = _concat_flat([tf.reshape(part, (1, -1)) for part in next_parts])
         return {SCORES_NAME: scores, NEXT_STATE_NAME: next_state}
