@@ -172,9 +172,7 @@ class Trainer:
                     "fine_tune",
                     model,
                     batches,
-                    None,
-                    sample_weight=None,
-                    validation=None if x_val is None else (self._inputs(x_val, y_val), self._targets(y_val)),
+                    validation=None if x_val is None else self._dataset(x_val, y_val, shuffle=False),
                     epochs=config.fine_tune_epochs,
                     history=history,
                 )
