@@ -6,7 +6,7 @@ import importlib.util
 
 import numpy as np
 import pytest
-from export_support import LABELS, SAMPLE_RATE, tone_clips, trained_classifier
+from export_support import LABELS, SAMPLE_RATE, tone_clips, trained_classifier, trained_log_mel_classifier
 
 from audio_transfer.export import TFLiteClassifier, export_tflite
 
@@ -16,12 +16,19 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.mark.parametrize("input_type", ["float32", "int16"])
-def test_int8_model_runs_under_tflite_micro_like_litert(input_type, tmp_path):
+@pytest.mark.parametrize(
+    ("build", "input_type"),
+    [
+        (trained_classifier, "float32"),  # every op int8
+        (trained_classifier, "int16"),
+        (trained_log_mel_classifier, "int16"),  # log-mel front-end in float32, the rest int8
+    ],
+)
+def test_int8_model_runs_under_tflite_micro_like_litert(build, input_type, tmp_path):
     from tflite_micro import runtime
 
     result = export_tflite(
-        trained_classifier(),
+        build(),
         labels=LABELS,
         sample_rate=SAMPLE_RATE,
         out=tmp_path / "micro.tflite",

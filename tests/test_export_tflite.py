@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert.tools import flatbuffer_utils
 from export_support import (
     LABELS,
     NUM_SAMPLES,
@@ -18,6 +19,7 @@ from export_support import (
     build_classifier,
     tone_clips,
     trained_classifier,
+    trained_log_mel_classifier,
 )
 
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
@@ -225,3 +227,67 @@ def test_bad_arguments_are_refused_before_converting(model, held_out, tmp_path):
             held_out=(held_out[0][:, :100], held_out[1]),
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def log_mel_model():
+    return trained_log_mel_classifier()
+
+
+def test_int8_keeps_the_feature_front_end_in_float(log_mel_model, held_out, calibration, tmp_path):
+    result = export_tflite(
+        log_mel_model,
+        labels=LABELS,
+        sample_rate=SAMPLE_RATE,
+        out=tmp_path / "kws.tflite",
+        quantize="int8",
+        representative_data=calibration,
+        held_out=held_out,
+    )
+    frontend = log_mel_model.layers[1].name
+    assert result.float_layers == (frontend,)
+    assert result.report.top1_agreement >= 0.95
+    assert result.report.max_abs_probability_difference < 0.1
+    types = _operator_output_types(result.path.read_bytes())
+    assert ("LOG", "FLOAT32") in types and ("CONV_2D", "FLOAT32") in types  # the front-end's STFT and log
+    assert ("FULLY_CONNECTED", "INT8") in types and ("SOFTMAX", "INT8") in types  # the head
+
+
+def test_full_integer_int8_quantizes_the_front_end_too(log_mel_model, calibration, tmp_path):
+    result = export_tflite(
+        log_mel_model,
+        labels=LABELS,
+        sample_rate=SAMPLE_RATE,
+        out=tmp_path / "full.tflite",
+        quantize="int8",
+        representative_data=calibration,
+        float_layers=(),
+    )
+    types = _operator_output_types(result.path.read_bytes())
+    assert result.float_layers == () and ("LOG", "INT8") in types and ("CONV_2D", "FLOAT32") not in types
+
+
+def test_float_layers_must_name_layers_of_the_model(model, calibration, tmp_path):
+    with pytest.raises(ConfigError, match="No TFLite ops belong"):
+        export_tflite(
+            model,
+            labels=LABELS,
+            sample_rate=SAMPLE_RATE,
+            out=tmp_path / "m.tflite",
+            quantize="int8",
+            representative_data=calibration,
+            float_layers=("no_such_layer",),
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def _operator_output_types(content: bytes) -> set[tuple[str, str]]:
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    subgraph = model.subgraphs[0]
+    return {
+        (
+            flatbuffer_utils.opcode_to_name(model, op.opcodeIndex),
+            flatbuffer_utils.type_to_name(subgraph.tensors[op.outputs[0]].type),
+        )
+        for op in subgraph.operators
+    }

@@ -60,6 +60,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--int8-io", action="store_true", help="with --quantize int8: int8 output (and input, for float32)"
     )
     parser.add_argument(
+        "--full-integer",
+        action="store_true",
+        help="with --quantize int8: quantize the feature front-end too (by default it stays float32)",
+    )
+    parser.add_argument(
         "--data",
         type=Path,
         default=None,
@@ -83,8 +88,8 @@ def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.export import export_saved_model, export_tflite
     from audio_transfer.export._serving import static_input_length
 
-    if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io):
-        raise ConfigError("--quantize and --int8-io apply to --format tflite only.")
+    if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io or args.full_integer):
+        raise ConfigError("--quantize, --int8-io and --full-integer apply to --format tflite only.")
     model, labels, config = _load_run(args.run_dir)
     sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
     num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
@@ -107,13 +112,20 @@ def run(args: argparse.Namespace) -> CommandResult:
         result = export_saved_model(model, **common)
     else:
         result = export_tflite(
-            model, quantize=args.quantize, representative_data=calibration, int8_io=args.int8_io, **common
+            model,
+            quantize=args.quantize,
+            representative_data=calibration,
+            int8_io=args.int8_io,
+            float_layers=() if args.full_integer else None,
+            **common,
         )
     lines = [
         f"Wrote {result.path} ({result.format}, quantize {result.quantize}, {result.size_bytes} bytes): "
         f"input ({result.num_samples},) {result.input_dtype} at {result.sample_rate} Hz, "
         f"output {len(result.labels)} {result.output_dtype} scores."
     ]
+    if result.float_layers:
+        lines.append(f"Kept in float32 (feature front-end): {', '.join(result.float_layers)}.")
     if result.report is not None:
         lines.append(f"Parity: {result.report.summary()}; report in {result.report_path}.")
     else:
