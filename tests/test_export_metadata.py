@@ -9,7 +9,14 @@ import zipfile
 import numpy as np
 import pytest
 from ai_edge_litert.tools import flatbuffer_utils
-from export_support import LABELS, NUM_SAMPLES, SAMPLE_RATE, tone_clips, trained_classifier
+from export_support import (
+    LABELS,
+    NUM_SAMPLES,
+    SAMPLE_RATE,
+    tone_clips,
+    trained_classifier,
+    trained_log_mel_classifier,
+)
 
 from audio_transfer.errors import ExportError
 from audio_transfer.export import TFLiteClassifier, TFLiteMetadata, export_tflite
@@ -78,8 +85,24 @@ def test_mediapipe_schema_reads_our_metadata():
     )
 
 
+@pytest.fixture(scope="module")
+def exported_int8(tmp_path_factory):
+    """What a phone app would ship: int8 with float32 input/output, log-mel front-end in float."""
+    out = tmp_path_factory.mktemp("metadata") / "classifier_int8.tflite"
+    return export_tflite(
+        trained_log_mel_classifier(),
+        labels=LABELS,
+        sample_rate=SAMPLE_RATE,
+        out=out,
+        quantize="int8",
+        representative_data=tone_clips(100, seed=2)[0],
+    )
+
+
 @needs_mediapipe
-def test_mediapipe_audio_classifier_runs_the_export_and_returns_our_labels(exported):
+@pytest.mark.parametrize("variant", ["exported", "exported_int8"])
+def test_mediapipe_audio_classifier_runs_the_export_and_returns_our_labels(variant, request):
+    exported = request.getfixturevalue(variant)
     from mediapipe.tasks.python.audio import audio_classifier
     from mediapipe.tasks.python.components.containers import audio_data
     from mediapipe.tasks.python.core import base_options
