@@ -22,7 +22,12 @@ from audio_transfer.export._serving import (
 )
 from audio_transfer.export.export_result import ExportResult
 from audio_transfer.export.options import QUANTIZE_MODES
-from audio_transfer.export.parity_report import ParityReport, check_clips, check_held_out, report_path
+from audio_transfer.export.parity_report import (
+    ParityReport,
+    check_clips,
+    check_held_out,
+    write_report_beside,
+)
 from audio_transfer.export.tflite_classifier import TFLiteClassifier
 from audio_transfer.export.tflite_metadata import TFLiteMetadata
 
@@ -137,11 +142,7 @@ def export_tflite(
     if clips is not None:
         report = _parity(model, classifier, clips, quantize=quantize, size_bytes=len(content))
     write_bytes_atomic(out, content)
-    written_report = None
-    if report is not None:
-        written_report = report_path(out)
-        report.write_json(written_report)
-        logger.info("%s: %s", out, report.summary())
+    written_report = write_report_beside(report, out)
     return ExportResult(
         path=out,
         format="tflite",
