@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer.export import export_tflite
 from audio_transfer.features import get_frontend
 
 SAMPLE_RATE = 16000
@@ -123,3 +124,8 @@ def _trained(build: Callable[[], keras.Model]) -> keras.Model:
     waveforms, label_indices = tone_clips(240, seed=0)
     model.fit(waveforms, label_indices, epochs=8, batch_size=32, verbose=0)
     return model
+
+
+def export_tones(model: keras.Model, out, **kwargs):
+    """:func:`export_tflite` of a tone classifier (its labels and sample rate filled in)."""
+    return export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out, **kwargs)

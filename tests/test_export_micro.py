@@ -6,9 +6,14 @@ import importlib.util
 
 import numpy as np
 import pytest
-from export_support import LABELS, SAMPLE_RATE, tone_clips, trained_classifier, trained_log_mel_classifier
+from export_support import (
+    export_tones,
+    tone_clips,
+    trained_classifier,
+    trained_log_mel_classifier,
+)
 
-from audio_transfer.export import TFLiteClassifier, export_tflite
+from audio_transfer.export import TFLiteClassifier
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("tflite_micro") is None,
@@ -27,11 +32,9 @@ pytestmark = pytest.mark.skipif(
 def test_int8_model_runs_under_tflite_micro_like_litert(build, input_type, tmp_path):
     from tflite_micro import runtime
 
-    result = export_tflite(
+    result = export_tones(
         build(),
-        labels=LABELS,
-        sample_rate=SAMPLE_RATE,
-        out=tmp_path / "micro.tflite",
+        tmp_path / "micro.tflite",
         quantize="int8",
         input_type=input_type,
         int8_io=True,
