@@ -96,7 +96,11 @@ class AudioBase(keras.Model):
                 normalization layers run in inference mode.
         """
         if isinstance(trainable, bool):
+            # Keras's TensorFlow backend skips `self.trainable = value` when the attribute already is
+            # `value`, which would leave blocks frozen by an earlier set_trainable(n): set the children too.
             self.trainable = trainable
+            for layer in self._flatten_layers(include_self=False, recursive=False):
+                layer.trainable = trainable
             return
         if not isinstance(trainable, int):
             raise ConfigError(
