@@ -12,7 +12,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = REPO_ROOT.parent / "shared"
+# The shared data beside the repo; AUDIO_TRANSFER_SHARED_DIR points elsewhere (e.g. from a git worktree).
+SHARED_DIR = Path(os.environ.get("AUDIO_TRANSFER_SHARED_DIR", REPO_ROOT.parent / "shared"))
 SPEECH_COMMANDS_DIR = SHARED_DIR / "data" / "speech_commands_subset"
 CORAL_YAMNET_DIR = SHARED_DIR / "models" / "yamnet_coral_int8"
 

@@ -23,7 +23,10 @@ from audio_transfer.errors import AudioTransferError
 from audio_transfer.version import __version__
 
 # Verb -> module in audio_transfer.cli. Modules are imported lazily so `--version` stays fast.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "info": "audio_transfer.cli.info",
+    "bases": "audio_transfer.cli.bases",
+}
 
 logger = logging.getLogger("audio_transfer")
 
@@ -46,14 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (pytest's capture swaps it between tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("audio_transfer")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    package_logger = logging.getLogger("audio_transfer")
+    if not any(isinstance(handler, _StderrHandler) for handler in package_logger.handlers):
+        package_logger.addHandler(_StderrHandler())
+    package_logger.setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

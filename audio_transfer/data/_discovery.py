@@ -1,0 +1,145 @@
+"""Find labelled audio files: folder-per-class trees and CSV/TSV manifests. Nothing is decoded here."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+import re
+from pathlib import Path
+
+from audio_transfer.audio import AUDIO_EXTENSIONS
+from audio_transfer.data.audio_example import NOISE_LABEL, AudioExample
+from audio_transfer.data.skipped_file import SkippedFile
+from audio_transfer.data.speakers import parse_speaker
+from audio_transfer.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_SUFFIXES: tuple[str, ...] = (".csv", ".tsv")
+
+
+@dataclasses.dataclass
+class Discovered:
+    """Examples labelled as found on disk, the noise bank and the files left out."""
+
+    examples: list[AudioExample]
+    noise_files: list[Path]
+    skipped: list[SkippedFile]
+
+
+def discover(source: Path, speaker_pattern: re.Pattern[str] | None) -> Discovered:
+    """Examples of a folder-per-class tree or of a manifest, by what ``source`` is."""
+    if source.is_dir():
+        return _discover_folder(source, speaker_pattern)
+    if source.is_file() and source.suffix.lower() in MANIFEST_SUFFIXES:
+        return _read_manifest(source, speaker_pattern)
+    if not source.exists():
+        raise DatasetError(f"Dataset {os.fspath(source)!r} does not exist. Check the path.")
+    raise DatasetError(
+        f"Dataset {os.fspath(source)!r} is neither a folder nor a .csv/.tsv manifest. Pass a folder with one "
+        "sub-folder of audio files per class, or a manifest with columns path,label[,speaker]."
+    )
+
+
+def _is_audio_name(name: str) -> bool:
+    return name.lower().endswith(AUDIO_EXTENSIONS)
+
+
+def _audio_files_under(folder: Path) -> tuple[list[Path], list[SkippedFile]]:
+    """Audio files anywhere below ``folder``, following symbolic links (once each), sorted; broken links."""
+    files, broken = [], []
+    visited = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in visited:  # a link back up the tree
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not _is_audio_name(name):
+                continue
+            path = Path(dirpath, name)
+            if path.is_file():
+                files.append(path)
+            else:
+                broken.append(SkippedFile(os.fspath(path), "broken symbolic link: its target does not exist"))
+    return files, broken
+
+
+def _discover_folder(root: Path, speaker_pattern: re.Pattern[str] | None) -> Discovered:
+    found = Discovered([], [], [])
+    loose = []
+    for child in sorted(root.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if not child.is_dir():
+            if _is_audio_name(child.name):
+                loose.append(child.name)
+            continue
+        files, broken = _audio_files_under(child)
+        found.skipped.extend(broken)
+        if child.name == NOISE_LABEL:
+            found.noise_files.extend(files)
+            continue
+        if not files:
+            logger.info("%s holds no audio files; it is not a class.", child)
+        for path in files:
+            relative_path = path.relative_to(root).as_posix()
+            speaker = parse_speaker(relative_path, label=child.name, speaker_pattern=speaker_pattern)
+            found.examples.append(AudioExample(path, child.name, speaker, relative_path))
+    if loose:
+        logger.warning(
+            "%d audio files lie directly in %s and are ignored (e.g. %s): put each class's files in a "
+            "sub-folder named after the class.",
+            len(loose),
+            root,
+            loose[0],
+        )
+    return found
+
+
+def _read_manifest(manifest: Path, speaker_pattern: re.Pattern[str] | None) -> Discovered:
+    """Rows ``path,label[,speaker]``; a header naming ``path`` and ``label`` may order columns freely."""
+    delimiter = "\t" if manifest.suffix.lower() == ".tsv" else ","
+    with open(manifest, newline="", encoding="utf-8-sig") as stream:
+        rows = [
+            (line, [cell.strip() for cell in row])
+            for line, row in enumerate(csv.reader(stream, delimiter=delimiter), start=1)
+            if any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#")
+        ]
+    if rows and {"path", "label"} <= {cell.lower() for cell in rows[0][1]}:
+        header = [cell.lower() for cell in rows.pop(0)[1]]
+        columns = {name: header.index(name) for name in ("path", "label", "speaker") if name in header}
+    else:
+        columns = {"path": 0, "label": 1, "speaker": 2}
+    if not rows:
+        raise DatasetError(
+            f"Manifest {os.fspath(manifest)!r} lists no files. Write one row per clip: path,label[,speaker]."
+        )
+    found = Discovered([], [], [])
+    needed = max(columns["path"], columns["label"]) + 1
+    for line, row in rows:
+        where = f"{os.fspath(manifest)}:{line}"
+        if len(row) < needed or not row[columns["path"]] or not row[columns["label"]]:
+            found.skipped.append(SkippedFile(where, "expected columns path,label[,speaker] with both set"))
+            continue
+        listed = Path(row[columns["path"]])
+        path = listed if listed.is_absolute() else manifest.parent / listed
+        if not path.is_file():
+            found.skipped.append(
+                SkippedFile(os.fspath(path), f"listed on line {line} of {manifest.name} but no such file")
+            )
+            continue
+        label = row[columns["label"]]
+        if label == NOISE_LABEL:
+            found.noise_files.append(path)
+            continue
+        relative_path = listed.as_posix()
+        speaker_column = columns.get("speaker")
+        speaker = row[speaker_column] if speaker_column is not None and speaker_column < len(row) else ""
+        speaker = speaker or parse_speaker(relative_path, label=label, speaker_pattern=speaker_pattern)
+        found.examples.append(AudioExample(path, label, speaker, relative_path))
+    return found
