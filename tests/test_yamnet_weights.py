@@ -8,8 +8,10 @@ import tensorflow as tf
 from tflite_conversion import convert_to_tflite, run_tflite
 from yamnet_helpers import randomize, write_hub_like_saved_model, write_keras2_h5, yamnet_py_arrays
 
+from audio_transfer.bases.hub_resolver import hub_cache_path
 from audio_transfer.bases.yamnet_base import YAMNetBase
 from audio_transfer.bases.yamnet_weights import (
+    YAMNET_HUB_HANDLE,
     load_yamnet_weights,
     read_class_map,
     read_yamnet_h5,
@@ -108,11 +110,19 @@ def test_keras3_weights_file_round_trip(source, tmp_path):
     assert_same_weights(load_yamnet_weights(YAMNetBase(include_audioset_head=True), path), source)
 
 
-def test_saved_model_like_tf_hub_loads_exactly_with_class_names(source, tmp_path):
-    path = write_hub_like_saved_model(tmp_path / "yamnet_1", yamnet_py_arrays(source), CLASS_NAMES)
+def test_saved_model_like_tf_hub_loads_exactly_with_class_names(source, tmp_path, monkeypatch):
+    # Written where tensorflow_hub caches google/yamnet/1, so that it is also found without a path.
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
+    path = write_hub_like_saved_model(
+        hub_cache_path(YAMNET_HUB_HANDLE, tmp_path), yamnet_py_arrays(source), CLASS_NAMES
+    )
     loaded = load_yamnet_weights(YAMNetBase(include_audioset_head=True), path)
     assert_same_weights(loaded, source)
     assert loaded.class_names == tuple(CLASS_NAMES)
+    from_cache = load_yamnet_weights(YAMNetBase())
+    np.testing.assert_array_equal(
+        from_cache.blocks[-1].pointwise_conv.kernel, loaded.blocks[-1].pointwise_conv.kernel
+    )
 
 
 def test_tflite_with_int8_weights_and_folded_batch_norm(source, patches, tmp_path):

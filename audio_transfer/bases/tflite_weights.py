@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
+from audio_transfer._tflite import builtin_code
 from audio_transfer.errors import ConfigError
 
 _WEIGHTED_OPERATORS = {
@@ -65,7 +66,7 @@ def read_tflite_weighted_ops(path: str | os.PathLike) -> list[TFLiteWeightedOp]:
     dequantized_from = {
         op.Outputs(0): op.Inputs(0)
         for op in operators
-        if _builtin_code(model, op) == schema.BuiltinOperator.DEQUANTIZE
+        if builtin_code(model.OperatorCodes(op.OpcodeIndex())) == schema.BuiltinOperator.DEQUANTIZE
     }
 
     def constant(index: int) -> np.ndarray | None:
@@ -75,18 +76,12 @@ def read_tflite_weighted_ops(path: str | os.PathLike) -> list[TFLiteWeightedOp]:
 
     found = []
     for op in operators:
-        name = _WEIGHTED_OPERATORS.get(_builtin_code(model, op))
+        name = _WEIGHTED_OPERATORS.get(builtin_code(model.OperatorCodes(op.OpcodeIndex())))
         weights = None if name is None else constant(op.Inputs(1))
         if weights is not None:
             bias = constant(op.Inputs(2)) if op.InputsLength() > 2 else None
             found.append(TFLiteWeightedOp(op=name, weights=weights, bias=bias))
     return found
-
-
-def _builtin_code(model, op) -> int:
-    code = model.OperatorCodes(op.OpcodeIndex())
-    # Operator codes up to 127 are also stored in the deprecated int8 field; the larger one is right.
-    return max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
 
 
 def _constant(data: bytes, model, graph, index: int, path) -> np.ndarray | None:

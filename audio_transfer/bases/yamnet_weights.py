@@ -14,9 +14,10 @@ A YAMNet ``.tflite``
     ``moving_mean = 0``, ``moving_variance = 1 - epsilon``, so ``bn(conv(x)) = conv(x) + bias`` up to one
     float32 rounding, without changing the architecture.
 A TF Hub YAMNet SavedModel
-    (``google/yamnet/1``, unpacked, e.g. in the ``tensorflow_hub`` cache): its variables, named as in the
-    Keras model it was exported from (``layer1/conv/kernel:0``, ...), and its class map
-    ``assets/yamnet_class_map.csv``.
+    (``google/yamnet/1``, unpacked): its variables, named as in the Keras model it was exported from
+    (``layer1/conv/kernel:0``, ...), and its class map ``assets/yamnet_class_map.csv``. Without a path,
+    the ``tensorflow_hub`` cache entry of :data:`YAMNET_HUB_HANDLE` is used (see
+    :func:`~audio_transfer.bases.hub_resolver.resolve_hub_handle`).
 
 The 521 class names come from a ``yamnet_class_map.csv`` (columns ``index,mid,display_name``): the
 SavedModel's, the one beside the weights file, or the one passed as ``class_map``.
@@ -35,6 +36,7 @@ import h5py
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer.bases.hub_resolver import is_saved_model_dir, resolve_hub_handle
 from audio_transfer.bases.tflite_weights import read_tflite_weighted_ops
 from audio_transfer.bases.yamnet_base import BATCHNORM_EPSILON, SEPARABLE_BLOCKS, YAMNetBase
 from audio_transfer.errors import BaseNotFoundError, ConfigError
@@ -42,6 +44,7 @@ from audio_transfer.errors import BaseNotFoundError, ConfigError
 logger = logging.getLogger(__name__)
 
 CLASS_MAP_FILENAME = "yamnet_class_map.csv"
+YAMNET_HUB_HANDLE = "https://tfhub.dev/google/yamnet/1"
 _BATCH_NORM_VARIABLES = ("beta", "moving_mean", "moving_variance")
 # The convolutions of yamnet.py in execution order: (Keras 2 layer name, kernel variable name).
 _CONVOLUTIONS: tuple[tuple[str, str], ...] = (
@@ -62,7 +65,10 @@ _CLASSIFIER_VARIABLE = re.compile(r"(?:^|/)(?:logits|dense(?:_\d+)?)/(kernel|bia
 
 
 def load_yamnet_weights(
-    base: YAMNetBase, weights: str | os.PathLike, *, class_map: str | os.PathLike | None = None
+    base: YAMNetBase,
+    weights: str | os.PathLike | None = None,
+    *,
+    class_map: str | os.PathLike | None = None,
 ) -> YAMNetBase:
     """Load Google's YAMNet weights from a ``.h5``, ``.tflite`` or SavedModel directory into ``base``.
 
@@ -72,7 +78,9 @@ def load_yamnet_weights(
     Args:
         base: the base to fill; its AudioSet head, when it has one, is loaded too.
         weights: ``yamnet.h5``, a YAMNet ``.tflite``, a TF Hub YAMNet SavedModel directory, or a
-            ``.weights.h5`` file.
+            ``.weights.h5`` file; None for TF Hub's ``google/yamnet/1`` from the ``tensorflow_hub`` cache
+            (``$TFHUB_CACHE_DIR`` or ``<temp dir>/tfhub_modules``), downloaded there only when
+            ``tensorflow_hub`` is installed and the network is reachable.
         class_map: a ``yamnet_class_map.csv`` naming the 521 classes; by default the SavedModel's or the
             one beside the weights file, when there is one.
 
@@ -80,14 +88,15 @@ def load_yamnet_weights(
         ``base``, with its weights (and ``class_names`` when a class map was found) set.
 
     Raises:
-        BaseNotFoundError: ``weights`` does not exist.
+        BaseNotFoundError: ``weights`` does not exist (or, when None, the hub model is not cached and cannot
+            be downloaded; the message says how to supply it).
         ConfigError: the source is of none of these kinds, lacks a weight, or a weight has another shape
             than YAMNet's.
 
     Example:
         >>> base = load_yamnet_weights(YAMNetBase(include_audioset_head=True), "yamnet.h5")  # doctest: +SKIP
     """
-    path = Path(weights).expanduser()
+    path = Path(weights).expanduser() if weights is not None else resolve_hub_handle(YAMNET_HUB_HANDLE)
     if not path.exists():
         raise BaseNotFoundError(
             f"The YAMNet weights {str(path)!r} do not exist. Pass yamnet.h5 (TensorFlow models repository, "
@@ -96,7 +105,7 @@ def load_yamnet_weights(
     if path.name.endswith(".weights.h5"):
         base.load_weights(path)
         return base
-    if path.is_dir() and (path / "saved_model.pb").is_file():
+    if path.is_dir() and is_saved_model_dir(path):
         arrays = read_yamnet_saved_model(path)
         default_class_map = path / "assets" / CLASS_MAP_FILENAME
     elif path.is_file() and path.suffix == ".tflite":
