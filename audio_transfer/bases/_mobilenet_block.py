@@ -10,7 +10,8 @@ from audio_transfer.errors import ConfigError
 class MobileNetBlock(keras.layers.Layer):
     """Validated ``filters``, ``kernel_size``, ``strides`` and ``batchnorm_epsilon`` and their config.
 
-    Subclasses create their convolutions and batch normalizations with :meth:`batch_norm`.
+    Subclasses create their convolutions and batch normalizations (with :meth:`batch_norm`) in
+    :meth:`create_layers`, which the constructor calls once the arguments are checked.
     """
 
     def __init__(
@@ -32,6 +33,11 @@ class MobileNetBlock(keras.layers.Layer):
         self.kernel_size = kernel_size
         self.strides = strides
         self.batchnorm_epsilon = float(batchnorm_epsilon)
+        self.create_layers()
+
+    def create_layers(self) -> None:
+        """Create the block's sublayers from ``filters``, ``kernel_size``, ``strides``."""
+        raise NotImplementedError(f"{type(self).__name__} must create its layers.")
 
     def batch_norm(self, name: str) -> keras.layers.BatchNormalization:
         """YAMNet's batch normalization: learnt offset, no scale (``center=True, scale=False``)."""

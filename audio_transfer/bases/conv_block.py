@@ -30,18 +30,9 @@ class ConvBlock(MobileNetBlock):
         TensorShape([1, 48, 32, 32])
     """
 
-    def __init__(
-        self, *, filters: int, kernel_size: int, strides: int, batchnorm_epsilon: float = 1e-4, **kwargs
-    ) -> None:
-        super().__init__(
-            filters=filters,
-            kernel_size=kernel_size,
-            strides=strides,
-            batchnorm_epsilon=batchnorm_epsilon,
-            **kwargs,
-        )
+    def create_layers(self) -> None:
         self.conv = keras.layers.Conv2D(
-            filters, kernel_size, strides=strides, padding="same", use_bias=False, name="conv"
+            self.filters, self.kernel_size, strides=self.strides, padding="same", use_bias=False, name="conv"
         )
         self.bn = self.batch_norm("bn")
 

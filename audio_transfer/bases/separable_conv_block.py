@@ -33,22 +33,13 @@ class SeparableConvBlock(MobileNetBlock):
         TensorShape([1, 24, 16, 128])
     """
 
-    def __init__(
-        self, *, filters: int, kernel_size: int, strides: int, batchnorm_epsilon: float = 1e-4, **kwargs
-    ) -> None:
-        super().__init__(
-            filters=filters,
-            kernel_size=kernel_size,
-            strides=strides,
-            batchnorm_epsilon=batchnorm_epsilon,
-            **kwargs,
-        )
+    def create_layers(self) -> None:
         self.depthwise_conv = keras.layers.DepthwiseConv2D(
-            kernel_size, strides=strides, padding="same", use_bias=False, name="depthwise_conv"
+            self.kernel_size, strides=self.strides, padding="same", use_bias=False, name="depthwise_conv"
         )
         self.depthwise_bn = self.batch_norm("depthwise_bn")
         self.pointwise_conv = keras.layers.Conv2D(
-            filters, 1, padding="same", use_bias=False, name="pointwise_conv"
+            self.filters, 1, padding="same", use_bias=False, name="pointwise_conv"
         )
         self.pointwise_bn = self.batch_norm("pointwise_bn")
 
