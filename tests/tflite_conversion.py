@@ -17,6 +17,7 @@ def convert_to_tflite(
     *,
     quantize: str = "none",
     representative_inputs: np.ndarray | None = None,
+    float_tensors: str | None = None,
 ) -> bytes:
     """Builtin-ops-only TFLite flatbuffer of ``function``.
 
@@ -27,6 +28,8 @@ def convert_to_tflite(
         quantize: ``"none"``, ``"dynamic"`` (int8 weights) or ``"int8"`` (full integer, calibrated on
             ``representative_inputs``, float input and output).
         representative_inputs: ``(examples, *input_spec.shape[1:])`` for ``"int8"``.
+        float_tensors: with ``"int8"``, keep the operators whose output tensor names contain this text in
+            float (through the quantization debugger's deny list), e.g. a front-end layer's name.
     """
     module = tf.Module()
     module.keras_variables = [variable.value for variable in variables]
@@ -41,7 +44,18 @@ def convert_to_tflite(
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "int8":
             converter.representative_dataset = lambda: ([example[None]] for example in representative_inputs)
-        return converter.convert()
+        if float_tensors is None:
+            return converter.convert()
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        float_model = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir).convert()
+        names = [tensor["name"] for tensor in Interpreter(model_content=float_model).get_tensor_details()]
+        options = tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_nodes=[name for name in names if float_tensors in name]
+        )
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=converter.representative_dataset, debug_options=options
+        )
+        return debugger.get_nondebug_quantized_model()
 
 
 def run_tflite(model: bytes | str, inputs: np.ndarray) -> np.ndarray:
