@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from audio_transfer.bases.audio_base import AudioBase
@@ -167,7 +168,7 @@ class YAMNetBase(AudioBase):
     def embed(self, waveform: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         return self.embed_patches(self.frame_patches(self.frontend(waveform)), training=training)
 
-    def embed_patches(self, patches, training: bool | None = None) -> tf.Tensor:
+    def embed_patches(self, patches: tf.Tensor | np.ndarray, training: bool | None = None) -> tf.Tensor:
         """Embed log-mel patches: ``(batch, patches, 96, 64)`` -> ``(batch, patches, 1024)``.
 
         Args:
@@ -188,7 +189,7 @@ class YAMNetBase(AudioBase):
         embeddings = tf.reduce_mean(outputs, axis=[1, 2])
         return tf.reshape(embeddings, [shape[0], shape[1], EMBEDDING_DIM])
 
-    def audioset_scores(self, waveform) -> tf.Tensor:
+    def audioset_scores(self, waveform: tf.Tensor | np.ndarray) -> tf.Tensor:
         """AudioSet class scores in [0, 1] (independent sigmoids): ``(batch, patches, 521)``.
 
         Needs ``include_audioset_head=True``; ``class_names`` names the last axis when the weights came
