@@ -8,6 +8,16 @@ import tensorflow as tf
 from audio_transfer.errors import ConfigError, InputShapeError
 
 
+def _set_trainable(layer: keras.layers.Layer, trainable: bool) -> None:
+    """Set ``trainable`` on ``layer`` and on every layer inside it.
+
+    A plain ``layer.trainable = value`` is skipped when ``layer.trainable`` already holds ``value`` (Keras's
+    trackable ``__setattr__`` short-circuits ``self.x = self.x``), leaving any sublayer frozen earlier frozen.
+    """
+    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
+        keras.layers.Layer.trainable.fset(sublayer, trainable)
+
+
 @keras.saving.register_keras_serializable(package="audio_transfer")
 class AudioBase(keras.Model):
     """A pretrained audio embedding model: raw waveform in, frame embeddings out.
@@ -96,7 +106,7 @@ class AudioBase(keras.Model):
                 normalization layers run in inference mode.
         """
         if isinstance(trainable, bool):
-            self.trainable = trainable
+            _set_trainable(self, trainable)
             return
         if not isinstance(trainable, int):
             raise ConfigError(
@@ -108,11 +118,10 @@ class AudioBase(keras.Model):
                 f"Cannot unfreeze the top {trainable} blocks of {type(self).__name__}: it has "
                 f"{len(blocks)} blocks. Pass a number from 0 to {len(blocks)}, or True for all."
             )
-        self.trainable = True
-        for layer in self._flatten_layers(include_self=False, recursive=False):
-            layer.trainable = False
+        _set_trainable(self, False)
+        self._trainable = True  # the base's own flag only: a frozen model reports no trainable weights
         for block in blocks[len(blocks) - trainable :]:
-            block.trainable = True
+            _set_trainable(block, True)
 
     def num_windows(self, num_samples: int) -> int:
         """Number of embeddings the base returns for ``num_samples`` of audio."""

@@ -18,7 +18,7 @@ Each entry of :data:`PRESETS` maps a name to a dict:
     in exactly one of the two; the registry checks the built base against it).
 
 To add a base: add an entry here (its weights in ``models/<name>/``); ``tests/test_registry.py`` validates
-every entry. :data:`RESERVED` holds names promised to bases that are not packaged yet.
+every entry.
 
 Hub handles are the ``https://tfhub.dev/...`` URLs that ``tensorflow_hub`` hashes to name its cache folders,
 so a cache filled by ``hub.resolve(<handle>)`` elsewhere is found offline (tfhub.dev now redirects to Kaggle
@@ -68,13 +68,17 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "Google speech_embedding (TF Hub google/speech_embedding/1); weights converted from "
                 "openwakeword==0.5.1 resources/models/embedding_model.onnx (models/speech_embedding/)"
             ),
-            "licence": "Apache-2.0 (Google's weights, as stated by openWakeWord's README)",
+            "licence": (
+                "Apache-2.0 (Google's weights, as stated by openWakeWord's README, which also puts its own "
+                "included pre-trained models under CC BY-NC-SA 4.0; both quoted in models/speech_embedding/"
+                "MODEL_CARD.md)"
+            ),
             "sample_rate": 16000,
             "embedding_dim": 96,
             "window_seconds": 0.775,
             "hop_seconds": 0.08,
-            "parameter_count": 328137,
-            "file_size_bytes": None,
+            "parameter_count": 328128,
+            "file_size_bytes": 1442128,
             "tasks": ["keyword spotting", "wake word detection", "speech commands"],
             "citation": _SPEECH_EMBEDDING_CITATION,
         },
@@ -85,22 +89,53 @@ PRESETS: dict[str, dict[str, Any]] = {
         "weights": "ge2e_speaker.weights.h5",
         "metadata": {
             "description": (
-                "The GE2E speaker encoder of Resemblyzer rebuilt in Keras: 40-bin mel front-end, 3 LSTM "
-                "layers of 256, linear 256 + ReLU, L2 normalisation; 256-d speaker embeddings. Default base "
-                "for speaker tasks."
+                "The GE2E speaker encoder of Resemblyzer rebuilt in Keras: volume normalisation to -30 dBFS, "
+                "40-bin power mel, 3 LSTM layers of 256, linear 256 + ReLU, L2 normalisation; one 256-d "
+                "embedding per 1.6 s partial every 0.77 s, utterance embedding = normalised mean. Default "
+                "base for speaker tasks."
             ),
-            "source": "resemblyzer==0.1.4 resemblyzer/pretrained.pt, converted in models/ge2e_speaker/",
+            "source": (
+                "Resemblyzer 0.1.4 (Corentin Jemine, Resemble AI) PyPI wheel, resemblyzer/pretrained.pt, "
+                "converted in models/ge2e_speaker/"
+            ),
             "licence": "Apache-2.0",
             "sample_rate": 16000,
             "embedding_dim": 256,
-            "window_seconds": None,
-            "hop_seconds": None,
-            "parameter_count": None,
-            "file_size_bytes": None,
+            "window_seconds": 1.6,
+            "hop_seconds": 0.77,
+            "parameter_count": 1420544,
+            "file_size_bytes": 5712136,
             "tasks": ["speaker verification", "speaker identification", "speaker diarization"],
             "citation": (
                 "Wan, Wang, Papir, Lopez Moreno. Generalized End-to-End Loss for Speaker Verification. "
-                "ICASSP 2018. arXiv:1710.10467"
+                "ICASSP 2018. arXiv:1710.10467; Resemblyzer by Corentin Jemine (Resemble AI)."
+            ),
+        },
+    },
+    "yamnet": {
+        "class": "audio_transfer.bases.yamnet_base:YAMNetBase",
+        "config": {},
+        "weights": {"loader": "audio_transfer.bases.yamnet_weights:load_yamnet_weights"},
+        "metadata": {
+            "description": (
+                "YAMNet (MobileNetV1 on 96x64 log-mel patches) rebuilt in Keras with its front-end "
+                "inside: one 1024-d embedding per 0.96 s patch every 0.48 s; unfreezable block by block "
+                "and exportable to builtin-only int8 TFLite. Weights are not shipped: "
+                "load_base('yamnet', weights=PATH) reads Google's yamnet.h5, a YAMNet TFLite file (int8 "
+                "dequantized) or a TF Hub SavedModel; with no path, the TF Hub cache of google/yamnet/1."
+            ),
+            "source": "Google, TF Hub google/yamnet/1 / tensorflow/models research/audioset/yamnet",
+            "licence": "Apache-2.0",
+            "sample_rate": 16000,
+            "embedding_dim": 1024,
+            "window_seconds": 0.975,
+            "hop_seconds": 0.48,
+            "parameter_count": 3217344,
+            "file_size_bytes": None,
+            "tasks": ["sound event classification", "audio tagging"],
+            "citation": (
+                "Plakal and Ellis. YAMNet. https://github.com/tensorflow/models/tree/master/research/audioset/"
+                "yamnet; Gemmeke et al. Audio Set. ICASSP 2017."
             ),
         },
     },
@@ -256,9 +291,4 @@ PRESETS: dict[str, dict[str, Any]] = {
             "citation": _SPEECH_EMBEDDING_CITATION,
         },
     },
-}
-
-# Names promised to bases that are not packaged yet -> what to use meanwhile.
-RESERVED: dict[str, str] = {
-    "yamnet": "the Keras rebuild of YAMNet is not packaged yet; 'yamnet-hub' loads YAMNet from TF Hub",
 }

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "predict": "audio_transfer.cli.predict",
     "enroll": "audio_transfer.cli.enroll",
     "verify": "audio_transfer.cli.verify",
+    "export": "audio_transfer.cli.export",
 }
 
 logger = logging.getLogger("audio_transfer")

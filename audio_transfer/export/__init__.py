@@ -1,0 +1,46 @@
+"""Export of trained waveform classifiers for serving and edge devices.
+
+- :func:`export_saved_model`: TensorFlow SavedModel, ``serving_default`` → ``{"scores", "labels"}``.
+- :func:`export_tflite`: builtin-ops-only ``.tflite`` (float32, float16, dynamic or full-integer int8) with
+  TFLite Model Metadata (labels, audio properties) that MediaPipe's ``AudioClassifier`` reads.
+- :class:`TFLiteClassifier`: runs an exported file with LiteRT on float waveforms.
+- :class:`ParityReport`: agreement, accuracy, size and latency of an export against its Keras model.
+- :class:`TFLiteMetadata`: writes and reads the Model Metadata.
+- :class:`ExportResult`: what an export wrote.
+
+Everything but :mod:`audio_transfer.export.options` imports TensorFlow, on first access.
+"""
+
+import importlib
+
+from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
+
+_LAZY = {
+    "ExportResult": "audio_transfer.export.export_result",
+    "ParityReport": "audio_transfer.export.parity_report",
+    "TFLiteClassifier": "audio_transfer.export.tflite_classifier",
+    "TFLiteMetadata": "audio_transfer.export.tflite_metadata",
+    "check_builtin_ops": "audio_transfer.export.tflite_export",
+    "export_saved_model": "audio_transfer.export.saved_model_export",
+    "export_tflite": "audio_transfer.export.tflite_export",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "FORMATS",
+    "INPUT_TYPES",
+    "QUANTIZE_MODES",
+    "ExportResult",
+    "ParityReport",
+    "TFLiteClassifier",
+    "TFLiteMetadata",
+    "check_builtin_ops",
+    "export_saved_model",
+    "export_tflite",
+]

@@ -1,0 +1,238 @@
+"""``audio-transfer export RUN_DIR --format {saved_model,tflite} --out PATH``: ship a trained classifier.
+
+RUN_DIR is a training run's folder: ``model.keras``, ``labels.txt`` (one label per line, output order) and
+``config.yaml`` (``sample_rate``, ``clip_seconds``, and the data the run trained on: ``data_dir``,
+``val_data_dir``, ``validation_fraction``, ``keywords``, ...). The run's data, or ``--data DIR`` (one folder
+per class), supplies int8 calibration clips (its training split) and the held-out clips of the parity
+report (its validation split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from audio_transfer.cli.output import CommandResult
+from audio_transfer.errors import ConfigError, DatasetError
+from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+LABELS_FILE = "labels.txt"
+CONFIG_FILE = "config.yaml"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a trained classifier to SavedModel or TFLite, with a parity report",
+        description=(
+            "Export RUN_DIR's model (raw waveform in, class probabilities out) as a SavedModel (serving "
+            "signature returning scores and labels) or a builtin-ops-only TFLite file with Model Metadata "
+            "(labels, sample rate). With data (the run's, or --data) the export is compared with the Keras "
+            "model on held-out clips; the report goes to PATH.report.json. int8 calibrates on training clips."
+        ),
+    )
+    parser.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="training run folder (model.keras, ...)"
+    )
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        dest="export_format",
+        help="saved_model (every TF op, servers) or tflite (builtin ops, phones and microcontrollers)",
+    )
+    parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="file or folder to write")
+    parser.add_argument(
+        "--quantize",
+        default="none",
+        choices=QUANTIZE_MODES,
+        help=(
+            "TFLite only: float32 (none), float16 weights, dynamic-range int8 weights, or int8 weights and "
+            "activations calibrated on training clips"
+        ),
+    )
+    parser.add_argument(
+        "--input-type",
+        default="float32",
+        choices=INPUT_TYPES,
+        help="float32 samples in [-1, 1], or int16 PCM scaled inside the model",
+    )
+    parser.add_argument(
+        "--int8-io", action="store_true", help="with --quantize int8: int8 output (and input, for float32)"
+    )
+    parser.add_argument(
+        "--full-integer",
+        action="store_true",
+        help="with --quantize int8: quantize the feature front-end too (by default it stays float32)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="labelled clips (one folder per class) instead of the run's data_dir",
+    )
+    parser.add_argument(
+        "--calibration-clips",
+        type=_count,
+        default=300,
+        metavar="N",
+        help="int8 calibration clips (default 300)",
+    )
+    parser.add_argument(
+        "--held-out-clips",
+        type=_count,
+        default=500,
+        metavar="N",
+        help="clips compared in the parity report (default 500; 0 skips the report)",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> CommandResult:
+    from audio_transfer.export import export_saved_model, export_tflite
+    from audio_transfer.export._serving import static_input_length
+
+    if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io or args.full_integer):
+        raise ConfigError("--quantize, --int8-io and --full-integer apply to --format tflite only.")
+    model, labels, config = _load_run(args.run_dir)
+    sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
+    num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
+    if num_samples is None:
+        raise ConfigError(
+            f"{args.run_dir / CONFIG_FILE} has no clip_seconds and the model accepts any input length; add "
+            "clip_seconds (the training clip length) to the config."
+        )
+    calibrate = args.export_format == "tflite" and args.quantize == "int8"
+    calibration, held_out = _clips(args, config, labels, num_samples=num_samples, calibrate=calibrate)
+    common = dict(
+        labels=labels,
+        sample_rate=sample_rate,
+        out=args.out,
+        input_type=args.input_type,
+        held_out=held_out,
+        num_samples=num_samples,
+    )
+    if args.export_format == "saved_model":
+        result = export_saved_model(model, **common)
+    else:
+        result = export_tflite(
+            model,
+            quantize=args.quantize,
+            representative_data=calibration,
+            int8_io=args.int8_io,
+            float_layers=() if args.full_integer else None,
+            **common,
+        )
+    lines = [
+        f"Wrote {result.path} ({result.format}, quantize {result.quantize}, {result.size_bytes} bytes): "
+        f"input ({result.num_samples},) {result.input_dtype} at {result.sample_rate} Hz, "
+        f"output {len(result.labels)} {result.output_dtype} scores."
+    ]
+    if result.float_layers:
+        lines.append(f"Kept in float32 (feature front-end): {', '.join(result.float_layers)}.")
+    if result.report is not None:
+        lines.append(f"Parity: {result.report.summary()}; report in {result.report_path}.")
+    else:
+        lines.append(
+            "No parity report: no held-out clips (the run's data_dir, or --data DIR, supplies them)."
+        )
+    return CommandResult(data=result.to_dict(), text="\n".join(lines))
+
+
+def _count(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, received {text!r}")
+    return value
+
+
+def _load_run(run_dir: Path) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
+    """The Keras model, labels and config of a run folder, with errors that name the missing piece."""
+    import keras
+
+    if not run_dir.is_dir():
+        raise ConfigError(f"RUN_DIR {run_dir} is not a folder; pass the folder a training run wrote.")
+    for name in (MODEL_FILE, LABELS_FILE, CONFIG_FILE):
+        if not (run_dir / name).is_file():
+            raise ConfigError(
+                f"{run_dir} has no {name}; RUN_DIR must hold {MODEL_FILE}, {LABELS_FILE}, {CONFIG_FILE}."
+            )
+    labels = tuple(line.strip() for line in (run_dir / LABELS_FILE).read_text().splitlines() if line.strip())
+    try:
+        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"Cannot read {run_dir / CONFIG_FILE}: {error}") from error
+    if not isinstance(config, dict) or "sample_rate" not in config:
+        raise ConfigError(f"{run_dir / CONFIG_FILE} must be a mapping with sample_rate (and clip_seconds).")
+    try:
+        model = keras.saving.load_model(run_dir / MODEL_FILE)
+    except (OSError, ValueError, TypeError) as error:
+        raise ConfigError(f"Cannot load {run_dir / MODEL_FILE}: {error}") from error
+    return model, labels, config
+
+
+def _clips(
+    args: argparse.Namespace,
+    config: dict[str, Any],
+    labels: tuple[str, ...],
+    *,
+    num_samples: int,
+    calibrate: bool,
+) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
+    """Calibration clips (training split, int8 only) and held-out clips with label indices (validation
+    split), from ``--data`` or the run's data; ``(None, None)`` without data."""
+    from audio_transfer.data import decode_examples, load_splits
+
+    source = args.data or config.get("data_dir")
+    if source is None or (not calibrate and args.held_out_clips == 0):
+        return None, None
+    if not Path(source).exists():
+        raise DatasetError(
+            f"The data folder {source} does not exist; pass --data DIR with the run's classes."
+        )
+    _, splits = load_splits(
+        source,
+        validation_source=None if args.data else config.get("val_data_dir"),
+        validation_fraction=config.get("validation_fraction") or 0.2,
+        test_fraction=0.0,
+        keywords=config.get("keywords"),
+        unknown_fraction=config.get("unknown_fraction", 0.1),
+        silence_fraction=config.get("silence_fraction", 0.0),
+        seed=config.get("seed", 0),
+    )
+    sample_rate = config["sample_rate"]
+    rng = np.random.default_rng(config.get("seed", 0))
+
+    def decoded(split: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        known = [example for example in splits[split] if example.label in labels]
+        if len(known) < len(splits[split]):
+            logger.warning(
+                "%d %s clips have labels the model does not know; they are left out.",
+                len(splits[split]) - len(known),
+                split,
+            )
+        chosen = [known[index] for index in sorted(rng.permutation(len(known))[:limit])]
+        clips = decode_examples(chosen, sample_rate=sample_rate, clip_seconds=num_samples / sample_rate)
+        return clips.waveforms, clips.label_indices(labels)
+
+    calibration = decoded("train", args.calibration_clips)[0] if calibrate else None
+    held_out = decoded("validation", args.held_out_clips) if args.held_out_clips else None
+    if held_out is not None and len(held_out[0]) == 0:
+        logger.warning("The validation split of %s is empty: no parity report.", source)
+        held_out = None
+    if calibration is not None and len(calibration) == 0:
+        calibration = None
+    return calibration, held_out

@@ -1,0 +1,5 @@
+"""The choices of an export, importable without TensorFlow (the CLI builds its parser from them)."""
+
+FORMATS = ("saved_model", "tflite")
+QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
+INPUT_TYPES = ("float32", "int16")

@@ -1,0 +1,174 @@
+"""How closely an exported model follows the Keras model it came from, measured on held-out clips."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audio_transfer.errors import InputShapeError
+from audio_transfer.export._atomic import write_bytes_atomic
+
+logger = logging.getLogger(__name__)
+
+REPORT_SUFFIX = ".report.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityReport:
+    """Agreement, accuracy, size and speed of an exported classifier against its Keras source.
+
+    Args:
+        format: ``"tflite"`` or ``"saved_model"``.
+        quantize: ``"none"``, ``"float16"``, ``"dynamic"`` or ``"int8"``.
+        input_dtype: element type of the exported model's input (``"float32"``, ``"int16"``, ``"int8"``).
+        output_dtype: element type of its output (``"float32"`` or ``"int8"``).
+        num_clips: number of held-out clips compared.
+        top1_agreement: fraction of clips where both models pick the same class.
+        keras_accuracy: top-1 accuracy of the Keras model on the clips.
+        exported_accuracy: top-1 accuracy of the exported model on the clips.
+        max_abs_probability_difference: largest absolute difference between any two probabilities.
+        size_bytes: size of the exported file (SavedModel: all files of the directory).
+        mean_latency_ms: mean milliseconds per clip of one inference call.
+        runtime: what ran the exported model (``"ai_edge_litert, 1 thread"``).
+
+    Example::
+
+        report = ParityReport.compare(keras_probabilities=p_keras, exported_probabilities=p_tflite,
+                                      label_indices=y, size_bytes=n, seconds_per_clip=t, format="tflite",
+                                      quantize="int8", input_dtype="int8", output_dtype="int8",
+                                      runtime="ai_edge_litert, 1 thread")
+        report.top1_agreement
+    """
+
+    format: str
+    quantize: str
+    input_dtype: str
+    output_dtype: str
+    num_clips: int
+    top1_agreement: float
+    keras_accuracy: float
+    exported_accuracy: float
+    max_abs_probability_difference: float
+    size_bytes: int
+    mean_latency_ms: float
+    runtime: str
+
+    @classmethod
+    def compare(
+        cls,
+        *,
+        keras_probabilities: np.ndarray,
+        exported_probabilities: np.ndarray,
+        label_indices: np.ndarray,
+        size_bytes: int,
+        seconds_per_clip: float,
+        format: str,
+        quantize: str,
+        input_dtype: str,
+        output_dtype: str,
+        runtime: str,
+    ) -> ParityReport:
+        """Build a report from both models' probabilities ``(clips, classes)`` and the true labels."""
+        keras_probabilities = np.asarray(keras_probabilities, dtype=np.float64)
+        exported_probabilities = np.asarray(exported_probabilities, dtype=np.float64)
+        label_indices = np.asarray(label_indices)
+        if keras_probabilities.shape != exported_probabilities.shape or len(label_indices) != len(
+            keras_probabilities
+        ):
+            raise InputShapeError(
+                f"Probabilities {keras_probabilities.shape} and {exported_probabilities.shape} and labels "
+                f"{label_indices.shape} must describe the same clips."
+            )
+        keras_top1, exported_top1 = keras_probabilities.argmax(axis=1), exported_probabilities.argmax(axis=1)
+        difference = np.abs(keras_probabilities - exported_probabilities)
+        return cls(
+            format=format,
+            quantize=quantize,
+            input_dtype=input_dtype,
+            output_dtype=output_dtype,
+            num_clips=len(label_indices),
+            top1_agreement=float(np.mean(keras_top1 == exported_top1)),
+            keras_accuracy=float(np.mean(keras_top1 == label_indices)),
+            exported_accuracy=float(np.mean(exported_top1 == label_indices)),
+            max_abs_probability_difference=float(difference.max()) if difference.size else 0.0,
+            size_bytes=int(size_bytes),
+            mean_latency_ms=1000.0 * float(seconds_per_clip),
+            runtime=runtime,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        """Write the report as JSON to ``path`` atomically."""
+        write_bytes_atomic(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode("utf-8"))
+
+    def summary(self) -> str:
+        """One line for people: agreement, both accuracies, max difference, size, latency."""
+        return (
+            f"top-1 agreement {self.top1_agreement:.1%} on {self.num_clips} clips, accuracy Keras "
+            f"{self.keras_accuracy:.1%} / exported {self.exported_accuracy:.1%}, max |Δp| "
+            f"{self.max_abs_probability_difference:.2e}, {self.size_bytes} bytes, "
+            f"{self.mean_latency_ms:.2f} ms/clip ({self.runtime})"
+        )
+
+
+def report_path(model_path: str | os.PathLike) -> Path:
+    """Where the report of an export goes: beside it, named ``<file or folder name>.report.json``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name + REPORT_SUFFIX)
+
+
+def write_report_beside(report: ParityReport | None, model_path: Path) -> Path | None:
+    """Write ``report`` beside the export; without a report, remove a stale one left by an earlier export.
+
+    Returns:
+        the report's path, or None when there is no report.
+    """
+    path = report_path(model_path)
+    if report is None:
+        if path.exists():
+            logger.info("Removing %s: it described an earlier export of %s.", path, model_path)
+            path.unlink()
+        return None
+    report.write_json(path)
+    logger.info("%s: %s", model_path, report.summary())
+    return path
+
+
+def check_clips(waveforms: Any, *, num_samples: int, argument: str) -> np.ndarray:
+    """``waveforms`` as float32 ``(clips, num_samples)`` with at least one clip, else ``InputShapeError``."""
+    array = np.asarray(waveforms, dtype=np.float32)
+    if array.ndim != 2 or array.shape[1] != num_samples or len(array) == 0:
+        raise InputShapeError(
+            f"{argument} must be waveforms of shape (clips, {num_samples}) with at least one clip; received "
+            f"shape {array.shape}."
+        )
+    return array
+
+
+def check_held_out(
+    held_out: tuple[Any, Any], *, num_samples: int, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``(waveforms, label_indices)`` of held-out clips; returns float32 clips and int labels."""
+    try:
+        waveforms, label_indices = held_out
+    except (TypeError, ValueError) as error:
+        raise InputShapeError("held_out must be a pair (waveforms, label_indices).") from error
+    waveforms = check_clips(waveforms, num_samples=num_samples, argument="held_out waveforms")
+    label_indices = np.asarray(label_indices)
+    if label_indices.shape != (len(waveforms),) or not np.issubdtype(label_indices.dtype, np.integer):
+        raise InputShapeError(
+            f"held_out label_indices must be {len(waveforms)} integers, received shape {label_indices.shape} "
+            f"of {label_indices.dtype}."
+        )
+    if label_indices.min() < 0 or label_indices.max() >= num_classes:
+        raise InputShapeError(f"held_out label_indices must lie in [0, {num_classes}).")
+    return waveforms, label_indices.astype(np.int64)

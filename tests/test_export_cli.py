@@ -1,0 +1,134 @@
+"""``audio-transfer export``: a tiny run folder built here, exported to TFLite and SavedModel."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+from export_support import LABELS, NUM_SAMPLES, SAMPLE_RATE, tone_clips
+
+from audio_transfer.cli.main import main
+from audio_transfer.export import TFLiteMetadata
+
+
+@pytest.fixture(autouse=True)
+def _restore_package_logger():
+    """main() points the "audio_transfer" logger at the captured stderr; undo that for later tests."""
+    logger = logging.getLogger("audio_transfer")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Folder per class of tone clips (wav, 16 kHz)."""
+    root = tmp_path_factory.mktemp("tones")
+    waveforms, label_indices = tone_clips(36, seed=7)
+    for index, (waveform, label_index) in enumerate(zip(waveforms, label_indices, strict=True)):
+        folder = root / LABELS[label_index]
+        folder.mkdir(exist_ok=True)
+        sf.write(folder / f"clip{index:02d}.wav", waveform, SAMPLE_RATE)
+    return root
+
+
+@pytest.fixture(scope="module")
+def run_dir(data_dir, tmp_path_factory):
+    """What a training run leaves: model.keras (builtin Keras layers only), labels.txt, config.yaml."""
+    keras.utils.set_random_seed(0)
+    waveform = keras.Input((NUM_SAMPLES,))
+    frames = keras.layers.Reshape((NUM_SAMPLES // 80, 80))(waveform)
+    hidden = keras.layers.Dense(8, activation="relu")(frames)
+    probabilities = keras.layers.Dense(len(LABELS), activation="softmax")(
+        keras.layers.GlobalAveragePooling1D()(hidden)
+    )
+    model = keras.Model(waveform, probabilities)
+    run = tmp_path_factory.mktemp("run")
+    model.save(run / "model.keras")
+    (run / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    config = {
+        "task": "classify",
+        "data_dir": str(data_dir),
+        "sample_rate": SAMPLE_RATE,
+        "clip_seconds": NUM_SAMPLES / SAMPLE_RATE,
+        "validation_fraction": 0.3,
+        "seed": 0,
+    }
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    return run
+
+
+def _export_json(capsys, *args) -> tuple[int, dict]:
+    code = main(["export", *map(str, args), "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_tflite_export_with_the_runs_data_reports_parity(run_dir, tmp_path, capsys):
+    out = tmp_path / "model.tflite"
+    code, data = _export_json(capsys, run_dir, "--format", "tflite", "--out", out)
+    assert code == 0
+    assert data["path"] == str(out) and data["labels"] == list(LABELS) and data["num_samples"] == NUM_SAMPLES
+    report = data["report"]
+    assert report["num_clips"] > 0 and report["max_abs_probability_difference"] <= 1e-4
+    assert json.loads((tmp_path / "model.tflite.report.json").read_text()) == report
+    metadata = TFLiteMetadata.read(out.read_bytes())
+    assert (metadata.labels, metadata.sample_rate) == (LABELS, SAMPLE_RATE)
+
+
+def test_int8_with_data_flag_and_int16_input(run_dir, data_dir, tmp_path, capsys):
+    out = tmp_path / "int8.tflite"
+    options = ["--quantize", "int8", "--input-type", "int16", "--int8-io", "--data", str(data_dir)]
+    code = main(["export", str(run_dir), "--format", "tflite", *options, "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert f"Wrote {out} (tflite, quantize int8" in text and "int16 at 16000 Hz" in text and "Parity:" in text
+    assert out.is_file()
+
+
+def test_int8_without_any_data_is_an_error_that_names_the_fix(run_dir, tmp_path, capsys):
+    bare_run = tmp_path / "run"
+    bare_run.mkdir()
+    for name in ("model.keras", "labels.txt"):
+        (bare_run / name).write_bytes((run_dir / name).read_bytes())
+    (bare_run / "config.yaml").write_text(yaml.safe_dump({"sample_rate": SAMPLE_RATE, "clip_seconds": 0.25}))
+    out = tmp_path / "int8.tflite"
+    code, data = _export_json(capsys, bare_run, "--format", "tflite", "--quantize", "int8", "--out", out)
+    assert code == 2
+    assert data["error"] == "ExportError" and "--data" in data["message"]
+    assert not out.exists()
+
+
+def test_saved_model_export(run_dir, tmp_path, capsys):
+    out = tmp_path / "saved"
+    code, data = _export_json(capsys, run_dir, "--format", "saved_model", "--out", out)
+    assert code == 0
+    assert data["format"] == "saved_model" and (out / "assets" / "labels.txt").is_file()
+    assert data["report"]["top1_agreement"] == 1.0
+
+
+def test_quantize_with_saved_model_and_missing_run_files_are_refused(run_dir, tmp_path, capsys):
+    code, data = _export_json(
+        capsys, run_dir, "--format", "saved_model", "--quantize", "int8", "--out", tmp_path / "x"
+    )
+    assert code == 2 and "--format tflite only" in data["message"]
+    code, data = _export_json(capsys, tmp_path, "--format", "tflite", "--out", tmp_path / "x.tflite")
+    assert code == 2 and "model.keras" in data["message"]
+
+
+def test_console_entry_point_exports_in_a_fresh_process(run_dir, tmp_path):
+    out = tmp_path / "model.tflite"
+    command = [sys.executable, "-m", "audio_transfer", "export", str(run_dir), "--format", "tflite"]
+    result = subprocess.run(
+        [*command, "--out", str(out), "--held-out-clips", "0", "--json"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["report"] is None and data["size_bytes"] == out.stat().st_size
+    assert np.isclose(data["num_samples"] / data["sample_rate"], 0.25)
