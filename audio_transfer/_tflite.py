@@ -23,6 +23,12 @@ def _load(model: bytes | str | os.PathLike) -> bytes:
         return file.read()
 
 
+def builtin_code(code: schema.OperatorCode) -> int:
+    """The ``schema.BuiltinOperator`` value of an operator code of a model's ``OperatorCodes`` table."""
+    # Operator codes up to 127 are also stored in the deprecated int8 field; the larger one is right.
+    return max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+
+
 def tflite_operator_names(model: bytes | str | os.PathLike) -> list[str]:
     """Name of every operator of every subgraph, in execution order.
 
@@ -36,8 +42,7 @@ def tflite_operator_names(model: bytes | str | os.PathLike) -> list[str]:
     codes = []
     for index in range(root.OperatorCodesLength()):
         code = root.OperatorCodes(index)
-        # Operator codes up to 127 are also stored in the deprecated int8 field; the larger one is right.
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        builtin = builtin_code(code)
         if builtin == schema.BuiltinOperator.CUSTOM:
             codes.append(f"CUSTOM:{(code.CustomCode() or b'').decode()}")
         else:

@@ -7,10 +7,14 @@ magnitudes): every op it needs has int8 kernels in LiteRT and in TensorFlow Lite
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from audio_transfer.export import export_tflite
+from audio_transfer.features import get_frontend
 
 SAMPLE_RATE = 16000
 NUM_SAMPLES = 4000  # 0.25 s
@@ -104,9 +108,24 @@ def tone_clips(count: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
 @functools.cache
 def trained_classifier() -> keras.Model:
     """A classifier trained to near-perfect accuracy on tones (built once per test session)."""
+    return _trained(build_classifier)
+
+
+@functools.cache
+def trained_log_mel_classifier() -> keras.Model:
+    """The same on the library's ``log_mel_40`` front-end (a LogMelSpectrogram layer)."""
+    return _trained(lambda: build_classifier(frontend=get_frontend("log_mel_40")))
+
+
+def _trained(build: Callable[[], keras.Model]) -> keras.Model:
     keras.utils.set_random_seed(0)
-    model = build_classifier()
+    model = build()
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     waveforms, label_indices = tone_clips(240, seed=0)
     model.fit(waveforms, label_indices, epochs=8, batch_size=32, verbose=0)
     return model
+
+
+def export_tones(model: keras.Model, out, **kwargs):
+    """:func:`export_tflite` of a tone classifier (its labels and sample rate filled in)."""
+    return export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out, **kwargs)

@@ -9,10 +9,18 @@ import zipfile
 import numpy as np
 import pytest
 from ai_edge_litert.tools import flatbuffer_utils
-from export_support import LABELS, NUM_SAMPLES, SAMPLE_RATE, tone_clips, trained_classifier
+from export_support import (
+    LABELS,
+    NUM_SAMPLES,
+    SAMPLE_RATE,
+    export_tones,
+    tone_clips,
+    trained_classifier,
+    trained_log_mel_classifier,
+)
 
 from audio_transfer.errors import ExportError
-from audio_transfer.export import TFLiteClassifier, TFLiteMetadata, export_tflite
+from audio_transfer.export import TFLiteClassifier, TFLiteMetadata
 
 HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
 needs_mediapipe = pytest.mark.skipif(
@@ -23,7 +31,7 @@ needs_mediapipe = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("metadata") / "classifier.tflite"
-    return export_tflite(trained_classifier(), labels=LABELS, sample_rate=SAMPLE_RATE, out=out)
+    return export_tones(trained_classifier(), out)
 
 
 def test_labels_and_sample_rate_are_recovered_from_the_file(exported):
@@ -78,8 +86,22 @@ def test_mediapipe_schema_reads_our_metadata():
     )
 
 
+@pytest.fixture(scope="module")
+def exported_int8(tmp_path_factory):
+    """What a phone app would ship: int8 with float32 input/output, log-mel front-end in float."""
+    out = tmp_path_factory.mktemp("metadata") / "classifier_int8.tflite"
+    return export_tones(
+        trained_log_mel_classifier(),
+        out,
+        quantize="int8",
+        representative_data=tone_clips(100, seed=2)[0],
+    )
+
+
 @needs_mediapipe
-def test_mediapipe_audio_classifier_runs_the_export_and_returns_our_labels(exported):
+@pytest.mark.parametrize("variant", ["exported", "exported_int8"])
+def test_mediapipe_audio_classifier_runs_the_export_and_returns_our_labels(variant, request):
+    exported = request.getfixturevalue(variant)
     from mediapipe.tasks.python.audio import audio_classifier
     from mediapipe.tasks.python.components.containers import audio_data
     from mediapipe.tasks.python.core import base_options

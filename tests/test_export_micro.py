@@ -6,9 +6,14 @@ import importlib.util
 
 import numpy as np
 import pytest
-from export_support import LABELS, SAMPLE_RATE, tone_clips, trained_classifier
+from export_support import (
+    export_tones,
+    tone_clips,
+    trained_classifier,
+    trained_log_mel_classifier,
+)
 
-from audio_transfer.export import TFLiteClassifier, export_tflite
+from audio_transfer.export import TFLiteClassifier
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("tflite_micro") is None,
@@ -16,15 +21,20 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.mark.parametrize("input_type", ["float32", "int16"])
-def test_int8_model_runs_under_tflite_micro_like_litert(input_type, tmp_path):
+@pytest.mark.parametrize(
+    ("build", "input_type"),
+    [
+        (trained_classifier, "float32"),  # every op int8
+        (trained_classifier, "int16"),
+        (trained_log_mel_classifier, "int16"),  # log-mel front-end in float32, the rest int8
+    ],
+)
+def test_int8_model_runs_under_tflite_micro_like_litert(build, input_type, tmp_path):
     from tflite_micro import runtime
 
-    result = export_tflite(
-        trained_classifier(),
-        labels=LABELS,
-        sample_rate=SAMPLE_RATE,
-        out=tmp_path / "micro.tflite",
+    result = export_tones(
+        build(),
+        tmp_path / "micro.tflite",
         quantize="int8",
         input_type=input_type,
         int8_io=True,

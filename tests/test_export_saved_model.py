@@ -67,8 +67,10 @@ def test_existing_directory_is_replaced_and_a_failed_export_keeps_it(tmp_path, m
     out = tmp_path / "model"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    export_saved_model(build_classifier(), labels=LABELS, sample_rate=SAMPLE_RATE, out=out)
+    (tmp_path / "model.report.json").write_text("{}")  # describes the old export, not the new one
+    result = export_saved_model(build_classifier(), labels=LABELS, sample_rate=SAMPLE_RATE, out=out)
     assert not (out / "stale.txt").exists() and (out / "saved_model.pb").is_file()
+    assert result.report_path is None and not (tmp_path / "model.report.json").exists()
 
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device")

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert.tools import flatbuffer_utils
 from export_support import (
     LABELS,
     NUM_SAMPLES,
@@ -16,8 +17,10 @@ from export_support import (
     CumprodFrames,
     OddLengthSpectrum,
     build_classifier,
+    export_tones,
     tone_clips,
     trained_classifier,
+    trained_log_mel_classifier,
 )
 
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
@@ -43,7 +46,7 @@ def calibration():
 @pytest.fixture(scope="module")
 def float32_export(model, held_out, tmp_path_factory):
     out = tmp_path_factory.mktemp("float32") / "model.tflite"
-    return export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out, held_out=held_out)
+    return export_tones(model, out, held_out=held_out)
 
 
 def test_float32_matches_keras_within_1e4(model, held_out, float32_export):
@@ -79,9 +82,7 @@ def test_op_list_is_read_from_the_written_file(float32_export):
 @pytest.mark.parametrize("quantize", ["float16", "dynamic"])
 def test_float16_and_dynamic_run_and_shrink_the_file(model, held_out, float32_export, quantize, tmp_path):
     out = tmp_path / f"{quantize}.tflite"
-    result = export_tflite(
-        model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out, quantize=quantize, held_out=held_out
-    )
+    result = export_tones(model, out, quantize=quantize, held_out=held_out)
     assert result.report.top1_agreement >= 0.95
     assert result.report.max_abs_probability_difference < 0.05
     assert result.size_bytes < float32_export.size_bytes
@@ -95,11 +96,9 @@ def test_float16_and_dynamic_run_and_shrink_the_file(model, held_out, float32_ex
 def test_int8_agrees_with_keras_on_a_trained_model(
     model, held_out, calibration, float32_export, input_type, int8_io, dtypes, tmp_path
 ):
-    result = export_tflite(
+    result = export_tones(
         model,
-        labels=LABELS,
-        sample_rate=SAMPLE_RATE,
-        out=tmp_path / "int8.tflite",
+        tmp_path / "int8.tflite",
         quantize="int8",
         input_type=input_type,
         int8_io=int8_io,
@@ -114,9 +113,7 @@ def test_int8_agrees_with_keras_on_a_trained_model(
 
 def test_int16_input_takes_pcm_and_scales_inside(model, held_out, tmp_path):
     out = tmp_path / "pcm.tflite"
-    result = export_tflite(
-        model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out, input_type="int16", held_out=held_out
-    )
+    result = export_tones(model, out, input_type="int16", held_out=held_out)
     assert result.input_dtype == "int16" and "CAST" in result.ops
     assert result.report.max_abs_probability_difference <= 1e-4
     pcm = np.round(held_out[0][:2] * 32768).astype(np.int16)
@@ -126,7 +123,7 @@ def test_int16_input_takes_pcm_and_scales_inside(model, held_out, tmp_path):
 def test_int8_without_calibration_data_is_an_error_and_writes_nothing(model, tmp_path):
     out = tmp_path / "int8.tflite"
     with pytest.raises(ExportError, match="calibration data"):
-        export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out, quantize="int8")
+        export_tones(model, out, quantize="int8")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -135,7 +132,7 @@ def test_model_with_flex_ops_fails_naming_them_and_leaves_nothing(tmp_path):
     out = tmp_path / "flex.tflite"
     out.write_bytes(b"previous export")
     with pytest.raises(ExportError, match=r"ops Cumprod .*--format saved_model"):
-        export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out)
+        export_tones(model, out)
     assert out.read_bytes() == b"previous export"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["flex.tflite"]
 
@@ -144,7 +141,7 @@ def test_model_that_converts_but_does_not_run_in_litert_is_refused(tmp_path):
     model = build_classifier(frontend=OddLengthSpectrum())
     out = tmp_path / "fft.tflite"
     with pytest.raises(ExportError, match=r"RFFT2D.*--format saved_model"):
-        export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out)
+        export_tones(model, out)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -166,7 +163,7 @@ def test_unwritable_folder_is_an_error_and_leaves_nothing(model, tmp_path):
     locked.chmod(0o500)
     try:
         with pytest.raises(ExportError, match="not writable"):
-            export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=locked / "model.tflite")
+            export_tones(model, locked / "model.tflite")
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o700)
@@ -174,7 +171,7 @@ def test_unwritable_folder_is_an_error_and_leaves_nothing(model, tmp_path):
 
 def test_missing_folder_is_an_error(model, tmp_path):
     with pytest.raises(ExportError, match="does not exist"):
-        export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=tmp_path / "absent" / "model.tflite")
+        export_tones(model, tmp_path / "absent" / "model.tflite")
 
 
 def test_failure_while_writing_leaves_nothing(model, tmp_path, monkeypatch):
@@ -183,19 +180,17 @@ def test_failure_while_writing_leaves_nothing(model, tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(ExportError, match="No space left"):
-        export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=tmp_path / "model.tflite")
+        export_tones(model, tmp_path / "model.tflite")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_subclassed_model_of_any_length_exports_at_the_given_length(held_out, tmp_path):
     model = AnyLengthClassifier()
     with pytest.raises(ConfigError, match="pass num_samples"):
-        export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=tmp_path / "m.tflite")
-    result = export_tflite(
+        export_tones(model, tmp_path / "m.tflite")
+    result = export_tones(
         model,
-        labels=LABELS,
-        sample_rate=SAMPLE_RATE,
-        out=tmp_path / "m.tflite",
+        tmp_path / "m.tflite",
         num_samples=NUM_SAMPLES,
         held_out=held_out,
     )
@@ -211,17 +206,73 @@ def test_labels_must_match_the_model_output(model, tmp_path):
 def test_bad_arguments_are_refused_before_converting(model, held_out, tmp_path):
     out = tmp_path / "m.tflite"
     with pytest.raises(ConfigError, match="quantize"):
-        export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out, quantize="int4")
+        export_tones(model, out, quantize="int4")
     with pytest.raises(ConfigError, match="input_type"):
-        export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out, input_type="int8")
+        export_tones(model, out, input_type="int8")
     with pytest.raises(ConfigError, match="int8_io"):
-        export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out, int8_io=True)
+        export_tones(model, out, int8_io=True)
     with pytest.raises(InputShapeError, match=f"\\(clips, {NUM_SAMPLES}\\)"):
-        export_tflite(
+        export_tones(
             model,
-            labels=LABELS,
-            sample_rate=SAMPLE_RATE,
-            out=out,
+            out,
             held_out=(held_out[0][:, :100], held_out[1]),
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def log_mel_model():
+    return trained_log_mel_classifier()
+
+
+def test_int8_keeps_the_feature_front_end_in_float(log_mel_model, held_out, calibration, tmp_path):
+    result = export_tones(
+        log_mel_model,
+        tmp_path / "kws.tflite",
+        quantize="int8",
+        representative_data=calibration,
+        held_out=held_out,
+    )
+    frontend = log_mel_model.layers[1].name
+    assert result.float_layers == (frontend,)
+    assert result.report.top1_agreement >= 0.95
+    assert result.report.max_abs_probability_difference < 0.1
+    types = _operator_output_types(result.path.read_bytes())
+    assert ("LOG", "FLOAT32") in types and ("CONV_2D", "FLOAT32") in types  # the front-end's STFT and log
+    assert ("FULLY_CONNECTED", "INT8") in types and ("SOFTMAX", "INT8") in types  # the head
+
+
+def test_full_integer_int8_quantizes_the_front_end_too(log_mel_model, calibration, tmp_path):
+    result = export_tones(
+        log_mel_model,
+        tmp_path / "full.tflite",
+        quantize="int8",
+        representative_data=calibration,
+        float_layers=(),
+    )
+    types = _operator_output_types(result.path.read_bytes())
+    assert result.float_layers == () and ("LOG", "INT8") in types and ("CONV_2D", "FLOAT32") not in types
+
+
+def test_float_layers_must_name_layers_of_the_model(model, calibration, tmp_path):
+    with pytest.raises(ConfigError, match="No TFLite ops belong"):
+        export_tones(
+            model,
+            tmp_path / "m.tflite",
+            quantize="int8",
+            representative_data=calibration,
+            float_layers=("no_such_layer",),
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def _operator_output_types(content: bytes) -> set[tuple[str, str]]:
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    subgraph = model.subgraphs[0]
+    return {
+        (
+            flatbuffer_utils.opcode_to_name(model, op.opcodeIndex),
+            flatbuffer_utils.type_to_name(subgraph.tensors[op.outputs[0]].type),
+        )
+        for op in subgraph.operators
+    }

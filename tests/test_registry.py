@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from audio_transfer.bases import AudioBase, BaseInfo, HubBase, assets, list_bases, load_base, register_preset
-from audio_transfer.bases.presets import PRESETS, RESERVED
+from audio_transfer.bases.presets import PRESETS
 from audio_transfer.cli.main import main
 from audio_transfer.errors import BaseNotFoundError, ConfigError
 
@@ -112,10 +112,14 @@ def test_every_shipped_preset_is_well_formed_and_listed():
         assert by_name[name].sample_rate == 16000 and by_name[name].licence == "Apache-2.0"
 
 
-def test_reserved_names_are_not_presets_and_explain_themselves():
-    assert not set(RESERVED) & set(PRESETS)
-    with pytest.raises(BaseNotFoundError, match=r"'yamnet-hub' loads YAMNet from TF Hub"):
-        load_base("yamnet")
+def test_yamnet_preset_reads_the_weights_file_the_user_names(coral_yamnet_dir):
+    base = load_base("yamnet", weights=coral_yamnet_dir / "yamnet_spectra_in.tflite", trainable=2)
+    assert (base.embedding_dim, base.num_blocks) == (1024, 14)
+    # The top two separable blocks: each a depthwise and a pointwise kernel plus two BN betas (scale=False).
+    trainable = {weight.path.split("/")[1] for weight in base.trainable_weights}
+    assert (len(base.trainable_weights), trainable) == (8, {"layer13", "layer14"})
+    audio = np.random.default_rng(0).normal(scale=0.1, size=(1, 16000)).astype("float32")
+    assert base(audio).shape == (1, 1, 1024)
 
 
 def test_preset_loads_shipped_weights_and_freezes(tiny_preset):
@@ -186,7 +190,10 @@ def test_malformed_preset_lists_its_problems():
     with pytest.raises(ConfigError) as error:
         register_preset("broken", broken)
     message = str(error.value)
-    assert "'weights' must be None or a '*.weights.h5' file name, received 'tiny.h5'" in message
+    assert (
+        "'weights' must be None, a '*.weights.h5' file name or {'loader': 'module:function'}, "
+        "received 'tiny.h5'"
+    ) in message
     assert "'sample_rate' is in both 'config' and 'metadata'" in message
     uncited = {key: value for key, value in TINY_PRESET["metadata"].items() if key != "citation"}
     with pytest.raises(ConfigError, match=r"lacks \['citation'\]"):

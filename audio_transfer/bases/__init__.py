@@ -9,14 +9,18 @@ from audio_transfer.bases.base_info import BaseInfo
 from audio_transfer.bases.hub_base import HubBase
 from audio_transfer.bases.keras_model_base import KerasModelBase
 from audio_transfer.bases.registry import list_bases, load_base, load_preset, register_preset
+from audio_transfer.bases.yamnet_base import YAMNetBase
+from audio_transfer.bases.yamnet_weights import load_yamnet_weights
 
 __all__ = [
     "AudioBase",
     "BaseInfo",
     "HubBase",
     "KerasModelBase",
+    "YAMNetBase",
     "list_bases",
     "load_base",
     "load_preset",
+    "load_yamnet_weights",
     "register_preset",
 ]

@@ -18,7 +18,7 @@ Each entry of :data:`PRESETS` maps a name to a dict:
     in exactly one of the two; the registry checks the built base against it).
 
 To add a base: add an entry here (its weights in ``models/<name>/``); ``tests/test_registry.py`` validates
-every entry. :data:`RESERVED` holds names promised to bases that are not packaged yet.
+every entry.
 
 Hub handles are the ``https://tfhub.dev/...`` URLs that ``tensorflow_hub`` hashes to name its cache folders,
 so a cache filled by ``hub.resolve(<handle>)`` elsewhere is found offline (tfhub.dev now redirects to Kaggle
@@ -109,6 +109,33 @@ PRESETS: dict[str, dict[str, Any]] = {
             "citation": (
                 "Wan, Wang, Papir, Lopez Moreno. Generalized End-to-End Loss for Speaker Verification. "
                 "ICASSP 2018. arXiv:1710.10467; Resemblyzer by Corentin Jemine (Resemble AI)."
+            ),
+        },
+    },
+    "yamnet": {
+        "class": "audio_transfer.bases.yamnet_base:YAMNetBase",
+        "config": {},
+        "weights": {"loader": "audio_transfer.bases.yamnet_weights:load_yamnet_weights"},
+        "metadata": {
+            "description": (
+                "YAMNet (MobileNetV1 on 96x64 log-mel patches) rebuilt in Keras with its front-end "
+                "inside: one 1024-d embedding per 0.96 s patch every 0.48 s; unfreezable block by block "
+                "and exportable to builtin-only int8 TFLite. Weights are not shipped: "
+                "load_base('yamnet', weights=PATH) reads Google's yamnet.h5, a YAMNet TFLite file (int8 "
+                "dequantized) or a TF Hub SavedModel; with no path, the TF Hub cache of google/yamnet/1."
+            ),
+            "source": "Google, TF Hub google/yamnet/1 / tensorflow/models research/audioset/yamnet",
+            "licence": "Apache-2.0",
+            "sample_rate": 16000,
+            "embedding_dim": 1024,
+            "window_seconds": 0.975,
+            "hop_seconds": 0.48,
+            "parameter_count": 3217344,
+            "file_size_bytes": None,
+            "tasks": ["sound event classification", "audio tagging"],
+            "citation": (
+                "Plakal and Ellis. YAMNet. https://github.com/tensorflow/models/tree/master/research/audioset/"
+                "yamnet; Gemmeke et al. Audio Set. ICASSP 2017."
             ),
         },
     },
@@ -264,9 +291,4 @@ PRESETS: dict[str, dict[str, Any]] = {
             "citation": _SPEECH_EMBEDDING_CITATION,
         },
     },
-}
-
-# Names promised to bases that are not packaged yet -> what to use meanwhile.
-RESERVED: dict[str, str] = {
-    "yamnet": "the Keras rebuild of YAMNet is not packaged yet; 'yamnet-hub' loads YAMNet from TF Hub",
 }

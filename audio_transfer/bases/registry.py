@@ -25,7 +25,7 @@ from audio_transfer.bases.base_info import BaseInfo
 from audio_transfer.bases.hub_base import HubBase
 from audio_transfer.bases.hub_resolver import is_saved_model_dir
 from audio_transfer.bases.keras_model_base import KerasModelBase
-from audio_transfer.bases.presets import PRESETS, RESERVED
+from audio_transfer.bases.presets import PRESETS
 from audio_transfer.errors import AudioTransferError, BaseNotFoundError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -55,8 +55,13 @@ def _validate_preset(name: str, preset: Mapping[str, Any]) -> None:
             problems.append(f"'class' must be 'package.module:ClassName', received {class_path!r}")
         if not isinstance(config, Mapping):
             problems.append(f"'config' must be a dict, received {type(config).__name__}")
-        if weights is not None and not (isinstance(weights, str) and weights.endswith(".weights.h5")):
-            problems.append(f"'weights' must be None or a '*.weights.h5' file name, received {weights!r}")
+        shipped = isinstance(weights, str) and weights.endswith(".weights.h5")
+        loader = isinstance(weights, Mapping) and sorted(weights) == ["loader"]
+        if weights is not None and not (shipped or loader):
+            problems.append(
+                "'weights' must be None, a '*.weights.h5' file name or {'loader': 'module:function'}, "
+                f"received {weights!r}"
+            )
         if not isinstance(metadata, Mapping):
             problems.append(f"'metadata' must be a dict, received {type(metadata).__name__}")
         elif isinstance(config, Mapping):
@@ -113,21 +118,26 @@ def register_preset(name: str, preset: Mapping[str, Any], *, overwrite: bool = F
         ConfigError: the preset is malformed, or ``name`` is taken and ``overwrite`` is False.
     """
     info = _describe(name, preset)
-    if not overwrite and (name in PRESETS or name in RESERVED):
+    if not overwrite and name in PRESETS:
         raise ConfigError(f"A base named {name!r} exists already; pass overwrite=True to replace it.")
     PRESETS[name] = dict(preset)
     return info
 
 
-def _import_class(class_path: str, name: str) -> type[AudioBase]:
-    module_name, class_name = class_path.split(":")
+def _import_object(path: str, name: str) -> Any:
+    """The object ``package.module:attribute`` that preset ``name`` names."""
+    module_name, attribute = path.split(":")
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
+        return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
         raise BaseNotFoundError(
-            f"Base {name!r} is built by {class_path}, which cannot be imported ({error}). Reinstall "
+            f"Base {name!r} is built by {path}, which cannot be imported ({error}). Reinstall "
             f"audio_transfer, or pick another base from list_bases()."
         ) from error
+
+
+def _import_class(class_path: str, name: str) -> type[AudioBase]:
+    cls = _import_object(class_path, name)
     if not (isinstance(cls, type) and issubclass(cls, AudioBase)):
         raise ConfigError(f"Base {name!r}: {class_path} is not an AudioBase subclass.")
     return cls
@@ -171,13 +181,18 @@ def load_preset(
             :func:`~audio_transfer.bases.assets.pretrained_asset`).
         preset: a dict in the format of :data:`~audio_transfer.bases.presets.PRESETS`.
         trainable: ``False``, ``True`` or the number of top blocks to train.
-        **kwargs: constructor arguments overriding ``preset["config"]``.
+        **kwargs: constructor arguments overriding ``preset["config"]``; for a preset whose weights come
+            from a loader (``{"loader": "module:function"}``), ``weights=`` is the file the loader reads.
     """
     info = _describe(name, preset)
     cls = _import_class(preset["class"], name)
+    user_weights = kwargs.pop("weights", None) if isinstance(preset["weights"], Mapping) else None
     base = _construct(cls, {**preset["config"], **kwargs}, f"base {name!r}")
     _build(base)
-    if preset["weights"] is not None:
+    if isinstance(preset["weights"], Mapping):
+        # Weights the user supplies (a path, or None for the loader's default place): see the loader.
+        _import_object(preset["weights"]["loader"], name)(base, user_weights)
+    elif preset["weights"] is not None:
         weights = pretrained_asset(name, preset["weights"])
         logger.info("Loading the weights of base %r from %s", name, weights)
         try:
@@ -224,8 +239,6 @@ def _declared_geometry(
 
 
 def _unknown_name_error(name: str) -> BaseNotFoundError:
-    if name in RESERVED:
-        return BaseNotFoundError(f"Base {name!r} is not available: {RESERVED[name]}.")
     close = difflib.get_close_matches(name, list(PRESETS), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return BaseNotFoundError(
@@ -312,9 +325,9 @@ def load_base(
             if "://" not in handle and local.is_dir():
                 handle = str(local.resolve())  # saved configs must not depend on the working directory
             base = _construct(HubBase, {"handle": handle, **_declared_geometry(config, text)}, text)
-        elif text not in RESERVED and path.is_file() and path.suffix == ".keras":
+        elif path.is_file() and path.suffix == ".keras":
             base = _keras_model_base(_load_keras_file(path), kwargs, str(path))
-        elif text not in RESERVED and path.is_dir() and is_saved_model_dir(path):
+        elif path.is_dir() and is_saved_model_dir(path):
             config = {"handle": str(path.resolve()), **_declared_geometry(kwargs, str(path))}
             base = _construct(HubBase, config, str(path))
         else:

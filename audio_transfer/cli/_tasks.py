@@ -23,7 +23,7 @@ from audio_transfer.evaluation import (
     trial_pairs,
     verification_metrics,
 )
-from audio_transfer.tasks import Classifier, SpeakerVerifier
+from audio_transfer.tasks import Classifier, SpeakerVerifier, is_task_file
 from audio_transfer.training import METRICS_FILE, MODEL_FILE, TrainingRun, load_run
 
 logger = logging.getLogger(__name__)
@@ -34,9 +34,9 @@ DEFAULT_VERIFY_THRESHOLD = 0.75
 
 
 def load_model_run(source: str) -> TrainingRun | None:
-    """The run in a run folder or ``.keras`` file ``source``; ``None`` when ``source`` is neither."""
+    """The run in a run folder or task ``.keras`` file ``source``; ``None`` for anything else (a base)."""
     path = Path(source).expanduser()
-    if (path.is_dir() and (path / MODEL_FILE).is_file()) or (path.is_file() and path.suffix == ".keras"):
+    if (path.is_dir() and (path / MODEL_FILE).is_file()) or is_task_file(path):
         return load_run(path)
     return None
 
@@ -62,7 +62,7 @@ def classifier_run(source: str, run: TrainingRun | None) -> TrainingRun:
     """``run`` when it holds a classifier; DatasetError saying what ``source`` is otherwise."""
     if run is None:
         raise DatasetError(
-            f"{source!r} is neither a run folder holding {MODEL_FILE} nor a .keras file. Give what "
+            f"{source!r} is neither a run folder holding {MODEL_FILE} nor a task's .keras file. Give what "
             "`audio-transfer train --out RUN_DIR` wrote."
         )
     if not isinstance(run.task, Classifier):

@@ -42,13 +42,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "run_dir", type=Path, metavar="RUN_DIR", help="training run folder (model.keras, ...)"
     )
-    parser.add_argument("--format", required=True, choices=FORMATS, dest="export_format")
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        dest="export_format",
+        help="saved_model (every TF op, servers) or tflite (builtin ops, phones and microcontrollers)",
+    )
     parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="file or folder to write")
     parser.add_argument(
         "--quantize",
         default="none",
         choices=QUANTIZE_MODES,
-        help="TFLite only: float32 (none), float16 weights, dynamic-range int8 weights, or full-integer int8",
+        help=(
+            "TFLite only: float32 (none), float16 weights, dynamic-range int8 weights, or int8 weights and "
+            "activations calibrated on training clips"
+        ),
     )
     parser.add_argument(
         "--input-type",
@@ -60,6 +69,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--int8-io", action="store_true", help="with --quantize int8: int8 output (and input, for float32)"
     )
     parser.add_argument(
+        "--full-integer",
+        action="store_true",
+        help="with --quantize int8: quantize the feature front-end too (by default it stays float32)",
+    )
+    parser.add_argument(
         "--data",
         type=Path,
         default=None,
@@ -67,11 +81,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="labelled clips (one folder per class) instead of the run's data_dir",
     )
     parser.add_argument(
-        "--calibration-clips", type=int, default=300, metavar="N", help="int8 calibration clips (default 300)"
+        "--calibration-clips",
+        type=_count,
+        default=300,
+        metavar="N",
+        help="int8 calibration clips (default 300)",
     )
     parser.add_argument(
         "--held-out-clips",
-        type=int,
+        type=_count,
         default=500,
         metavar="N",
         help="clips compared in the parity report (default 500; 0 skips the report)",
@@ -83,8 +101,8 @@ def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.export import export_saved_model, export_tflite
     from audio_transfer.export._serving import static_input_length
 
-    if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io):
-        raise ConfigError("--quantize and --int8-io apply to --format tflite only.")
+    if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io or args.full_integer):
+        raise ConfigError("--quantize, --int8-io and --full-integer apply to --format tflite only.")
     model, labels, config = _load_run(args.run_dir)
     sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
     num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
@@ -107,18 +125,38 @@ def run(args: argparse.Namespace) -> CommandResult:
         result = export_saved_model(model, **common)
     else:
         result = export_tflite(
-            model, quantize=args.quantize, representative_data=calibration, int8_io=args.int8_io, **common
+            model,
+            quantize=args.quantize,
+            representative_data=calibration,
+            int8_io=args.int8_io,
+            float_layers=() if args.full_integer else None,
+            **common,
         )
     lines = [
         f"Wrote {result.path} ({result.format}, quantize {result.quantize}, {result.size_bytes} bytes): "
         f"input ({result.num_samples},) {result.input_dtype} at {result.sample_rate} Hz, "
         f"output {len(result.labels)} {result.output_dtype} scores."
     ]
+    if result.float_layers:
+        lines.append(f"Kept in float32 (feature front-end): {', '.join(result.float_layers)}.")
     if result.report is not None:
         lines.append(f"Parity: {result.report.summary()}; report in {result.report_path}.")
     else:
-        lines.append("No held-out clips (no data_dir in the run's config and no --data): no parity report.")
+        lines.append(
+            "No parity report: no held-out clips (the run's data_dir, or --data DIR, supplies them)."
+        )
     return CommandResult(data=result.to_dict(), text="\n".join(lines))
+
+
+def _count(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, received {text!r}")
+    return value
 
 
 def _load_run(run_dir: Path) -> tuple[Any, tuple[str, ...], dict[str, Any]]:

@@ -24,6 +24,7 @@ class ExportResult:
         labels: class names in output order.
         size_bytes: bytes on disk.
         ops: TFLite operators used (empty for SavedModel).
+        float_layers: layers an int8 export kept in float32 (its feature front-end).
         report: the parity report, when held-out clips were given.
         report_path: where the report JSON was written, when there is one.
     """
@@ -38,6 +39,7 @@ class ExportResult:
     labels: tuple[str, ...]
     size_bytes: int
     ops: tuple[str, ...] = ()
+    float_layers: tuple[str, ...] = ()
     report: ParityReport | None = None
     report_path: Path | None = None
 
@@ -48,6 +50,7 @@ class ExportResult:
             path=str(self.path),
             labels=list(self.labels),
             ops=list(self.ops),
+            float_layers=list(self.float_layers),
             report=self.report.to_dict() if self.report else None,
             report_path=str(self.report_path) if self.report_path else None,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import numpy as np
 
 from audio_transfer.errors import InputShapeError
 from audio_transfer.export._atomic import write_bytes_atomic
+
+logger = logging.getLogger(__name__)
 
 REPORT_SUFFIX = ".report.json"
 
@@ -121,6 +124,23 @@ def report_path(model_path: str | os.PathLike) -> Path:
     """Where the report of an export goes: beside it, named ``<file or folder name>.report.json``."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.name + REPORT_SUFFIX)
+
+
+def write_report_beside(report: ParityReport | None, model_path: Path) -> Path | None:
+    """Write ``report`` beside the export; without a report, remove a stale one left by an earlier export.
+
+    Returns:
+        the report's path, or None when there is no report.
+    """
+    path = report_path(model_path)
+    if report is None:
+        if path.exists():
+            logger.info("Removing %s: it described an earlier export of %s.", path, model_path)
+            path.unlink()
+        return None
+    report.write_json(path)
+    logger.info("%s: %s", model_path, report.summary())
+    return path
 
 
 def check_clips(waveforms: Any, *, num_samples: int, argument: str) -> np.ndarray:

@@ -24,7 +24,7 @@ from audio_transfer.export._serving import (
     to_pcm16,
 )
 from audio_transfer.export.export_result import ExportResult
-from audio_transfer.export.parity_report import ParityReport, check_held_out, report_path
+from audio_transfer.export.parity_report import ParityReport, check_held_out, write_report_beside
 from audio_transfer.export.tflite_metadata import LABELS_FILE_NAME
 
 SERVING_SIGNATURE = "serving_default"
@@ -92,10 +92,7 @@ def export_saved_model(
         report = None
         if clips is not None:
             report = _parity(model, directory, clips, dtype=dtype, size_bytes=size_bytes)
-    written_report = None
-    if report is not None:
-        written_report = report_path(out)
-        report.write_json(written_report)
+    written_report = write_report_beside(report, out)
     return ExportResult(
         path=out,
         format="saved_model",

@@ -4,38 +4,36 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import tempfile
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
 from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export._atomic import check_output_path, write_bytes_atomic
+from audio_transfer.export._conversion import SAVED_MODEL_HINT, convert, feature_frontends
 from audio_transfer.export._serving import (
-    INPUT_NAME,
-    ClassifierSpec,
     check_input_type,
     classifier_spec,
     from_pcm16,
-    serving_module,
     to_pcm16,
 )
 from audio_transfer.export.export_result import ExportResult
 from audio_transfer.export.options import QUANTIZE_MODES
-from audio_transfer.export.parity_report import ParityReport, check_clips, check_held_out, report_path
+from audio_transfer.export.parity_report import (
+    ParityReport,
+    check_clips,
+    check_held_out,
+    write_report_beside,
+)
 from audio_transfer.export.tflite_classifier import TFLiteClassifier
 from audio_transfer.export.tflite_metadata import TFLiteMetadata
 
 logger = logging.getLogger(__name__)
 
 LITERT_RUNTIME = "ai_edge_litert, 1 thread"
-_SAVED_MODEL_HINT = "Export with --format saved_model instead (export_saved_model), which keeps every TF op."
 
 
 def export_tflite(
@@ -50,6 +48,7 @@ def export_tflite(
     int8_io: bool = False,
     held_out: tuple[np.ndarray, np.ndarray] | None = None,
     num_samples: int | None = None,
+    float_layers: Sequence[str] | None = None,
 ) -> ExportResult:
     """Convert a waveform classifier to a builtin-ops-only ``.tflite`` file with Model Metadata.
 
@@ -66,15 +65,21 @@ def export_tflite(
         sample_rate: rate in Hz of the input waveform.
         out: the ``.tflite`` path to write.
         quantize: ``"none"`` (float32), ``"float16"`` (float16 weights), ``"dynamic"`` (int8 weights,
-            float activations) or ``"int8"`` (full-integer, calibrated on ``representative_data``).
+            float activations) or ``"int8"`` (int8 weights and activations calibrated on
+            ``representative_data``, the feature front-end aside: see ``float_layers``).
         input_type: ``"float32"`` (samples in [-1, 1]) or ``"int16"`` (16-bit PCM, scaled by 1/32768 in
             the model).
         representative_data: ``(clips, num_samples)`` float waveforms from the training data; required for
             ``"int8"``, which calibrates activation ranges on them.
         int8_io: with ``"int8"``: int8 output tensor, and int8 input when ``input_type`` is float32 (int16
-            input stays int16). Otherwise the file takes and returns float32 around its int8 core.
+            input stays int16). Otherwise the file takes and returns float32 around its int8 core. An int8
+            waveform keeps 8 bits of audio; prefer ``input_type="int16"`` for an integer input.
         held_out: ``(waveforms (clips, num_samples), label_indices (clips,))`` for the parity report.
         num_samples: input length, needed only when the model accepts any length.
+        float_layers: with ``"int8"``: names of layers whose ops stay float32. Default: the model's feature
+            front-ends (:class:`~audio_transfer.features.LogMelSpectrogram`, ``MFCC``), whose power
+            spectra and logs int8 cannot represent (and whose LOG has no int8 kernel in TFLite Micro).
+            ``()`` quantizes every op (full-integer).
 
     Returns:
         An :class:`ExportResult` (with ``report`` when ``held_out`` was given).
@@ -115,24 +120,29 @@ def export_tflite(
     )
     check_output_path(out, directory=False)
 
-    flatbuffer = _convert(
-        model, spec, quantize=quantize, input_type=input_type, calibration=calibration, int8_io=int8_io
+    float_layers = _float_layers(
+        model, quantize=quantize, float_layers=float_layers, int8_io=int8_io, input_type=input_type
+    )
+    flatbuffer = convert(
+        model,
+        spec,
+        quantize=quantize,
+        input_type=input_type,
+        calibration=calibration,
+        int8_io=int8_io,
+        float_layers=float_layers,
     )
     check_builtin_ops(flatbuffer)
     content = TFLiteMetadata(labels=spec.labels, sample_rate=spec.sample_rate).attach(flatbuffer)
     try:
         classifier = TFLiteClassifier(content, num_threads=1)
     except ExportError as error:
-        raise ExportError(f"{error} {_SAVED_MODEL_HINT}") from error
+        raise ExportError(f"{error} {SAVED_MODEL_HINT}") from error
     report = None
     if clips is not None:
         report = _parity(model, classifier, clips, quantize=quantize, size_bytes=len(content))
     write_bytes_atomic(out, content)
-    written_report = None
-    if report is not None:
-        written_report = report_path(out)
-        report.write_json(written_report)
-        logger.info("%s: %s", out, report.summary())
+    written_report = write_report_beside(report, out)
     return ExportResult(
         path=out,
         format="tflite",
@@ -144,6 +154,7 @@ def export_tflite(
         labels=spec.labels,
         size_bytes=len(content),
         ops=tuple(sorted(set(tflite_operator_names(content)))),
+        float_layers=float_layers,
         report=report,
         report_path=written_report,
     )
@@ -155,66 +166,8 @@ def check_builtin_ops(model: bytes) -> None:
     if offending:
         raise ExportError(
             f"The TFLite model needs non-builtin operators {', '.join(offending)}, which phones and "
-            f"microcontrollers cannot run. {_SAVED_MODEL_HINT}"
+            f"microcontrollers cannot run. {SAVED_MODEL_HINT}"
         )
-
-
-def _convert(
-    model: keras.Model,
-    spec: ClassifierSpec,
-    *,
-    quantize: str,
-    input_type: str,
-    calibration: np.ndarray | None,
-    int8_io: bool,
-) -> bytes:
-    """The converted flatbuffer, through a temporary SavedModel (which freezes the Keras variables)."""
-    module = serving_module(model, spec, input_type=input_type, batch_size=1, with_labels=False)
-    with tempfile.TemporaryDirectory(prefix="audio_transfer_export_") as saved_model_dir:
-        tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": module.serve})
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-        # Builtins only: a model needing TF ops fails here instead of silently pulling in the Flex delegate.
-        builtins = (
-            tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantize == "int8" else tf.lite.OpsSet.TFLITE_BUILTINS
-        )
-        converter.target_spec.supported_ops = [builtins]
-        if quantize != "none":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        if quantize == "int8":
-            converter.representative_dataset = lambda: _representative_dataset(calibration, input_type)
-            if int8_io:
-                converter.inference_input_type = tf.int16 if input_type == "int16" else tf.int8
-                converter.inference_output_type = tf.int8
-        try:
-            with warnings.catch_warnings():
-                # int8 calibration runs TensorFlow's own (deprecated) tf.lite.Interpreter; not ours to fix.
-                warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
-                return converter.convert()
-        except Exception as error:  # the converter raises ConverterError and assorted TF errors
-            raise ExportError(_conversion_failure(error)) from error
-
-
-def _representative_dataset(calibration: np.ndarray, input_type: str) -> Iterator[dict[str, np.ndarray]]:
-    for clip in calibration:
-        batch = clip[np.newaxis]
-        yield {INPUT_NAME: to_pcm16(batch) if input_type == "int16" else batch}
-
-
-def _conversion_failure(error: Exception) -> str:
-    """A message naming the TF ops TFLite builtins lack, parsed from the converter's error."""
-    text = str(error)
-    listed = re.findall(r"(?:TF Select ops|Custom ops): ([^\n]+)", text)
-    ops = sorted({op.strip() for line in listed for op in line.split(",") if op.strip()})
-    ops = ops or sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)))
-    if ops:
-        return (
-            f"TFLite has no builtin kernels for the TensorFlow ops {', '.join(ops)} used by this model "
-            f"(they would need the Flex delegate). {_SAVED_MODEL_HINT}"
-        )
-    first_line = next((line for line in text.splitlines() if line.strip()), type(error).__name__)
-    return f"TFLite conversion failed: {first_line}. {_SAVED_MODEL_HINT}"
 
 
 def _parity(
@@ -242,3 +195,24 @@ def _parity(
         output_dtype=classifier.output_dtype.name,
         runtime=LITERT_RUNTIME,
     )
+
+
+def _float_layers(
+    model: keras.Model, *, quantize: str, float_layers: Sequence[str] | None, int8_io: bool, input_type: str
+) -> tuple[str, ...]:
+    """The layers int8 keeps in float32: as given, else the model's feature front-ends."""
+    if quantize != "int8":
+        if float_layers:
+            raise ConfigError(
+                f"float_layers applies to quantize='int8' only, received quantize={quantize!r}."
+            )
+        return ()
+    names = feature_frontends(model) if float_layers is None else tuple(float_layers)
+    if names:
+        logger.info("int8 keeps these layers in float32: %s.", ", ".join(names))
+        if int8_io and input_type == "float32":
+            logger.warning(
+                "int8_io with a float front-end quantizes the waveform itself to 8 bits before the "
+                "front-end; input_type='int16' keeps 16-bit audio."
+            )
+    return names

@@ -10,6 +10,7 @@ from audio_transfer.features.presets import (
     get_frontend,
     list_frontends,
 )
+from audio_transfer.features.volume_normalization import VolumeNormalization
 
 __all__ = [
     "FRAME_PATCH_PRESETS",
@@ -17,6 +18,7 @@ __all__ = [
     "MFCC",
     "FramePatches",
     "LogMelSpectrogram",
+    "VolumeNormalization",
     "get_frame_patches",
     "get_frontend",
     "list_frontends",

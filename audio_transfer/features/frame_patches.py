@@ -14,8 +14,9 @@ class FramePatches(keras.layers.Layer):
     """Cut a feature sequence into patches of ``patch_length`` frames every ``patch_step`` frames.
 
     Only whole patches are produced: ``patches = 1 + (frames - patch_length) // patch_step`` (none when
-    ``frames < patch_length``). The patches are gathered with precomputed-shape index arithmetic
-    (RANGE, MUL, ADD, GATHER), so the layer is builtin-only in TFLite and accepts any number of frames.
+    ``frames < patch_length``). The patch indices are computed in the graph from the number of frames
+    (RANGE, MUL, ADD, then GATHER), so the layer is builtin-only in TFLite and accepts any number of
+    frames.
     YAMNet uses 96-frame patches every 48 frames (``get_frame_patches("yamnet")``).
 
     Args:

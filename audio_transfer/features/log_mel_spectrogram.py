@@ -145,7 +145,10 @@ class LogMelSpectrogram(keras.layers.Layer):
         if top_db is not None:
             top_db = _checks.number("top_db", top_db, above=0.0)
             if log_mode != "db":
-                raise ConfigError(f"top_db applies to log_mode='db' only; received log_mode={log_mode!r}.")
+                raise ConfigError(
+                    f"top_db applies to log_mode='db' only; received log_mode={log_mode!r} with "
+                    f"top_db={top_db!r} (pass top_db=None)."
+                )
         self.top_db = top_db
         self.input_scale = _checks.number("input_scale", input_scale)
         if self.input_scale == 0.0:

@@ -28,12 +28,15 @@ class Classifier(Task):
         labels: class names in output order (unique, at least 2).
         pooling, hidden_units, dropout, normalize, attention_units: see
             :class:`~audio_transfer.heads.ClassificationHead`.
+        context_seconds: silence added around the clip inside the model (see :class:`Task`); ``None`` for
+            the class's default.
 
     Shapes:
         input ``(batch, samples)`` float32; output ``(batch, len(labels))`` probabilities.
     """
 
     default_pooling = "mean_max"
+    default_context_seconds = 0.0
 
     def __init__(
         self,
@@ -45,6 +48,7 @@ class Classifier(Task):
         dropout: float = 0.3,
         normalize: bool = True,
         attention_units: int = 64,
+        context_seconds: float | None = None,
         **kwargs,
     ) -> None:
         labels = [str(label) for label in labels]
@@ -60,7 +64,9 @@ class Classifier(Task):
             attention_units=attention_units,
             name="head",
         )
-        super().__init__(base, head, **kwargs)
+        if context_seconds is None:
+            context_seconds = self.default_context_seconds
+        super().__init__(base, head, context_seconds=context_seconds, **kwargs)
         self.labels = tuple(labels)
 
     def classify(

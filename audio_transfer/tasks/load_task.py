@@ -31,6 +31,27 @@ def _modules_named(config) -> set[str]:
     return found
 
 
+def _read_config(path: Path) -> dict:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise BaseNotFoundError(
+            f"Cannot read the model {str(path)!r} ({error}); give a model.keras written by "
+            "`audio-transfer train` or Task.save, or the run folder holding it."
+        ) from error
+
+
+def is_task_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a ``.keras`` archive of an audio_transfer task (not, say, of a bare base)."""
+    path = Path(path)
+    if not (path.is_file() and zipfile.is_zipfile(path)):
+        return False
+    registered = _read_config(path).get("registered_name")
+    cls = keras.saving.get_registered_object(registered) if isinstance(registered, str) else None
+    return isinstance(cls, type) and issubclass(cls, Task)
+
+
 def load_task(path: str | os.PathLike) -> Task:
     """Load a task from a ``.keras`` file in safe mode.
 
@@ -47,14 +68,7 @@ def load_task(path: str | os.PathLike) -> Task:
         ('zero', 'one', ...)
     """
     path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-        raise BaseNotFoundError(
-            f"Cannot read the model {str(path)!r} ({error}); give a model.keras written by "
-            "`audio-transfer train` or Task.save, or the run folder holding it."
-        ) from error
+    config = _read_config(path)
     for module in sorted(_modules_named(config)):
         importlib.import_module(module)
     model = keras.saving.load_model(path, safe_mode=True)

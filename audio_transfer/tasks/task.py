@@ -23,13 +23,20 @@ class Task(keras.Model):
     Args:
         base: the pretrained :class:`~audio_transfer.bases.AudioBase`.
         head: a layer mapping ``(batch, windows, base.embedding_dim)`` to the task's output.
+        context_seconds: silence added before and after the clip inside the model, so that the base's
+            windows also see the start and end of a word against silence (more, and more varied, windows
+            to pool). The model's input stays the clip itself.
 
     Shapes:
         input ``(batch, samples)`` float32 at ``base.sample_rate``; output: the head's.
     """
 
-    def __init__(self, base: AudioBase, head: keras.layers.Layer, **kwargs) -> None:
+    def __init__(
+        self, base: AudioBase, head: keras.layers.Layer, *, context_seconds: float = 0.0, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
+        if not (isinstance(context_seconds, (int, float)) and 0 <= context_seconds <= 10):
+            raise ConfigError(f"context_seconds must be between 0 and 10, received {context_seconds!r}.")
         if not isinstance(base, AudioBase):
             raise ConfigError(
                 f"base must be an audio_transfer AudioBase (see audio_transfer.bases.load_base), received "
@@ -37,6 +44,8 @@ class Task(keras.Model):
             )
         self.base = base
         self.head = head
+        self.context_seconds = float(context_seconds)
+        self.context_samples = round(context_seconds * base.sample_rate)
         self._compiled_inference = None
         # Built at once (the base from a dummy clip if it is not built yet), so a task can be saved and its
         # head trained before it ever runs on audio.
@@ -58,8 +67,15 @@ class Task(keras.Model):
         # Always recorded, so a task saved before it was ever called still loads with its weights.
         return {"input_shape": (None, None)}
 
+    def with_context(self, waveform):
+        """``(batch, samples)`` waveform with :attr:`context_seconds` of zeros added at both ends."""
+        if not self.context_samples:
+            return waveform
+        return ops.pad(waveform, [[0, 0], [self.context_samples, self.context_samples]])
+
     def call(self, waveform, training=None):
-        return self.head(self.base(waveform, training=training), training=training)
+        frames = self.base(self.with_context(waveform), training=training)
+        return self.head(frames, training=training)
 
     def head_model(self) -> keras.Model:
         """A Keras model of the head alone, sharing its weights: ``(batch, windows, dim)`` → output."""
@@ -117,6 +133,7 @@ class Task(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "base": keras.saving.serialize_keras_object(self.base),
+            "context_seconds": self.context_seconds,
         }
 
     @classmethod

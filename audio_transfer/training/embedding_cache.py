@@ -24,10 +24,10 @@ class EmbeddingCache:
     """Runs a frozen base on clips once and keeps the frame embeddings, in memory and optionally on disk.
 
     Clips are identified by caller-given keys (:meth:`file_key` makes one from a file's path, size and
-    modification time). An entry's identity also covers the base (its configuration and every weight, so a
-    fine-tuned base never reuses stale embeddings) and ``settings`` (sample rate, clip length: whatever
-    shaped the waveform), hashed together; on disk an entry is ``cache_dir/<hash[:2]>/<hash>.npy``. Clips
-    without keys (augmented copies) are embedded every time they are passed.
+    modification time). An entry's identity also covers the clip's length in samples, the base (its
+    configuration and every weight, so a fine-tuned base never reuses stale embeddings) and ``settings``
+    (sample rate, clip length: whatever shaped the waveform), hashed together; on disk an entry is
+    ``cache_dir/<hash[:2]>/<hash>.npy``. Clips without keys (augmented copies) are embedded every time.
 
     Args:
         base: the base whose embeddings are cached; it must stay frozen while the cache is used.
@@ -89,7 +89,7 @@ class EmbeddingCache:
         if keys is None:
             self.misses += len(waveforms)
             return self._compute(waveforms)
-        hashes = [self._hash(key) for key in keys]
+        hashes = [self._hash(f"{key}|{waveforms.shape[1]} samples") for key in keys]
         first = {h: i for i, h in reversed(list(enumerate(hashes)))}
         found = {h: self._lookup(h) for h in first}
         missing = [i for h, i in first.items() if found[h] is None]

@@ -43,6 +43,8 @@ class TrainConfig:
 
     Head:
         pooling: temporal pooling of the head (see :data:`audio_transfer.heads.POOLING_NAMES`).
+        context_seconds: classifiers: silence added around each clip inside the model (``None``: the
+            task's default, 0.5 s for keywords and sounds).
         hidden_units: hidden ReLU layer size of classification heads (0 = linear).
         dropout: dropout before the head's dense layers.
         projection_dim: speaker verification: size of the trained embedding; ``None`` keeps the base's.
@@ -74,6 +76,7 @@ class TrainConfig:
     min_examples_for_validation: int = 10
 
     pooling: str | None = None
+    context_seconds: float | None = None
     hidden_units: int = 0
     dropout: float = 0.3
     projection_dim: int | None = None
@@ -111,6 +114,10 @@ class TrainConfig:
             _check(name, getattr(self, name), lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
         if self.clip_seconds is not None:
             _check("clip_seconds", self.clip_seconds, lambda v: _is_number(v) and v > 0, "a positive number")
+        if self.context_seconds is not None:
+            _check(
+                "context_seconds", self.context_seconds, lambda v: _is_number(v) and v >= 0, "a number >= 0"
+            )
         if self.projection_dim is not None:
             _check(
                 "projection_dim",

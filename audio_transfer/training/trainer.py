@@ -126,15 +126,13 @@ class Trainer:
         best_epochs: dict[str, int] = {}
 
         self.task.base.set_trainable(False)
-        frames = self.cache.embed(x, keys=keys)
+        frames = self._embed(x, keys)
         frame_labels = y
         if augment is not None:
-            copies = [
-                self.cache.embed(augment(x, config.seed * 1000 + k)) for k in range(config.augment_copies)
-            ]
+            copies = [self._embed(augment(x, config.seed * 1000 + k)) for k in range(config.augment_copies)]
             frames = np.concatenate([frames, *copies])
             frame_labels = np.concatenate([y] * (1 + len(copies)))
-        val_frames = self.cache.embed(x_val, keys=validation_keys) if x_val is not None else None
+        val_frames = self._embed(x_val, validation_keys) if x_val is not None else None
         logger.info(
             "Stage 1: training the head on %d clips (%d clean, %d augmented) of cached embeddings for up to "
             "%d epochs.",
@@ -174,9 +172,7 @@ class Trainer:
                     "fine_tune",
                     model,
                     batches,
-                    None,
-                    sample_weight=None,
-                    validation=None if x_val is None else (self._inputs(x_val, y_val), self._targets(y_val)),
+                    validation=None if x_val is None else self._dataset(x_val, y_val, shuffle=False),
                     epochs=config.fine_tune_epochs,
                     history=history,
                 )
@@ -218,6 +214,10 @@ class Trainer:
                 f"to {y.max()}."
             )
         return x, y.astype(np.int32)
+
+    def _embed(self, waveforms: np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
+        """The base's frames of clips as the task sees them (with its context silence), via the cache."""
+        return self.cache.embed(keras.ops.convert_to_numpy(self.task.with_context(waveforms)), keys=keys)
 
     def _margin_layer(self) -> AdditiveAngularMarginSoftmax:
         # One layer for both stages, so fine-tuning starts from the speaker centres stage 1 learned.

@@ -111,7 +111,12 @@ def make_task(config: TrainConfig, base: AudioBase, labels: list[str]) -> Task:
             dropout=config.dropout,
         )
     return TASK_CLASSES[config.task](
-        base, labels, pooling=config.pooling, hidden_units=config.hidden_units, dropout=config.dropout
+        base,
+        labels,
+        pooling=config.pooling,
+        hidden_units=config.hidden_units,
+        dropout=config.dropout,
+        context_seconds=config.context_seconds,
     )
 
 
