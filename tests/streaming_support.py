@@ -60,17 +60,33 @@ def training_clips(*, per_label: int = 24, seed: int = 0) -> tuple[np.ndarray, n
     return np.stack(waveforms), np.asarray(label_indices)
 
 
-@functools.cache
-def chirp_spotter() -> KeywordSpotter:
-    """A KeywordSpotter for LABELS whose head is fitted on base embeddings of :func:`training_clips`."""
+def fit_head(
+    spotter: KeywordSpotter, waveforms: np.ndarray, label_indices: np.ndarray, *, epochs: int
+) -> None:
+    """Fit the spotter's head on its base's frames of ``waveforms`` as the task sees them (with context)."""
     keras.utils.set_random_seed(0)
-    spotter = KeywordSpotter(load_base("speech_embedding"), LABELS, dropout=0.0)
-    waveforms, label_indices = training_clips()
-    embeddings = spotter.base.predict(waveforms, batch_size=32, verbose=0)
+    embeddings = spotter.base.predict(keras.ops.convert_to_numpy(spotter.with_context(waveforms)), verbose=0)
     head = spotter.head_model()
     head.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    head.fit(embeddings, label_indices, epochs=30, batch_size=16, verbose=0)
+    head.fit(embeddings, label_indices, epochs=epochs, batch_size=16, verbose=0)
+
+
+@functools.cache
+def chirp_spotter() -> KeywordSpotter:
+    """A KeywordSpotter for LABELS (the default 0.5 s of context) whose head is fitted on
+    :func:`training_clips`."""
+    keras.utils.set_random_seed(0)
+    spotter = KeywordSpotter(load_base("speech_embedding"), LABELS, dropout=0.0)
+    fit_head(spotter, *training_clips(), epochs=30)
     return spotter
+
+
+def window_posteriors(spotter: KeywordSpotter, stream: np.ndarray, *, stride_samples: int) -> np.ndarray:
+    """Base and head run whole on every window of ``stream`` (a clip and its context): the reference."""
+    window = round(CLIP_SECONDS * SAMPLE_RATE) + 2 * spotter.context_samples
+    starts = range(0, len(stream) - window + 1, stride_samples)
+    windows = np.stack([stream[s : s + window] for s in starts])
+    return keras.ops.convert_to_numpy(spotter.head(spotter.base(windows), training=False))
 
 
 def save_run(spotter: KeywordSpotter, run_dir: Path) -> Path:

@@ -1,16 +1,31 @@
 """The streaming TFLite spotter: builtin ops only, 80 ms hops, explicit state, the spotter's own scores."""
 
+import contextlib
 import importlib.util
+import io
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from streaming_support import CLIP_SECONDS, SAMPLE_RATE, background, chirp, chirp_spotter, plant
+from streaming_support import (
+    CLIP_SECONDS,
+    SAMPLE_RATE,
+    background,
+    chirp,
+    chirp_spotter,
+    plant,
+    save_run,
+    window_posteriors,
+)
 from tiny_conv_base import tiny_base
 
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
+from audio_transfer.cli.main import main
 from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.streaming import (
+    STREAMING_FILE,
     DetectionSettings,
     KeywordDetector,
     StreamingSpotter,
@@ -19,15 +34,36 @@ from audio_transfer.streaming import (
 )
 from audio_transfer.tasks import KeywordSpotter
 
-# A 1 s clip spans 3 embeddings; embedding k is complete 9 hops after hop k: step j scores window j - 11.
-WARMUP_HOPS = 11
+# A 1 s clip with 0.5 s of context each side spans 16 embeddings; embedding k is complete 9 hops after hop
+# k: step j scores window j - 24.
+WARMUP_HOPS = 24
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    out = tmp_path_factory.mktemp("streaming") / "kws_stream.tflite"
-    settings = DetectionSettings(threshold=0.8, smoothing_seconds=0.16)
-    return export_streaming_tflite(chirp_spotter(), clip_seconds=CLIP_SECONDS, out=out, settings=settings)
+def run_dir(tmp_path_factory):
+    run_dir = save_run(chirp_spotter(), tmp_path_factory.mktemp("streaming") / "run")
+    DetectionSettings(threshold=0.8, smoothing_seconds=0.16).write(run_dir / STREAMING_FILE)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir):
+    """``audio-transfer export RUN_DIR --format tflite --streaming``'s JSON result."""
+    out = run_dir.parent / "kws_stream.tflite"
+    with _stdout() as stdout:
+        code = main(
+            ["export", str(run_dir), "--format", "tflite", "--streaming", "--out", str(out), "--json"]
+        )
+    assert code == 0
+    result = json.loads(stdout.getvalue())
+    assert result["path"] == str(out)
+    return SimpleNamespace(
+        path=out, description_path=Path(result["description_path"]), ops=result["ops"], data=result
+    )
+
+
+def _stdout():
+    return contextlib.redirect_stdout(io.StringIO())
 
 
 def _audio():
@@ -81,12 +117,10 @@ def test_streaming_scores_equal_the_detector_on_every_window(exported):
     np.testing.assert_allclose(aligned, expected, atol=1e-4)
 
 
-def test_streaming_scores_equal_the_non_streaming_spotter_on_each_clip(exported):
+def test_streaming_scores_equal_the_non_streaming_spotter_on_each_window(exported):
     noisy, _ = _audio()
     streamed = TFLiteStreamingSpotter.from_file(exported.path).run(noisy)
-    clip = round(CLIP_SECONDS * SAMPLE_RATE)
-    starts = range(0, len(noisy) - clip + 1, 1280)
-    expected = chirp_spotter().predict_waveforms(np.stack([noisy[s : s + clip] for s in starts]))
+    expected = window_posteriors(chirp_spotter(), noisy, stride_samples=1280)
     aligned = streamed[WARMUP_HOPS : WARMUP_HOPS + len(expected)]
     assert len(aligned) == len(expected)
     np.testing.assert_allclose(aligned, expected, atol=1e-4)
@@ -134,3 +168,44 @@ def test_streaming_model_runs_under_tflite_micro_like_litert(exported):
         state = micro.get_output(next_state_at)
     litert = TFLiteStreamingSpotter.from_file(exported.path).run(hops.reshape(-1))
     np.testing.assert_allclose(np.stack(micro_scores), litert, atol=1e-4)
+
+
+def test_cli_export_result_and_refusals(exported, run_dir, tmp_path, capsys):
+    assert exported.data["state_size"] > 0 and exported.data["detection"]["smoothing_seconds"] == 0.16
+    code = main(
+        [
+            "export",
+            str(run_dir),
+            "--format",
+            "tflite",
+            "--streaming",
+            "--quantize",
+            "int8",
+            "--out",
+            str(tmp_path / "q.tflite"),
+            "--json",
+        ]
+    )
+    assert code == 2 and "float32" in json.loads(capsys.readouterr().out)["message"]
+    assert not (tmp_path / "q.tflite").exists()
+
+
+def test_cli_export_copies_the_runs_detection_settings_beside_a_plain_export(run_dir, tmp_path, capsys):
+    out = tmp_path / "saved_model"
+    code = main(
+        [
+            "export",
+            str(run_dir),
+            "--format",
+            "saved_model",
+            "--out",
+            str(out),
+            "--held-out-clips",
+            "0",
+            "--json",
+        ]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["streaming_settings_path"] == str(tmp_path / "saved_model.streaming.json")
+    assert DetectionSettings.read(data["streaming_settings_path"]).threshold == 0.8

@@ -29,7 +29,10 @@ def add_detection_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="R",
-        help="nothing fires this long after a detection (default: the model's streaming.json, else 1.0)",
+        help=(
+            "nothing fires this long after a detection (default: the model's streaming.json, else the "
+            "length of the window the model hears)"
+        ),
     )
 
 
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> CommandResult:
         "keywords": list(detector.keywords),
         "threshold": settings.threshold,
         "smoothing_seconds": settings.smoothing_seconds,
-        "refractory_seconds": settings.refractory_seconds,
+        "refractory_seconds": detector.refractory_seconds(settings),
+        "window_seconds": detector.window_seconds,
         "stride_seconds": detector.stride_seconds,
         "settings_from": STREAMING_FILE if saved else "defaults",
         "detections": [detection.to_dict() for detection in detections],
@@ -87,6 +91,6 @@ def run(args: argparse.Namespace) -> CommandResult:
     lines.append(
         f"{len(detections)} detections in {data['duration_seconds']:.1f} s of {args.audio} (threshold "
         f"{settings.threshold:g}, smoothing {settings.smoothing_seconds:g} s, refractory "
-        f"{settings.refractory_seconds:g} s)."
+        f"{detector.refractory_seconds(settings):g} s)."
     )
     return CommandResult(data=data, text="\n".join(lines))

@@ -45,10 +45,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     add_detection_arguments(parser)
     parser.add_argument(
-        "--context-seconds",
+        "--padding-seconds",
         type=float,
         default=1.0,
-        metavar="C",
+        metavar="P",
         help="background before and after each keyword clip (default 1)",
     )
     parser.add_argument(
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> CommandResult:
         negatives=args.negatives,
         target_fa_per_hour=args.target_fa_per_hour,
         settings=settings,
-        context_seconds=args.context_seconds,
+        padding_seconds=args.padding_seconds,
         snr_db=args.snr_db,
     )
     model_dir = Path(args.model) if Path(args.model).is_dir() else Path(args.model).parent

@@ -12,8 +12,8 @@ class Detection:
 
     Args:
         label: the keyword.
-        start_seconds: start of the window whose smoothed score crossed the threshold, from the start of
-            the audio.
+        start_seconds: start of the audio window whose smoothed score reached the threshold (the clip and
+            its context on both sides), from the start of the audio; the keyword lies in the window.
         end_seconds: end of that window: when a device listening live would fire.
         score: the smoothed probability of ``label`` at that window.
     """

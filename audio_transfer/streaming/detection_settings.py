@@ -23,7 +23,9 @@ class DetectionSettings:
     Args:
         threshold: smoothed keyword probability that fires a detection, in (0, 1].
         smoothing_seconds: span of the trailing moving average over window positions (0 for none).
-        refractory_seconds: time after a detection during which nothing fires.
+        refractory_seconds: time after a detection during which nothing fires; ``None`` for the length of
+            the window the model hears (the clip with its context), about as long as one word keeps the
+            scores up.
         target_fa_per_hour: the false-accept budget the threshold was chosen for, when it was measured.
         measured: what ``evaluate-stream`` measured at ``threshold`` (``false_reject_rate``,
             ``false_accepts_per_hour``, ``stride_seconds``, data used), for the record.
@@ -37,7 +39,7 @@ class DetectionSettings:
 
     threshold: float = 0.5
     smoothing_seconds: float = 0.24
-    refractory_seconds: float = 1.0
+    refractory_seconds: float | None = None
     target_fa_per_hour: float | None = None
     measured: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -46,6 +48,8 @@ class DetectionSettings:
             raise ConfigError(f"threshold must be in (0, 1], received {self.threshold!r}.")
         for name in ("smoothing_seconds", "refractory_seconds"):
             value = getattr(self, name)
+            if value is None and name == "refractory_seconds":
+                continue
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a non-negative number of seconds, received {value!r}.")
 

@@ -35,21 +35,26 @@ def keyword_labels(labels: Sequence[str]) -> list[str]:
 class KeywordDetector:
     """Slides a keyword classifier over long audio and turns its posteriors into :class:`Detection` s.
 
-    The classifier sees windows of its training clip length every ``stride_seconds``. For a spotter on the
-    ``speech_embedding`` base with a stride that is a multiple of 80 ms, the base runs once over the whole
-    stream (one embedding per 80 ms hop, each computed once, as the streaming TFLite model does on a device)
-    and the head runs on every run of consecutive embeddings a training clip spans; other classifiers run
-    whole on every window. The posteriors are then smoothed by a trailing moving average, and a keyword
-    fires where its smoothed probability reaches the threshold, outside the refractory period of the
-    previous detection (see :func:`~audio_transfer.streaming.pick_detections`).
+    The classifier sees windows every ``stride_seconds``: its training clip with the task's
+    ``context_seconds`` on both sides, which in a stream is the audio around the clip (inside the task
+    model, on isolated clips, it is silence). For a spotter on the ``speech_embedding`` base with a stride
+    that is a multiple of 80 ms, the base runs once over the whole stream (one embedding per 80 ms hop, each
+    computed once, as the streaming TFLite model does on a device) and the head runs on every run of
+    consecutive embeddings a window spans; for other classifiers base and head run on every window. The
+    posteriors are then smoothed by a trailing moving average, and a keyword fires where its smoothed
+    probability reaches the threshold, outside the refractory period of the previous detection (see
+    :func:`~audio_transfer.streaming.pick_detections`). A detection reports the window that fired: the
+    keyword lies somewhere in it, and a device listening live fires at its end.
 
     On the speech_embedding path the log-mel front-end takes its 80 dB floor per hop, as on a device (see
     ``audio_transfer/streaming/_hops.py``), instead of per training clip; posteriors equal the classifier's
-    on each window wherever the audio stays within 80 dB of the window's loudest frame.
+    on each window wherever the audio stays within 80 dB of the window's loudest frame. Each window is the
+    base and head on the audio itself: with ``context_seconds`` > 0 the task model proper would instead pad
+    the clip with silence.
 
     Args:
         spotter: a trained :class:`~audio_transfer.tasks.Classifier` (usually a ``KeywordSpotter``).
-        clip_seconds: the training clip length: the window the classifier sees.
+        clip_seconds: the training clip length (windows add the task's ``context_seconds`` around it).
         stride_seconds: time between window positions (default 0.08 s).
         settings: threshold, smoothing and refractory period (default :class:`DetectionSettings` ``()``).
 
@@ -84,6 +89,8 @@ class KeywordDetector:
         if not (isinstance(clip_seconds, (int, float)) and clip_seconds > 0):
             raise ConfigError(f"clip_seconds must be positive, received {clip_seconds!r}.")
         self.clip_samples = round(clip_seconds * self.sample_rate)
+        self.context_samples = spotter.context_samples
+        self.window_samples = self.clip_samples + 2 * self.context_samples
         stride_seconds = DEFAULT_STRIDE_SECONDS if stride_seconds is None else stride_seconds
         self.stride_samples = round(stride_seconds * self.sample_rate) if stride_seconds > 0 else 0
         if self.stride_samples < 1:
@@ -101,6 +108,7 @@ class KeywordDetector:
             )
         self._head = spotter.head_model()
         self._embed_hops = None
+        self._forward = None
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, *, stride_seconds: float | None = None) -> KeywordDetector:
@@ -129,8 +137,13 @@ class KeywordDetector:
         return self.clip_samples / self.sample_rate
 
     def num_windows(self, num_samples: int) -> int:
-        """Window positions in ``num_samples`` of audio (audio shorter than a clip is padded to one)."""
-        return 1 + (max(num_samples, self.clip_samples) - self.clip_samples) // self.stride_samples
+        """Window positions in ``num_samples`` of audio (audio shorter than a window is padded to one)."""
+        return 1 + (max(num_samples, self.window_samples) - self.window_samples) // self.stride_samples
+
+    @property
+    def window_seconds(self) -> float:
+        """Length of the audio window the model hears: the clip with its context on both sides."""
+        return self.window_samples / self.sample_rate
 
     def window_starts_seconds(self, num_samples: int) -> np.ndarray:
         """Start time of every window position, in seconds."""
@@ -144,7 +157,8 @@ class KeywordDetector:
 
         Returns:
             ``(windows, classes)``, or ``(streams, windows, classes)`` for 2-D input; window ``m`` covers
-            ``[m * stride_seconds, m * stride_seconds + clip_seconds)``.
+            ``[m * stride_seconds, m * stride_seconds + window_seconds)``: a clip and ``context_seconds`` of
+            audio on both sides.
         """
         waveforms = np.asarray(waveform, dtype=np.float32)
         if waveforms.ndim not in (1, 2) or waveforms.shape[-1] == 0:
@@ -153,8 +167,8 @@ class KeywordDetector:
                 f"{waveforms.shape}."
             )
         batch = waveforms[np.newaxis] if waveforms.ndim == 1 else waveforms
-        if batch.shape[1] < self.clip_samples:
-            batch = np.pad(batch, ((0, 0), (0, self.clip_samples - batch.shape[1])))
+        if batch.shape[1] < self.window_samples:
+            batch = np.pad(batch, ((0, 0), (0, self.window_samples - batch.shape[1])))
         compute = self._embedding_posteriors if self.uses_embeddings else self._window_posteriors
         result = np.concatenate(
             [compute(batch[i : i + _CLIP_BATCH]) for i in range(0, len(batch), _CLIP_BATCH)]
@@ -177,7 +191,7 @@ class KeywordDetector:
             Detection(
                 label=self.labels[column],
                 start_seconds=row * self.stride_samples / self.sample_rate,
-                end_seconds=(row * self.stride_samples + self.clip_samples) / self.sample_rate,
+                end_seconds=(row * self.stride_samples + self.window_samples) / self.sample_rate,
                 score=score,
             )
             for row, column, score in picked
@@ -193,25 +207,46 @@ class KeywordDetector:
         """Window positions averaged by the smoothing of ``settings`` (at least 1)."""
         return max(1, round(settings.smoothing_seconds / self.stride_seconds))
 
+    def refractory_seconds(self, settings: DetectionSettings) -> float:
+        """The refractory period of ``settings``, or :attr:`window_seconds` when it leaves it unset."""
+        return self.window_seconds if settings.refractory_seconds is None else settings.refractory_seconds
+
     def refractory_windows(self, settings: DetectionSettings) -> int:
         """Window positions a detection blocks, itself included (at least 1)."""
-        return max(1, math.ceil(settings.refractory_seconds / self.stride_seconds - 1e-9))
+        return max(1, math.ceil(self.refractory_seconds(settings) / self.stride_seconds - 1e-9))
 
     # -- the two ways of computing posteriors ---------------------------------------------------
     def _window_posteriors(self, batch: np.ndarray) -> np.ndarray:
-        """The whole classifier on every window: ``(streams, windows, classes)``."""
-        windows = np.lib.stride_tricks.sliding_window_view(batch, self.clip_samples, axis=1)
+        """Base and head on every window, its context the stream's audio: ``(streams, windows, classes)``."""
+        windows = np.lib.stride_tricks.sliding_window_view(batch, self.window_samples, axis=1)
         windows = windows[:, :: self.stride_samples]
         count = windows.shape[1]
-        flat = windows.reshape(-1, self.clip_samples)
-        probabilities = self.spotter.predict_waveforms(flat, batch_size=_CLIP_BATCH)
+        flat = windows.reshape(-1, self.window_samples)
+        forward = self._forward_function()
+        probabilities = np.concatenate(
+            [
+                forward(np.ascontiguousarray(flat[i : i + _CLIP_BATCH])).numpy()
+                for i in range(0, len(flat), _CLIP_BATCH)
+            ]
+        )
         return probabilities.reshape(len(batch), count, -1)
+
+    def _forward_function(self):
+        if self._forward is None:
+            spotter = self.spotter
+
+            @tf.function(input_signature=[tf.TensorSpec((None, None), tf.float32)])
+            def forward(windows):
+                return spotter.head(spotter.base(windows, training=False), training=False)
+
+            self._forward = forward
+        return self._forward
 
     def _embedding_posteriors(self, batch: np.ndarray) -> np.ndarray:
         """speech_embedding once per hop over each stream, then the head on clip-long runs of embeddings."""
         base = self.spotter.base
         step = self.stride_samples // _hops.hop_samples(base)
-        per_clip = base.num_windows(self.clip_samples)
+        per_clip = base.num_windows(self.window_samples)
         num_windows = self.num_windows(batch.shape[1])
         needed = (num_windows - 1) * step + per_clip
         embeddings = np.concatenate(

@@ -105,16 +105,16 @@ def evaluate_stream(
     target_fa_per_hour: float = 1.0,
     thresholds: Sequence[float] | None = None,
     settings: DetectionSettings | None = None,
-    context_seconds: float = 1.0,
+    padding_seconds: float = 1.0,
     snr_db: float = 20.0,
     seed: int = 0,
 ) -> StreamEvaluation:
     """False-reject rate and false accepts per hour across thresholds; picks the threshold for a target.
 
     Positives are keyword clips in one folder per keyword (folders that are not keywords of the model,
-    such as ``_background_noise_``, are skipped). Each clip is placed ``context_seconds`` into a stream of
+    such as ``_background_noise_``, are skipped). Each clip is placed ``padding_seconds`` into a stream of
     background taken from the negatives (a random excerpt, mixed ``snr_db`` below the clip's level) with
-    ``context_seconds`` after it; it counts as detected at a threshold when its own keyword fires anywhere
+    ``padding_seconds`` after it; it counts as detected at a threshold when its own keyword fires anywhere
     in that stream. Negatives are long recordings without keywords (a file, a folder searched recursively,
     or a list of them); every detection on them is a false accept.
 
@@ -128,7 +128,7 @@ def evaluate_stream(
         target_fa_per_hour: false accepts per hour the chosen threshold may make.
         thresholds: increasing thresholds to measure (default 0.01 .. 0.99 by 0.01, 0.995, 0.999).
         settings: smoothing and refractory period to measure with.
-        context_seconds: background before and after each keyword clip.
+        padding_seconds: background before and after each keyword clip.
         snr_db: level of the clip over its background, in dB.
         seed: picks the background excerpts.
 
@@ -141,8 +141,8 @@ def evaluate_stream(
     """
     settings = settings or detector.settings
     thresholds = np.asarray(DEFAULT_THRESHOLDS if thresholds is None else thresholds, dtype=np.float64)
-    if context_seconds < 0:
-        raise ConfigError(f"context_seconds must be >= 0, received {context_seconds!r}.")
+    if padding_seconds < 0:
+        raise ConfigError(f"padding_seconds must be >= 0, received {padding_seconds!r}.")
     negative_files = _negative_files(negatives)
     streams, skipped = _load_files(negative_files, sample_rate=detector.sample_rate)
     if not streams:
@@ -171,7 +171,7 @@ def evaluate_stream(
     positive_streams = _in_background(
         clips,
         background,
-        context_samples=round(context_seconds * detector.sample_rate),
+        padding_samples=round(padding_seconds * detector.sample_rate),
         snr_db=snr_db,
         rng=np.random.default_rng(seed),
     )
@@ -202,7 +202,7 @@ def evaluate_stream(
         "stride_seconds": detector.stride_seconds,
         "num_positives": report.num_positives,
         "negative_hours": report.negative_hours,
-        "context_seconds": context_seconds,
+        "padding_seconds": padding_seconds,
         "snr_db": snr_db,
     }
     return StreamEvaluation(
@@ -287,16 +287,16 @@ def _in_background(
     clips: Sequence[np.ndarray],
     background: np.ndarray,
     *,
-    context_samples: int,
+    padding_samples: int,
     snr_db: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """``(clips, samples)``: each clip ``context_samples`` into its own excerpt of ``background``.
+    """``(clips, samples)``: each clip ``padding_samples`` into its own excerpt of ``background``.
 
-    Every stream has the length of the longest clip plus context on both sides; the background excerpt is
+    Every stream has the length of the longest clip plus padding on both sides; the background excerpt is
     scaled to sit ``snr_db`` below the clip's RMS level.
     """
-    length = 2 * context_samples + max(len(clip) for clip in clips)
+    length = 2 * padding_samples + max(len(clip) for clip in clips)
     repeats = -(-length // len(background)) + 1
     looped = np.tile(background, repeats)
     streams = np.empty((len(clips), length), np.float32)
@@ -307,5 +307,5 @@ def _in_background(
         excerpt_rms = float(np.sqrt(np.mean(np.square(excerpt))))
         gain = clip_rms / (10 ** (snr_db / 20)) / excerpt_rms if excerpt_rms > 0 else 0.0
         streams[i] = gain * excerpt
-        streams[i, context_samples : context_samples + len(clip)] += clip
+        streams[i, padding_samples : padding_samples + len(clip)] += clip
     return streams

@@ -54,16 +54,19 @@ class StreamingSpotter(tf.Module):
     - the network: every time convolution (kernel 3 in time, 11 of them) gets the last 2 rows of its input
       from the state, so each layer computes only its new rows; the time pools then pair exactly the rows a
       run over the whole spectrogram pairs, so one new embedding comes out per hop;
-    - the head: it runs on the last ``windows_per_clip`` embeddings (the training clip's count), the older
-      ones kept in the state.
+    - the head: it runs on the last ``windows_per_clip`` embeddings (those of a training clip with the
+      task's ``context_seconds`` on both sides, here the audio around it), the older ones kept in the state.
 
     The state is one float32 vector (:attr:`state_size` values; start from :meth:`initial_state`, zeros):
     a device keeps one buffer and copies ``next_state`` into ``state`` after each step. Builtin TFLite ops
     only, so LiteRT and TensorFlow Lite for Microcontrollers run it.
 
-    Step ``j`` (0-based) returns the scores of the clip window starting at ``(j - warmup_hops) * 0.08`` s;
-    the first :attr:`warmup_hops` steps have not heard a whole window yet and are to be ignored. Apart from
-    the log-mel floor (taken per hop, see ``_hops.py``) the scores equal the spotter's on that clip.
+    Step ``j`` (0-based) returns the scores of window ``j - warmup_hops``: the clip starting at
+    ``(j - warmup_hops) * 0.08 + context_seconds`` s, heard with ``context_seconds`` of audio on both sides
+    (so a keyword is reported ``context_seconds`` after it ends, plus under 0.08 s). The first
+    :attr:`warmup_hops` steps have not heard a whole window yet and are to be ignored. The scores are those
+    of the spotter's base and head on that window, apart from the log-mel floor (taken per hop, see
+    ``_hops.py``); :class:`~audio_transfer.streaming.KeywordDetector` computes the same numbers offline.
 
     Args:
         spotter: a trained classifier on the ``speech_embedding`` base.
@@ -93,7 +96,8 @@ class StreamingSpotter(tf.Module):
         self.labels = tuple(spotter.labels)
         self.sample_rate = self.base.sample_rate
         self.hop_samples = _hops.hop_samples(self.base)
-        self.windows_per_clip = self.base.num_windows(round(clip_seconds * self.sample_rate))
+        window_samples = round(clip_seconds * self.sample_rate) + 2 * spotter.context_samples
+        self.windows_per_clip = self.base.num_windows(window_samples)
         self._layers = [layer for block in self.base.blocks for layer in block.layers]
         self._state_shapes = self._layout()
         self._state_sizes = [math.prod(shape) for shape in self._state_shapes]
