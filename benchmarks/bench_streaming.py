@@ -8,8 +8,8 @@ with tones every 80 ms:
 - on device, the streaming TFLite model (one 80 ms hop per call, state in and out) against the
   non-streaming TFLite export run on the clip ending at every hop, both with LiteRT on one thread.
 
-After a warm-up call each, rounds alternate between the contenders; medians of wall and process CPU time are printed with their
-ratio. The scores of each pair are compared too. Run from the repository root::
+After a warm-up call each, rounds alternate between the contenders; medians of wall and process CPU time
+are printed with their ratio. The scores of each pair are compared too. Run from the repository root::
 
     PYTHONPATH=. python benchmarks/bench_streaming.py [--seconds 30] [--rounds 3]
 """

@@ -194,6 +194,19 @@ def _run_cli(capsys, *argv):
     return code, json.loads(capsys.readouterr().out)
 
 
+def _evaluate_stream(capsys, run_dir, stream_data, *negatives_and_flags):
+    """``evaluate-stream RUN_DIR --positives <stream_data>/positives --negatives NEGATIVES... [FLAGS]``."""
+    return _run_cli(
+        capsys,
+        "evaluate-stream",
+        run_dir,
+        "--positives",
+        stream_data / "positives",
+        "--negatives",
+        *negatives_and_flags,
+    )
+
+
 def test_cli_evaluate_stream_saves_the_threshold_that_detect_then_uses(stream_data, tmp_path, capsys):
     run_dir = save_run(chirp_spotter(), tmp_path / "run")
     long_audio = write_wav(tmp_path / "long.wav", _stream())
@@ -206,19 +219,9 @@ def test_cli_evaluate_stream_saves_the_threshold_that_detect_then_uses(stream_da
     ] == [(label, True) for label, _ in PLANTED]
     assert data["duration_seconds"] == pytest.approx(20.0)
 
-    code, data = _run_cli(
-        capsys,
-        "evaluate-stream",
-        run_dir,
-        "--positives",
-        stream_data / "positives",
-        "--negatives",
-        stream_data / "negatives" / "noise_a.wav",
-        stream_data / "negatives" / "more",
-        "--target-fa-per-hour",
-        "2",
-        "--smoothing-seconds",
-        "0.16",
+    negatives = (stream_data / "negatives" / "noise_a.wav", stream_data / "negatives" / "more")
+    code, data = _evaluate_stream(
+        capsys, run_dir, stream_data, *negatives, "--target-fa-per-hour", "2", "--smoothing-seconds", "0.16"
     )
     assert code == 0
     assert data["num_positives"] == 8 and data["target_met"]
@@ -242,17 +245,8 @@ def test_cli_evaluate_stream_saves_the_threshold_that_detect_then_uses(stream_da
 def test_cli_evaluate_stream_no_save_leaves_the_model_folder_alone(stream_data, tmp_path, capsys):
     run_dir = save_run(chirp_spotter(), tmp_path / "run")
     before = sorted(p.name for p in run_dir.iterdir())
-    code, data = _run_cli(
-        capsys,
-        "evaluate-stream",
-        run_dir,
-        "--positives",
-        stream_data / "positives",
-        "--negatives",
-        stream_data / "negatives",
-        "--no-save",
-        "--out",
-        tmp_path / "report",
+    code, data = _evaluate_stream(
+        capsys, run_dir, stream_data, stream_data / "negatives", "--no-save", "--out", tmp_path / "report"
     )
     assert code == 0 and sorted(p.name for p in run_dir.iterdir()) == before
     assert set(data["written"]) == {"det_curve", "report"}
