@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> CommandResult:
     )
     waveform = load_audio(args.audio, sample_rate=detector.sample_rate)
     detections = detector.detect(waveform, settings)
-    saved = detector.settings.target_fa_per_hour is not None or detector.settings.measured
+    model_dir = Path(args.model) if Path(args.model).is_dir() else Path(args.model).parent
+    saved = (model_dir / STREAMING_FILE).is_file()
     data = {
         "model": str(args.model),
         "audio": str(args.audio),
