@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from audio_transfer._checks import is_positive_int
 from audio_transfer.audio.audio_info import AudioInfo
+from audio_transfer.audio.resample import resample
 from audio_transfer.errors import AudioDecodeError, ConfigError, InputShapeError
 
 logger = logging.getLogger(__name__)
@@ -77,9 +77,7 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int | None = 16000, mono
     if mono:
         waveform = waveform.mean(axis=0)
     if sample_rate is not None and sample_rate != info.sample_rate:
-        # soxr "HQ" is what librosa.resample(res_type="soxr_hq") runs (bit-identical, without librosa's final
-        # zero pad to ceil(length * ratio)); calling it directly spares importing librosa and numba (seconds).
-        waveform = soxr.resample(waveform.T, info.sample_rate, sample_rate, quality="HQ").T
+        waveform = resample(waveform, orig_sample_rate=info.sample_rate, target_sample_rate=sample_rate)
     # Resampling can overshoot ±1 by a hair on full-scale input; keep the promised range.
     return np.ascontiguousarray(np.clip(waveform, -1.0, 1.0), dtype=np.float32)
 
