@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from audio_transfer._checks import is_positive_int
+from audio_transfer.atomic_files import atomic_write
 from audio_transfer.audio.audio_info import AudioInfo
 from audio_transfer.audio.resample import resample
 from audio_transfer.errors import AudioDecodeError, ConfigError, InputShapeError
@@ -117,6 +118,8 @@ def save_audio(
 ) -> Path:
     """Write a waveform to a file whose extension picks the format (``.wav``, ``.flac``, ``.ogg``, ...).
 
+    The file is written beside ``path`` and renamed onto it, so readers never see a partial file.
+
     Args:
         path: destination; missing parent folders are created.
         waveform: float array ``(samples,)`` or ``(channels, samples)`` in [-1, 1] (integer formats clip
@@ -160,7 +163,9 @@ def save_audio(
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        sf.write(os.fspath(path), waveform.T, sample_rate, subtype=subtype, format=format_)
+        atomic_write(
+            path, lambda file: sf.write(file, waveform.T, sample_rate, subtype=subtype, format=format_)
+        )
     except (sf.LibsndfileError, ValueError, TypeError, OSError) as error:
         raise ConfigError(f"Cannot write {os.fspath(path)!r} (subtype={subtype!r}): {error}") from None
     return path

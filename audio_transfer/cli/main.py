@@ -25,6 +25,7 @@ from audio_transfer.version import __version__
 # Verb -> module in audio_transfer.cli. Modules are imported lazily so `--version` stays fast.
 COMMANDS: dict[str, str] = {
     "info": "audio_transfer.cli.info",
+    "synth": "audio_transfer.cli.synth",
 }
 
 logger = logging.getLogger("audio_transfer")
