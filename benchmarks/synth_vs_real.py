@@ -36,31 +36,18 @@ from audio_transfer.synth import ENGLISH_VOICES, SynthSettings, synthesize_keywo
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 STANDARD_VARIANTS = ("", *(f"m{index}" for index in range(1, 9)), *(f"f{index}" for index in range(1, 6)))
 
+# eSpeak's usual ranges, no punctuation, no noise: what a first try looks like.
+NARROW = {
+    "rates_wpm": (120, 220),
+    "pitches": (30, 80),
+    "pitch_ranges": (30, 80),
+    "endings": ("",),
+    "noise_probability": 0.0,
+}
 # name -> (settings, mix the real folder's _background_noise_ files instead of white noise)
 SETTINGS: dict[str, tuple[SynthSettings, bool]] = {
-    # What a first try looks like: eSpeak's usual ranges, the numbered variants, no punctuation, no noise.
-    "baseline": (
-        SynthSettings(
-            voices=ENGLISH_VOICES,
-            variants=STANDARD_VARIANTS,
-            rates_wpm=(120, 220),
-            pitches=(30, 80),
-            pitch_ranges=(30, 80),
-            endings=("",),
-            noise_probability=0.0,
-        ),
-        False,
-    ),
-    "all-variants": (
-        SynthSettings(
-            rates_wpm=(120, 220),
-            pitches=(30, 80),
-            pitch_ranges=(30, 80),
-            endings=("",),
-            noise_probability=0.0,
-        ),
-        False,
-    ),
+    "baseline": (SynthSettings(voices=ENGLISH_VOICES, variants=STANDARD_VARIANTS, **NARROW), False),
+    "all-variants": (SynthSettings(**NARROW), False),
     "wide-prosody": (SynthSettings(endings=("",), noise_probability=0.0), False),
     "wide+endings": (SynthSettings(noise_probability=0.0), False),
     "default": (SynthSettings(), False),

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -116,21 +116,11 @@ class EspeakLibrary(SpeechSynthesizer):
                 f"{INSTALL_HINT}"
             )
         with self._loaded() as (library, sample_rate):
-            self._sample_rate = sample_rate
-            self._voices = sorted(
-                {_file_name(voice).lower() for voice in _list_voices(library, None) if not _is_mbrola(voice)}
+            super().__init__(
+                sample_rate=sample_rate,
+                voice_files=_list_voices(library, None),
+                variant_files=_list_voices(library, b"variant"),
             )
-            self._variants = sorted({_file_name(voice) for voice in _list_voices(library, b"variant")})
-
-    @property
-    def sample_rate(self) -> int:
-        return self._sample_rate
-
-    def list_voices(self) -> list[str]:
-        return list(self._voices)
-
-    def list_variants(self) -> list[str]:
-        return list(self._variants)
 
     def render(self, text: str, *, voice: str, rate_wpm: int, pitch: int, pitch_range: int) -> np.ndarray:
         chunks: list[np.ndarray] = []
@@ -233,15 +223,6 @@ def _list_voices(library: ctypes.CDLL, language: bytes | None) -> list[str]:
         identifiers.append(voices[index].contents.identifier.decode("utf-8"))
         index += 1
     return identifiers
-
-
-def _file_name(identifier: str) -> str:
-    return PurePosixPath(identifier).name
-
-
-def _is_mbrola(identifier: str) -> bool:
-    """MBROLA voices need the separate mbrola program and its voice files."""
-    return identifier.startswith("mb/")
 
 
 def _private_copy(library_path: Path) -> Path:
