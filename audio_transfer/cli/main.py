@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "export": "audio_transfer.cli.export",
     "detect": "audio_transfer.cli.detect",
     "evaluate-stream": "audio_transfer.cli.evaluate_stream",
+    "synth": "audio_transfer.cli.synth",
 }
 
 logger = logging.getLogger("audio_transfer")
