@@ -46,7 +46,7 @@ class TrainConfig:
     Head:
         pooling: temporal pooling of the head (see :data:`audio_transfer.heads.POOLING_NAMES`).
         context_seconds: classifiers: silence added around each clip inside the model (``None``: the
-            task's default, 0.5 s for keywords and sounds).
+            task's default, 0.35 s for keywords and sounds).
         hidden_units: hidden ReLU layer size of classification heads (0 = linear).
         normalize: layer-normalise the pooled embedding in classification heads (``None``: the task's
             default: on for keywords and sounds, off for speakers).
