@@ -21,6 +21,7 @@ from audio_transfer.audio import (
     audio_info,
     crop_or_pad,
     load_audio,
+    resample,
     save_audio,
     verify_audio,
 )
@@ -255,3 +256,19 @@ def test_crop_or_pad_centres(length, expected):
 def test_crop_or_pad_rejects_a_bad_length():
     with pytest.raises(ConfigError, match="num_samples must be a positive integer, received 0"):
         crop_or_pad(np.zeros(3), num_samples=0)
+
+
+def test_resample_keeps_a_tone_and_changes_the_length():
+    tone = make_tone(frequency_hz=440.0, sample_rate=22050)
+    resampled = resample(tone, orig_sample_rate=22050, target_sample_rate=16000)
+    assert resampled.dtype == np.float32 and resampled.shape == (16000,)
+    np.testing.assert_allclose(resampled[100:-100], make_tone(frequency_hz=440.0)[100:-100], atol=2e-3)
+    stereo = np.stack([tone, -tone])
+    assert resample(stereo, orig_sample_rate=22050, target_sample_rate=16000).shape == (2, 16000)
+    np.testing.assert_array_equal(resample(tone, orig_sample_rate=22050, target_sample_rate=22050), tone)
+
+
+@pytest.mark.parametrize("rates", [(0, 16000), (16000, 16000.0), (True, 16000)])
+def test_resample_rejects_bad_rates(rates):
+    with pytest.raises(ConfigError, match="sample_rate must be a positive integer"):
+        resample(np.zeros(10, np.float32), orig_sample_rate=rates[0], target_sample_rate=rates[1])

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "enroll": "audio_transfer.cli.enroll",
     "verify": "audio_transfer.cli.verify",
     "export": "audio_transfer.cli.export",
+    "synth": "audio_transfer.cli.synth",
 }
 
 logger = logging.getLogger("audio_transfer")
