@@ -177,8 +177,13 @@ def _load_run(run_dir: Path) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
         raise ConfigError(f"Cannot read {run_dir / CONFIG_FILE}: {error}") from error
     if not isinstance(config, dict) or "sample_rate" not in config:
         raise ConfigError(f"{run_dir / CONFIG_FILE} must be a mapping with sample_rate (and clip_seconds).")
+    from audio_transfer.tasks import is_task_file, load_task
+
     try:
-        model = keras.saving.load_model(run_dir / MODEL_FILE)
+        # A task's file names the audio_transfer modules to import (bases register lazily); other models
+        # load as plain Keras models.
+        path = run_dir / MODEL_FILE
+        model = load_task(path) if is_task_file(path) else keras.saving.load_model(path)
     except (OSError, ValueError, TypeError) as error:
         raise ConfigError(f"Cannot load {run_dir / MODEL_FILE}: {error}") from error
     return model, labels, config

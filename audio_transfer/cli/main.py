@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "verify": "audio_transfer.cli.verify",
     "export": "audio_transfer.cli.export",
     "synth": "audio_transfer.cli.synth",
+    "demo": "audio_transfer.cli.demo",
 }
 
 logger = logging.getLogger("audio_transfer")
