@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import json
@@ -66,6 +67,24 @@ def test_same_arguments_same_samples_and_voices_differ(engine):
     ]
     for other in other_voices:
         assert len(other) != len(first) or not np.array_equal(other, first)
+
+
+def test_noisy_voices_are_reproducible_across_processes(engine):
+    """Breathy (f2) and Klatt (Reed) voices draw noise from generators eSpeak seeds with the time of day."""
+    script = (
+        "import hashlib; from audio_transfer.synth import get_synthesizer; "
+        "engine = get_synthesizer('library'); "
+        "print(*(hashlib.md5(engine.synthesize('no.', voice=v).tobytes()).hexdigest() "
+        "for v in ('en-us+f2', 'en-us+Reed')))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, check=True, timeout=120
+    )
+    here = [
+        hashlib.md5(engine.synthesize("no.", voice=voice).tobytes()).hexdigest()
+        for voice in ("en-us+f2", "en-us+Reed")
+    ]
+    assert completed.stdout.split() == here
 
 
 def test_rate_pitch_and_range_change_the_sound(engine):

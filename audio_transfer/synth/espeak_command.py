@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -56,27 +56,11 @@ class EspeakCommand(SpeechSynthesizer):
         self.executable = Path(found)
         # espeak-ng's --path names the folder that holds espeak-ng-data.
         self._path_option = [f"--path={os.fspath(Path(data_path).parent)}"] if data_path is not None else []
-        self._voices = sorted(
-            {
-                PurePosixPath(identifier).name.lower()
-                for identifier in self._voice_files("--voices")
-                if not identifier.startswith("mb/")
-            }
+        super().__init__(
+            sample_rate=sf.info(io.BytesIO(self._run(["-z", "--stdout", "-v", "en", "a"]))).samplerate,
+            voice_files=self._voice_files("--voices"),
+            variant_files=self._voice_files("--voices=variant"),
         )
-        self._variants = sorted(
-            {PurePosixPath(identifier).name for identifier in self._voice_files("--voices=variant")}
-        )
-        self._sample_rate = sf.info(io.BytesIO(self._run(["-z", "--stdout", "-v", "en", "a"]))).samplerate
-
-    @property
-    def sample_rate(self) -> int:
-        return self._sample_rate
-
-    def list_voices(self) -> list[str]:
-        return list(self._voices)
-
-    def list_variants(self) -> list[str]:
-        return list(self._variants)
 
     def render(self, text: str, *, voice: str, rate_wpm: int, pitch: int, pitch_range: int) -> np.ndarray:
         arguments = ["-v", voice, "-s", str(rate_wpm), "-p", str(pitch)]

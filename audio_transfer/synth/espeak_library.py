@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import ctypes.util
 import logging
 import os
 import shutil
@@ -12,7 +13,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +36,10 @@ _PHONEMES = 0x100  # [[...]] in the text is phoneme mnemonics, as on espeak-ng's
 _EE_OK = 0
 _EE_NOT_FOUND = 2
 _RATE, _PITCH, _RANGE = 1, 3, 4  # espeak_PARAMETER
+
+# The process's C library (its rand() is eSpeak's noise source) and the seed set before every utterance.
+_C_LIBRARY = ctypes.CDLL(ctypes.util.find_library("msvcrt" if sys.platform == "win32" else "c"))
+_RAND_SEED = 1
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
@@ -111,21 +116,11 @@ class EspeakLibrary(SpeechSynthesizer):
                 f"{INSTALL_HINT}"
             )
         with self._loaded() as (library, sample_rate):
-            self._sample_rate = sample_rate
-            self._voices = sorted(
-                {_file_name(voice).lower() for voice in _list_voices(library, None) if not _is_mbrola(voice)}
+            super().__init__(
+                sample_rate=sample_rate,
+                voice_files=_list_voices(library, None),
+                variant_files=_list_voices(library, b"variant"),
             )
-            self._variants = sorted({_file_name(voice) for voice in _list_voices(library, b"variant")})
-
-    @property
-    def sample_rate(self) -> int:
-        return self._sample_rate
-
-    def list_voices(self) -> list[str]:
-        return list(self._voices)
-
-    def list_variants(self) -> list[str]:
-        return list(self._variants)
 
     def render(self, text: str, *, voice: str, rate_wpm: int, pitch: int, pitch_range: int) -> np.ndarray:
         chunks: list[np.ndarray] = []
@@ -143,6 +138,11 @@ class EspeakLibrary(SpeechSynthesizer):
                 raise ConfigError(f"eSpeak NG cannot select voice {voice!r} (status {status}).")
             for parameter, value in ((_RATE, rate_wpm), (_PITCH, pitch), (_RANGE, pitch_range)):
                 library.espeak_SetParameter(parameter, value, 0)
+            # Breathy voices and the Klatt variants draw noise from eSpeak's own generator (1.52+) or the C
+            # library's rand(), both seeded with the time of day: reseed them for reproducible samples.
+            if hasattr(library, "espeak_ng_SetRandSeed"):
+                library.espeak_ng_SetRandSeed(_RAND_SEED)
+            _C_LIBRARY.srand(_RAND_SEED)
             encoded = text.encode("utf-8") + b"\0"
             status = library.espeak_Synth(
                 encoded, len(encoded), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _PHONEMES, None, None
@@ -202,6 +202,9 @@ def _declare_functions(library: ctypes.CDLL) -> None:
     library.espeak_Synth.restype = ctypes.c_int
     library.espeak_ListVoices.argtypes = [ctypes.POINTER(_EspeakVoice)]
     library.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_EspeakVoice))
+    if hasattr(library, "espeak_ng_SetRandSeed"):  # eSpeak NG 1.52 and later
+        library.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        library.espeak_ng_SetRandSeed.restype = ctypes.c_int
     library.espeak_Terminate.argtypes = []
     library.espeak_Terminate.restype = ctypes.c_int
 
@@ -220,15 +223,6 @@ def _list_voices(library: ctypes.CDLL, language: bytes | None) -> list[str]:
         identifiers.append(voices[index].contents.identifier.decode("utf-8"))
         index += 1
     return identifiers
-
-
-def _file_name(identifier: str) -> str:
-    return PurePosixPath(identifier).name
-
-
-def _is_mbrola(identifier: str) -> bool:
-    """MBROLA voices need the separate mbrola program and its voice files."""
-    return identifier.startswith("mb/")
 
 
 def _private_copy(library_path: Path) -> Path:

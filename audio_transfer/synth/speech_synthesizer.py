@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
+from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -29,25 +31,38 @@ class SpeechSynthesizer(abc.ABC):
     ``"en+f2"``, ``"en-029+klatt"``). Language voices are matched case-insensitively, variants exactly (they
     are file names).
 
-    Subclasses implement :attr:`sample_rate`, :meth:`list_voices`, :meth:`list_variants` and :meth:`render`;
+    Subclasses pass what the engine offers to ``__init__`` and implement :meth:`render`;
     :meth:`synthesize` checks the arguments and calls :meth:`render`.
+
+    Args:
+        sample_rate: rate in Hz of what the engine speaks.
+        voice_files: the engine's language voice files, as eSpeak names them (``"gmw/en-US"``); MBROLA
+            voices (``"mb/..."``, which need the separate mbrola program) are left out.
+        variant_files: its variant files (``"!v/m3"``).
     """
 
     #: short name used in reports (``"espeak-library"``, ``"espeak-command"``).
     name: str = ""
 
+    def __init__(self, *, sample_rate: int, voice_files: Iterable[str], variant_files: Iterable[str]):
+        self._sample_rate = int(sample_rate)
+        self._voices = sorted(
+            {PurePosixPath(file).name.lower() for file in voice_files if not file.startswith("mb/")}
+        )
+        self._variants = sorted({PurePosixPath(file).name for file in variant_files})
+
     @property
-    @abc.abstractmethod
     def sample_rate(self) -> int:
         """Rate in Hz of what :meth:`synthesize` returns."""
+        return self._sample_rate
 
-    @abc.abstractmethod
     def list_voices(self) -> list[str]:
-        """Language voice names, lower case, sorted (``["af", ..., "en-us", ...]``); cached by the backend."""
+        """Language voice names, lower case, sorted (``["af", ..., "en-us", ...]``)."""
+        return list(self._voices)
 
-    @abc.abstractmethod
     def list_variants(self) -> list[str]:
-        """Variant names, sorted (``["Alex", ..., "f1", ..., "m3", ...]``); cached by the backend."""
+        """Variant names, sorted (``["Alex", ..., "f1", ..., "m3", ...]``)."""
+        return list(self._variants)
 
     @abc.abstractmethod
     def render(self, text: str, *, voice: str, rate_wpm: int, pitch: int, pitch_range: int) -> np.ndarray:

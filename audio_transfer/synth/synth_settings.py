@@ -70,7 +70,7 @@ class SynthSettings:
         top_db: leading and trailing audio quieter than this many dB under the loudest 10 ms is cut.
         noise_probability: share of clips that get background noise, in [0, 1].
         snr_db_range: signal-to-noise ratio in dB of that noise.
-        gain_db_range: level of the clip's peak in dB relative to full scale.
+        gain_db_range: level of the clip's peak in dB relative to full scale (after the noise).
 
     Example:
         >>> SynthSettings(voices=("en-us",), variants=("", "f2", "m3"), rates_wpm=(140, 200)).rates_wpm

@@ -66,13 +66,13 @@ def synthesize_keywords(
 
     For every clip: a ``voice+variant`` (clip ``n`` of every word takes the ``n``-th of a seeded shuffle of
     all voice x variant pairs, so each speaker says every word, as in Speech Commands), a rate, pitch,
-    intonation range and final punctuation drawn from ``settings``; eSpeak's output is resampled to
-    ``sample_rate``, its silent ends
-    trimmed, and the word placed at a random offset in a ``clip_seconds`` clip. Background noise (excerpts of
-    ``noise_files``, or seeded white noise) is mixed in at ``settings.snr_db_range`` and the level set by
-    ``settings.gain_db_range`` with :class:`~audio_transfer.data.Augmentation`. A word longer than the clip
-    at the drawn rate is spoken again faster (up to eSpeak's 450 words per minute); if it still does not
-    fit it is skipped and listed in the report.
+    intonation range and final punctuation drawn from ``settings``. eSpeak's output is resampled to
+    ``sample_rate``, its silent ends are trimmed, and the word is placed at a random offset in a
+    ``clip_seconds`` clip. Background noise (excerpts of ``noise_files``, or seeded white noise) is mixed
+    in at a signal-to-noise ratio drawn from ``settings.snr_db_range``, and the clip's peak set to a level
+    drawn from ``settings.gain_db_range``. A word longer than the clip at the drawn rate is spoken again
+    faster (up to eSpeak's 450 words per minute); if it still does not fit it is skipped and listed in the
+    report.
 
     Files: ``out_dir/<word>/<speaker>_nohash_<n>.wav`` (16-bit PCM) where ``speaker`` is
     :func:`speaker_id` of the voice, so :func:`~audio_transfer.data.load_labelled_audio` reads the speaker
@@ -123,44 +123,24 @@ def synthesize_keywords(
     noise = _noise_bank(noise_files, sample_rate=sample_rate, seed=seed)
     clip_samples = round(clip_seconds * sample_rate)
 
-    # Imported here: Augmentation imports TensorFlow (seconds), which speaking alone does not need.
-    from audio_transfer.data import Augmentation
-
-    augmentation = Augmentation(
-        time_shift_seconds=0.0,
-        noise_probability=settings.noise_probability,
-        snr_db_range=settings.snr_db_range,
-        gain_db_range=settings.gain_db_range,
-    )
     counts: dict[str, int] = {}
     skipped: list[str] = []
     clips: list[dict] = []
     # Clip n of every word is spoken by the same voice, so each speaker says every word (balanced splits).
     order = np.random.default_rng(seed).permutation(len(voices))
     for word in words:
-        word_seed = [seed, zlib.crc32(word.encode("utf-8"))]
+        word_seed = (seed, zlib.crc32(word.encode("utf-8")))
         waveforms, records = [], []
         for index in range(per_word):
-            voice = voices[order[index % len(voices)]]
             rng = np.random.default_rng([*word_seed, index])
+            voice = voices[order[index % len(voices)]]
             waveform, record = _speak(engine, word, voice, settings, rng, sample_rate, clip_samples)
             if waveform is None:
                 skipped.append(f"{word} ({voice}, {record['rate_wpm']} wpm): {record['skipped']}")
-                continue
-            waveforms.append(waveform)
-            records.append(record)
-        if waveforms:
-            # Peaks at 0 dBFS; the augmentation's gain then sets the level.
-            peaks = np.stack(waveforms)
-            peaks /= np.abs(peaks).max(axis=1, keepdims=True)
-            waveforms = augmentation.augment(peaks, sample_rate=sample_rate, noise=noise, seed=word_seed)
-        per_speaker = dict.fromkeys(voices, 0)
-        for waveform, record in zip(waveforms, records, strict=True):
-            voice = record["voice"]
-            path = out_dir / word / f"{speaker_id(voice)}_nohash_{per_speaker[voice]}.wav"
-            per_speaker[voice] += 1
-            save_audio(path, waveform, sample_rate=sample_rate, subtype="PCM_16")
-            clips.append({"path": path.relative_to(out_dir).as_posix(), "label": word, **record})
+            else:
+                waveforms.append(_add_noise_and_gain(waveform, noise, settings, rng))
+                records.append(record)
+        clips += _write_clips(out_dir, word, waveforms, records, sample_rate)
         counts[word] = len(records)
         logger.info("Synthesized %d clips of %r", len(records), word)
 
@@ -255,7 +235,7 @@ def _noise_bank(noise_files: Sequence[str | os.PathLike], *, sample_rate: int, s
         logger.warning("None of the %d noise files decodes; mixing white noise instead.", len(noise_files))
     samples = round(_SYNTHETIC_NOISE_SECONDS * sample_rate)
     white = np.random.default_rng([seed, samples]).standard_normal(samples).astype(np.float32)
-    return NoiseBank(waveforms=[white * 0.1], sample_rate=sample_rate)
+    return NoiseBank(waveforms=[white], sample_rate=sample_rate)
 
 
 def _speak(
@@ -293,6 +273,45 @@ def _speak(
     clip[offset : offset + len(speech)] = speech
     record["offset_seconds"] = round(offset / sample_rate, 4)
     return clip, record
+
+
+def _add_noise_and_gain(
+    clip: np.ndarray, noise: NoiseBank, settings: SynthSettings, rng: np.random.Generator
+) -> np.ndarray:
+    """Mix an excerpt of the noise at a random SNR (relative to the clip's RMS), then set a random peak level.
+
+    NumPy rather than :class:`~audio_transfer.data.Augmentation`: TensorFlow's multithreaded reductions can
+    change the last bit of a sum from run to run, and the files must be the same bytes for a seed.
+    """
+    if rng.random() < settings.noise_probability:
+        recording = noise.waveforms[rng.integers(len(noise))]
+        recording = np.resize(recording, max(len(recording), len(clip)))  # tiled when shorter than the clip
+        start = int(rng.integers(0, len(recording) - len(clip) + 1))
+        excerpt = recording[start : start + len(clip)]
+        snr_db = rng.uniform(*settings.snr_db_range)
+        scale = _rms(clip) / (max(_rms(excerpt), 1e-9) * 10.0 ** (snr_db / 20.0))
+        clip = clip + scale * excerpt
+    peak_db = rng.uniform(*settings.gain_db_range)
+    return (clip * (10.0 ** (peak_db / 20.0) / np.abs(clip).max())).astype(np.float32)
+
+
+def _rms(waveform: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64))))
+
+
+def _write_clips(
+    out_dir: Path, word: str, waveforms: Sequence[np.ndarray], records: list[dict], sample_rate: int
+) -> list[dict]:
+    """Write ``<word>/<speaker>_nohash_<n>.wav`` files; the records with their relative paths."""
+    per_speaker: dict[str, int] = {}
+    written = []
+    for waveform, record in zip(waveforms, records, strict=True):
+        speaker = speaker_id(record["voice"])
+        path = out_dir / word / f"{speaker}_nohash_{per_speaker.setdefault(speaker, 0)}.wav"
+        per_speaker[speaker] += 1
+        save_audio(path, waveform, sample_rate=sample_rate, subtype="PCM_16")
+        written.append({"path": path.relative_to(out_dir).as_posix(), "label": word, **record})
+    return written
 
 
 def _spoken(engine: SpeechSynthesizer, record: dict, settings: SynthSettings, sample_rate: int) -> np.ndarray:
