@@ -1,4 +1,4 @@
-"""``audio-transfer demo [--data DIR] [--out DIR]``: the whole path from audio to an int8 TFLite keyword spotter.
+"""``audio-transfer demo [--data DIR] [--out DIR]``: from audio to an int8 TFLite keyword spotter, offline.
 
 Offline and in a few minutes on a laptop: synthesize ten keywords with eSpeak NG (or take ``--data DIR``),
 split the clips speaker-disjoint (voice-disjoint for synthetic data) into train, validation and test, train
@@ -102,7 +102,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help=f"synthesized clips per word, one voice each (default {DEFAULT_PER_WORD})",
     )
-    parser.add_argument("--epochs", type=_positive, default=None, metavar="N", help="head epochs (default 30)")
+    parser.add_argument(
+        "--epochs", type=_positive, default=None, metavar="N", help="head epochs (default 30)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser
 
@@ -135,7 +137,8 @@ def run(args: argparse.Namespace) -> CommandResult:
     trained = _train(args, splits, out / "run")
     done("train")
 
-    stage("evaluate", f"Evaluating on {len(splits.test)} clips of {len(splits.test_speakers)} unseen speakers")
+    unseen = len(splits.test_speakers)
+    stage("evaluate", f"Evaluating on {len(splits.test)} clips of {unseen} unseen speakers")
     test_clips, report, report_files = _evaluate(trained, splits, out / "run")
     done("evaluate")
 
@@ -200,17 +203,18 @@ class _Splits:
         return self.folder / f"{name}.csv"
 
     def counts(self) -> dict[str, dict[str, int]]:
+        named = {"train": self.train, "validation": self.validation, "test": self.test}
         return {
             name: {
                 "clips": len(examples),
                 "speakers": len({example.speaker for example in examples if example.speaker}),
             }
-            for name, examples in (("train", self.train), ("validation", self.validation), ("test", self.test))
+            for name, examples in named.items()
         }
 
 
 def _write_splits(data_dir: Path, folder: Path, *, seed: int) -> _Splits:
-    """Split ``data_dir`` by speaker (the stable hash of :func:`split_examples`) and write one manifest each."""
+    """Split ``data_dir`` by speaker (stable hash, :func:`split_examples`); write a manifest per split."""
     from audio_transfer.data import NOISE_LABEL, load_labelled_audio, split_examples
 
     data = load_labelled_audio(data_dir, seed=seed)
@@ -356,7 +360,7 @@ def _text(summary: dict[str, Any]) -> str:
     parity, seconds = export["parity"], summary["seconds"]
     counts = data["splits"]
     if data["synthesized"]:
-        source = f"{len(data['words'])} words synthesized by eSpeak NG ({data['voices']} voices) in {data['dir']}"
+        source = f"{len(data['words'])} words spoken by eSpeak NG ({data['voices']} voices) in {data['dir']}"
     else:
         source = f"{len(data['labels'])} classes from {data['dir']}"
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError, DatasetError
 from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
@@ -94,6 +95,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="clips compared in the parity report (default 500; 0 skips the report)",
     )
+    add_safe_mode_argument(parser)
     return parser
 
 
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace) -> CommandResult:
 
     if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io or args.full_integer):
         raise ConfigError("--quantize, --int8-io and --full-integer apply to --format tflite only.")
-    model, labels, config = _load_run(args.run_dir)
+    model, labels, config = _load_run(args.run_dir, safe_mode=args.safe_mode)
     sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
     num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
     if num_samples is None:
@@ -159,7 +161,7 @@ def _count(text: str) -> int:
     return value
 
 
-def _load_run(run_dir: Path) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
+def _load_run(run_dir: Path, *, safe_mode: bool) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
     """The Keras model, labels and config of a run folder, with errors that name the missing piece."""
     import keras
 
@@ -183,7 +185,10 @@ def _load_run(run_dir: Path) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
         # A task's file names the audio_transfer modules to import (bases register lazily); other models
         # load as plain Keras models.
         path = run_dir / MODEL_FILE
-        model = load_task(path) if is_task_file(path) else keras.saving.load_model(path)
+        if is_task_file(path):
+            model = load_task(path, safe_mode=safe_mode)
+        else:
+            model = keras.saving.load_model(path, safe_mode=safe_mode)
     except (OSError, ValueError, TypeError) as error:
         raise ConfigError(f"Cannot load {run_dir / MODEL_FILE}: {error}") from error
     return model, labels, config
