@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError, DatasetError
 from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
@@ -103,6 +104,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="clips compared in the parity report (default 500; 0 skips the report)",
     )
+    add_safe_mode_argument(parser)
     return parser
 
 
@@ -114,7 +116,7 @@ def run(args: argparse.Namespace) -> CommandResult:
         raise ConfigError("--quantize, --int8-io and --full-integer apply to --format tflite only.")
     if args.streaming:
         return _export_streaming(args)
-    model, labels, config = _load_run(args.run_dir)
+    model, labels, config = _load_run(args.run_dir, safe_mode=args.safe_mode)
     sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
     num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
     if num_samples is None:
@@ -214,7 +216,7 @@ def _count(text: str) -> int:
     return value
 
 
-def _load_run(run_dir: Path) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
+def _load_run(run_dir: Path, *, safe_mode: bool) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
     """The Keras model, labels and config of a run folder, with errors that name the missing piece."""
     import keras
 
@@ -232,8 +234,16 @@ def _load_run(run_dir: Path) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
         raise ConfigError(f"Cannot read {run_dir / CONFIG_FILE}: {error}") from error
     if not isinstance(config, dict) or "sample_rate" not in config:
         raise ConfigError(f"{run_dir / CONFIG_FILE} must be a mapping with sample_rate (and clip_seconds).")
+    from audio_transfer.tasks import is_task_file, load_task
+
     try:
-        model = keras.saving.load_model(run_dir / MODEL_FILE)
+        # A task's file names the audio_transfer modules to import (bases register lazily); other models
+        # load as plain Keras models.
+        path = run_dir / MODEL_FILE
+        if is_task_file(path):
+            model = load_task(path, safe_mode=safe_mode)
+        else:
+            model = keras.saving.load_model(path, safe_mode=safe_mode)
     except (OSError, ValueError, TypeError) as error:
         raise ConfigError(f"Cannot load {run_dir / MODEL_FILE}: {error}") from error
     return model, labels, config

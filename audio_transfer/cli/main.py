@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "detect": "audio_transfer.cli.detect",
     "evaluate-stream": "audio_transfer.cli.evaluate_stream",
     "synth": "audio_transfer.cli.synth",
+    "demo": "audio_transfer.cli.demo",
 }
 
 logger = logging.getLogger("audio_transfer")
