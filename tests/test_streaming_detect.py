@@ -268,7 +268,7 @@ def speech_spotter(speech_commands_dir):
         speech_commands_dir, keywords=["yes", "no"], unknown_fraction=0.3, silence_fraction=0.1
     )
     clips = decode_examples(data.examples, sample_rate=SAMPLE_RATE, clip_seconds=CLIP_SECONDS)
-    spotter = KeywordSpotter(load_base("speech_embedding"), data.labels, dropout=0.0)
+    spotter = KeywordSpotter(load_base("speech_embedding"), data.labels, dropout=0.0, context_seconds=0.5)
     fit_head(spotter, clips.waveforms, clips.label_indices(data.labels), epochs=40)
     return spotter, clips
 
