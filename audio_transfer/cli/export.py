@@ -161,7 +161,7 @@ def _count(text: str) -> int:
 
 def _load_run(run_dir: Path) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
     """The Keras model, labels and config of a run folder, with errors that name the missing piece."""
-    import keras
+    from audio_transfer.tasks import load_task
 
     if not run_dir.is_dir():
         raise ConfigError(f"RUN_DIR {run_dir} is not a folder; pass the folder a training run wrote.")
@@ -178,7 +178,8 @@ def _load_run(run_dir: Path) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
     if not isinstance(config, dict) or "sample_rate" not in config:
         raise ConfigError(f"{run_dir / CONFIG_FILE} must be a mapping with sample_rate (and clip_seconds).")
     try:
-        model = keras.saving.load_model(run_dir / MODEL_FILE)
+        # load_task imports the audio_transfer modules (bases, tasks) the file names before loading it.
+        model = load_task(run_dir / MODEL_FILE)
     except (OSError, ValueError, TypeError) as error:
         raise ConfigError(f"Cannot load {run_dir / MODEL_FILE}: {error}") from error
     return model, labels, config
