@@ -31,3 +31,7 @@ class ExportError(AudioTransferError, RuntimeError):
 
 class InputShapeError(AudioTransferError, ValueError):
     """A tensor or array has the wrong rank or size for the layer or model it is given to."""
+
+
+class DependencyError(AudioTransferError, ImportError):
+    """A package, shared library or program that a feature needs is missing or cannot be loaded."""

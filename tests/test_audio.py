@@ -21,7 +21,9 @@ from audio_transfer.audio import (
     audio_info,
     crop_or_pad,
     load_audio,
+    resample,
     save_audio,
+    trim_silence,
     verify_audio,
 )
 from audio_transfer.errors import ConfigError, InputShapeError
@@ -255,3 +257,44 @@ def test_crop_or_pad_centres(length, expected):
 def test_crop_or_pad_rejects_a_bad_length():
     with pytest.raises(ConfigError, match="num_samples must be a positive integer, received 0"):
         crop_or_pad(np.zeros(3), num_samples=0)
+
+
+def test_resample_keeps_a_tone_and_changes_the_length():
+    tone = make_tone(frequency_hz=440.0, sample_rate=22050)
+    resampled = resample(tone, orig_sample_rate=22050, target_sample_rate=16000)
+    assert resampled.dtype == np.float32 and resampled.shape == (16000,)
+    np.testing.assert_allclose(resampled[100:-100], make_tone(frequency_hz=440.0)[100:-100], atol=2e-3)
+    stereo = np.stack([tone, -tone])
+    assert resample(stereo, orig_sample_rate=22050, target_sample_rate=16000).shape == (2, 16000)
+    np.testing.assert_array_equal(resample(tone, orig_sample_rate=22050, target_sample_rate=22050), tone)
+
+
+@pytest.mark.parametrize("rates", [(0, 16000), (16000, 16000.0), (True, 16000)])
+def test_resample_rejects_bad_rates(rates):
+    with pytest.raises(ConfigError, match="sample_rate must be a positive integer"):
+        resample(np.zeros(10, np.float32), orig_sample_rate=rates[0], target_sample_rate=rates[1])
+
+
+def test_trim_silence_cuts_quiet_ends_on_frame_boundaries():
+    quiet = np.full(800, 1e-3, np.float32)  # -60 dB under the tone's frames
+    tone = make_tone(duration_seconds=0.25)
+    trimmed = trim_silence(np.concatenate([quiet, tone, quiet]), sample_rate=16000)
+    np.testing.assert_array_equal(trimmed, tone)
+    # A looser threshold keeps the quiet ends.
+    assert len(trim_silence(np.concatenate([quiet, tone, quiet]), sample_rate=16000, top_db=80)) == 5600
+    assert trim_silence(np.zeros(1000, np.float32), sample_rate=16000).shape == (0,)
+    assert trim_silence(np.zeros(0, np.float32), sample_rate=16000).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("waveform", "arguments", "error"),
+    [
+        (np.zeros((2, 100)), {}, InputShapeError),
+        (np.zeros(100), {"sample_rate": 0}, ConfigError),
+        (np.zeros(100), {"top_db": 0}, ConfigError),
+        (np.zeros(100), {"frame_seconds": -1.0}, ConfigError),
+    ],
+)
+def test_trim_silence_rejects_bad_arguments(waveform, arguments, error):
+    with pytest.raises(error):
+        trim_silence(waveform, **{"sample_rate": 16000, **arguments})

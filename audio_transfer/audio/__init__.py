@@ -1,13 +1,15 @@
 """Audio files in and out: decode, resample, mix down, describe, write.
 
 Public API: :func:`load_audio`, :func:`save_audio`, :func:`audio_info`, :func:`verify_audio`,
-:func:`crop_or_pad`, :class:`AudioInfo`, ``AUDIO_EXTENSIONS`` and the error they raise,
-:class:`~audio_transfer.errors.AudioDecodeError`.
+:func:`crop_or_pad`, :func:`resample`, :func:`trim_silence`, :class:`AudioInfo`, ``AUDIO_EXTENSIONS`` and
+the error they raise,:class:`~audio_transfer.errors.AudioDecodeError`.
 """
 
 from audio_transfer.audio.audio_info import AudioInfo
 from audio_transfer.audio.crop_or_pad import crop_or_pad
 from audio_transfer.audio.io import AUDIO_EXTENSIONS, audio_info, load_audio, save_audio, verify_audio
+from audio_transfer.audio.resample import resample
+from audio_transfer.audio.trim_silence import trim_silence
 from audio_transfer.errors import AudioDecodeError
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "audio_info",
     "crop_or_pad",
     "load_audio",
+    "resample",
     "save_audio",
+    "trim_silence",
     "verify_audio",
 ]

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from audio_transfer._checks import is_positive_int
+from audio_transfer.atomic_files import atomic_write
 from audio_transfer.audio.audio_info import AudioInfo
+from audio_transfer.audio.resample import resample
 from audio_transfer.errors import AudioDecodeError, ConfigError, InputShapeError
 
 logger = logging.getLogger(__name__)
@@ -77,9 +78,7 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int | None = 16000, mono
     if mono:
         waveform = waveform.mean(axis=0)
     if sample_rate is not None and sample_rate != info.sample_rate:
-        # soxr "HQ" is what librosa.resample(res_type="soxr_hq") runs (bit-identical, without librosa's final
-        # zero pad to ceil(length * ratio)); calling it directly spares importing librosa and numba (seconds).
-        waveform = soxr.resample(waveform.T, info.sample_rate, sample_rate, quality="HQ").T
+        waveform = resample(waveform, orig_sample_rate=info.sample_rate, target_sample_rate=sample_rate)
     # Resampling can overshoot ±1 by a hair on full-scale input; keep the promised range.
     return np.ascontiguousarray(np.clip(waveform, -1.0, 1.0), dtype=np.float32)
 
@@ -118,6 +117,8 @@ def save_audio(
     path: str | os.PathLike, waveform: np.ndarray, *, sample_rate: int, subtype: str | None = None
 ) -> Path:
     """Write a waveform to a file whose extension picks the format (``.wav``, ``.flac``, ``.ogg``, ...).
+
+    The file is written beside ``path`` and renamed onto it, so readers never see a partial file.
 
     Args:
         path: destination; missing parent folders are created.
@@ -162,7 +163,9 @@ def save_audio(
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        sf.write(os.fspath(path), waveform.T, sample_rate, subtype=subtype, format=format_)
+        atomic_write(
+            path, lambda file: sf.write(file, waveform.T, sample_rate, subtype=subtype, format=format_)
+        )
     except (sf.LibsndfileError, ValueError, TypeError, OSError) as error:
         raise ConfigError(f"Cannot write {os.fspath(path)!r} (subtype={subtype!r}): {error}") from None
     return path

@@ -335,6 +335,6 @@ class HubBase(AudioBase):
             raise ConfigError(
                 f"This file contains the hub base {config.get('handle')!r}, whose SavedModel graph runs when "
                 f"it is loaded, so keras.saving.load_model refuses it in safe mode. If you trust the file "
-                f"and the model, load it with safe_mode=False."
+                f"and the model, load it with safe_mode=False (on the command line: --no-safe-mode)."
             )
         return cls(**config)

@@ -29,11 +29,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_VERIFY_THRESHOLD = 0.75
 
 
-def load_model_run(source: str) -> TrainingRun | None:
+def load_model_run(source: str, *, safe_mode: bool = True) -> TrainingRun | None:
     """The run in a run folder or task ``.keras`` file ``source``; ``None`` for anything else (a base)."""
     path = Path(source).expanduser()
     if (path.is_dir() and (path / MODEL_FILE).is_file()) or is_task_file(path):
-        return load_run(path)
+        return load_run(path, safe_mode=safe_mode)
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 
 
@@ -31,6 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", type=Path, default=None, metavar="DIR", help="also write metrics.json, report.txt and a PNG"
     )
+    add_safe_mode_argument(parser)
     return parser
 
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.evaluation import write_report
     from audio_transfer.tasks import SpeakerVerifier
 
-    trained = load_model_run(args.model)
+    trained = load_model_run(args.model, safe_mode=args.safe_mode)
     task = args.task
     if task is None:
         is_verifier = trained is None or isinstance(trained.task, SpeakerVerifier)
@@ -58,7 +60,16 @@ def _classification(args: argparse.Namespace, trained):
     from audio_transfer.errors import DatasetError
 
     trained = classifier_run(args.model, trained)
-    data = load_labelled_audio(args.data)
+    config = trained.config
+    # A keyword spotter trained with --keywords sees other words as _unknown_ (and noise as _silence_):
+    # label DIR the same way, so a Speech Commands folder evaluates as it trained.
+    data = load_labelled_audio(
+        args.data,
+        keywords=config.keywords,
+        unknown_fraction=config.unknown_fraction,
+        silence_fraction=config.silence_fraction,
+        seed=config.seed,
+    )
     unknown = sorted(set(data.labels) - set(trained.task.labels))
     if unknown:
         raise DatasetError(

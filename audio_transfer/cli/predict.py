@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 
 
@@ -21,6 +22,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("model", metavar="MODEL", help="run folder or .keras file")
     parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="audio files or folders")
     parser.add_argument("--top-k", type=int, default=1, metavar="K", help="labels per file (default 1)")
+    add_safe_mode_argument(parser)
     return parser
 
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.data import AudioExample, decode_examples
     from audio_transfer.errors import DatasetError
 
-    trained = classifier_run(args.model, load_model_run(args.model))
+    trained = classifier_run(args.model, load_model_run(args.model, safe_mode=args.safe_mode))
     files = audio_files(args.paths)
     if not files:
         raise DatasetError(f"No audio files in {', '.join(map(str, args.paths))}.")

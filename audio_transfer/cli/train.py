@@ -34,6 +34,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="training folder or manifest")
     parser.add_argument("--task", choices=TASK_NAMES, default=None, help="what to train (default: kws)")
     parser.add_argument("--base", default=None, help="base name (see `bases`), 'hub:<handle>' or a path")
+    parser.add_argument(
+        "--base-weights",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="weights for a base that reads them from a file (yamnet: yamnet.h5, a YAMNet .tflite or a "
+        "TF Hub SavedModel folder)",
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run folder to write")
     parser.add_argument("--epochs", type=int, default=None, help="head epochs (stage 1)")
     parser.add_argument(
@@ -68,6 +76,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     flags = {
         "task": args.task,
         "base": args.base,
+        "base_weights": None if args.base_weights is None else str(args.base_weights.resolve()),
         "data_dir": str(args.data_dir.resolve()),
         "val_data_dir": None if args.val_data is None else str(args.val_data.resolve()),
         "epochs": args.epochs,

@@ -52,11 +52,16 @@ def is_task_file(path: str | os.PathLike) -> bool:
     return isinstance(cls, type) and issubclass(cls, Task)
 
 
-def load_task(path: str | os.PathLike) -> Task:
-    """Load a task from a ``.keras`` file in safe mode.
+def load_task(path: str | os.PathLike, *, safe_mode: bool = True) -> Task:
+    """Load a task from a ``.keras`` file, in safe mode unless told otherwise.
 
     Keras finds a custom class only once its module has registered it; bases are imported lazily, so the
     audio_transfer modules the file names (and only those) are imported first.
+
+    Args:
+        path: the ``.keras`` file.
+        safe_mode: Keras's safe mode. A task on a hub base loads only with ``False``: its SavedModel graph
+            runs when loaded, so pass ``False`` only for files you trust.
 
     Raises:
         BaseNotFoundError: the file is missing or is not a Keras archive.
@@ -71,7 +76,7 @@ def load_task(path: str | os.PathLike) -> Task:
     config = _read_config(path)
     for module in sorted(_modules_named(config)):
         importlib.import_module(module)
-    model = keras.saving.load_model(path, safe_mode=True)
+    model = keras.saving.load_model(path, safe_mode=safe_mode)
     if not isinstance(model, Task):
         raise ConfigError(
             f"{path} holds a {type(model).__name__}, not an audio_transfer task (KeywordSpotter, "

@@ -30,6 +30,8 @@ class TrainConfig:
     Data:
         task: one of :data:`TASK_NAMES`.
         base: base name, hub handle or path for :func:`audio_transfer.bases.load_base`.
+        base_weights: weights file for a preset that reads user-supplied weights (``yamnet``: Google's
+            ``yamnet.h5``, a YAMNet ``.tflite`` or a TF Hub SavedModel folder); ``None``: the preset's own.
         data_dir: training folder (folder per class) or manifest.
         val_data_dir: validation folder; ``None`` holds out ``validation_fraction`` of the training data.
         sample_rate: rate in Hz clips are decoded at (the base's).
@@ -71,6 +73,7 @@ class TrainConfig:
 
     task: str = "kws"
     base: str | None = None
+    base_weights: str | None = None
     data_dir: str | None = None
     val_data_dir: str | None = None
     sample_rate: int = 16000

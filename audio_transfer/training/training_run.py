@@ -156,7 +156,8 @@ def train_run(
     if config.data_dir is None:
         raise ConfigError("data_dir is not set: give the training folder (folder per class) or manifest.")
     config = config.resolved()
-    base = load_base(config.base)
+    base_kwargs = {} if config.base_weights is None else {"weights": config.base_weights}
+    base = load_base(config.base, **base_kwargs)
     if config.sample_rate != base.sample_rate:
         logger.info("Decoding at the base's %d Hz (config said %d Hz).", base.sample_rate, config.sample_rate)
         config = config.replace(sample_rate=base.sample_rate)
@@ -213,6 +214,7 @@ def train_run(
         cache_dir=config.cache_dir,
         settings={
             "base": config.base,
+            **({} if config.base_weights is None else {"base_weights": config.base_weights}),
             "sample_rate": config.sample_rate,
             "clip_seconds": config.clip_seconds,
         },
@@ -280,14 +282,15 @@ def _better_verifier(
     return SpeakerVerifier(trained.base)
 
 
-def load_run(path: str | os.PathLike) -> TrainingRun:
+def load_run(path: str | os.PathLike, *, safe_mode: bool = True) -> TrainingRun:
     """Load a run folder (or a ``model.keras`` file) written by :func:`train_run`.
 
     The settings come from ``config.yaml`` beside the model when present, else from the task's defaults.
+    ``safe_mode``: see :func:`~audio_transfer.tasks.load_task` (``False`` for a run on a hub base).
     """
     path = Path(path)
     model_path = path / MODEL_FILE if path.is_dir() else path
-    task = load_task(model_path)
+    task = load_task(model_path, safe_mode=safe_mode)
     config_path = model_path.parent / CONFIG_FILE
     if config_path.is_file():
         config = TrainConfig.from_yaml(config_path)

@@ -1,0 +1,394 @@
+"""``audio-transfer demo [--data DIR] [--out DIR]``: from audio to an int8 TFLite keyword spotter, offline.
+
+Offline and in a few minutes on a laptop: synthesize ten keywords with eSpeak NG (or take ``--data DIR``),
+split the clips speaker-disjoint (voice-disjoint for synthetic data) into train, validation and test, train
+a keyword spotter on the frozen ``speech_embedding`` base, measure it on the test voices, export it to int8
+TFLite with its parity report, and print where everything went. Every step is the library's own
+(:func:`~audio_transfer.synth.synthesize_keywords`, :func:`~audio_transfer.training.train_run`,
+:func:`~audio_transfer.export.export_tflite`); this module only chains them.
+
+Files under ``--out`` (default ``audio_transfer_demo``)::
+
+    data/                       the synthesized dataset (not with --data)
+    splits/{train,validation,test}.csv
+    run/                        model.keras, labels.txt, config.yaml, history.csv,
+                                metrics.json + report.txt + confusion_matrix.png (test set)
+    kws_int8.tflite             int8 TFLite with Model Metadata, and kws_int8.tflite.report.json
+    demo.json                   the summary printed with --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audio_transfer.atomic_files import atomic_write
+from audio_transfer.cli.output import CommandResult
+from audio_transfer.errors import ConfigError, DatasetError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WORDS: tuple[str, ...] = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+DEFAULT_PER_WORD = 60
+DEFAULT_OUT = Path("audio_transfer_demo")
+SUMMARY_FILE = "demo.json"
+# Marks a folder as the demo's, so a second demo may replace its files.
+MARKER_FILE = ".audio-transfer-demo"
+TFLITE_FILE = "kws_int8.tflite"
+# Shares of speakers (voices) held out; the rest trains.
+VALIDATION_FRACTION = 0.15
+TEST_FRACTION = 0.15
+CALIBRATION_CLIPS = 300
+
+
+def _words(text: str) -> list[str]:
+    words = [word.strip() for word in text.split(",") if word.strip()]
+    if len(words) < 2:
+        raise argparse.ArgumentTypeError(f"expected at least two comma-separated words, received {text!r}")
+    return words
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, received {text!r}")
+    return value
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "demo",
+        help="synthesize keywords, train, evaluate on unseen voices and export int8 TFLite, offline",
+        description=(
+            "The whole path in one command, offline: synthesize ten keywords with eSpeak NG (or use --data "
+            "DIR, one sub-folder per class), split speaker-disjoint into train/validation/test, train a "
+            "keyword spotter on the frozen speech_embedding base, report its accuracy on the held-out "
+            "speakers, export int8 TFLite and compare it with the Keras model (agreement, size, latency)."
+        ),
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="your own labelled folder (one sub-folder of clips per class) instead of synthesized words",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help=f"where to write (default {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--words",
+        type=_words,
+        default=list(DEFAULT_WORDS),
+        help=f"words to synthesize (default {','.join(DEFAULT_WORDS)})",
+    )
+    parser.add_argument(
+        "--per-word",
+        type=_positive,
+        default=DEFAULT_PER_WORD,
+        metavar="N",
+        help=f"synthesized clips per word, one voice each (default {DEFAULT_PER_WORD})",
+    )
+    parser.add_argument(
+        "--epochs", type=_positive, default=None, metavar="N", help="head epochs (default 30)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> CommandResult:
+    started, cpu_started = time.monotonic(), time.process_time()
+    out = _prepare_out(args.out)
+    seconds: dict[str, float] = {}
+
+    def stage(name: str, message: str) -> None:
+        seconds[name] = time.monotonic()
+        sys.stderr.write(f"[demo {time.monotonic() - started:5.0f} s] {message}\n")
+        sys.stderr.flush()
+
+    def done(name: str) -> None:
+        seconds[name] = round(time.monotonic() - seconds[name], 1)
+
+    if args.data is None:
+        stage("synth", f"Synthesizing {len(args.words)} words x {args.per_word} voices with eSpeak NG")
+        data_dir, synthesized = _synthesize(args, out / "data")
+        done("synth")
+    else:
+        data_dir, synthesized = args.data, None
+
+    stage("split", f"Splitting {data_dir} speaker-disjoint into train/validation/test")
+    splits = _write_splits(data_dir, out / "splits", seed=args.seed)
+    done("split")
+
+    stage("train", f"Training a keyword spotter on frozen speech_embedding ({len(splits.train)} clips)")
+    trained = _train(args, splits, out / "run")
+    done("train")
+
+    unseen = len(splits.test_speakers)
+    stage("evaluate", f"Evaluating on {len(splits.test)} clips of {unseen} unseen speakers")
+    test_clips, report, report_files = _evaluate(trained, splits, out / "run")
+    done("evaluate")
+
+    stage("export", "Exporting int8 TFLite and checking it against the Keras model")
+    exported = _export(trained, splits, test_clips, out / TFLITE_FILE, seed=args.seed)
+    done("export")
+
+    summary = _summary(
+        args,
+        out=out,
+        data_dir=data_dir,
+        synthesized=synthesized,
+        splits=splits,
+        trained=trained,
+        report=report,
+        report_files=report_files,
+        exported=exported,
+        stage_seconds=seconds,
+        wall_seconds=time.monotonic() - started,
+        cpu_seconds=time.process_time() - cpu_started,
+    )
+    text = json.dumps(summary, indent=2) + "\n"
+    atomic_write(out / SUMMARY_FILE, lambda file: file.write(text.encode("utf-8")))
+    return CommandResult(data=summary, text=_text(summary))
+
+
+def _prepare_out(out: Path) -> Path:
+    """``out``, created and marked as the demo's; an existing non-empty folder must be an earlier demo's."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder for the demo's files.")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER_FILE).is_file():
+        raise ConfigError(
+            f"--out {out} already holds files that an earlier demo did not write (no {MARKER_FILE}); "
+            "choose an empty or new folder."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER_FILE).touch()
+    return out
+
+
+def _synthesize(args: argparse.Namespace, data_dir: Path):
+    from audio_transfer.synth import synthesize_keywords
+
+    # The folder is the demo's own (checked by _prepare_out), so an earlier demo's clips are replaced.
+    report = synthesize_keywords(
+        args.words, out_dir=data_dir, per_word=args.per_word, seed=args.seed, overwrite=True
+    )
+    return data_dir, report
+
+
+class _Splits:
+    """The three manifests written for the run, and the examples in them."""
+
+    def __init__(self, folder: Path, data, splits: dict[str, list]) -> None:
+        self.folder = folder
+        self.labels = list(data.labels)
+        self.train, self.validation, self.test = splits["train"], splits["validation"], splits["test"]
+        self.noise_files = list(data.noise_files)
+        self.test_speakers = sorted({example.speaker or example.relative_path for example in self.test})
+
+    def manifest(self, name: str) -> Path:
+        return self.folder / f"{name}.csv"
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        named = {"train": self.train, "validation": self.validation, "test": self.test}
+        return {
+            name: {
+                "clips": len(examples),
+                "speakers": len({example.speaker for example in examples if example.speaker}),
+            }
+            for name, examples in named.items()
+        }
+
+
+def _write_splits(data_dir: Path, folder: Path, *, seed: int) -> _Splits:
+    """Split ``data_dir`` by speaker (stable hash, :func:`split_examples`); write a manifest per split."""
+    from audio_transfer.data import NOISE_LABEL, load_labelled_audio, split_examples
+
+    data = load_labelled_audio(data_dir, seed=seed)
+    splits = _Splits(
+        folder,
+        data,
+        split_examples(data.examples, validation_fraction=VALIDATION_FRACTION, test_fraction=TEST_FRACTION),
+    )
+    for name in ("train", "test"):
+        if not getattr(splits, name):
+            raise DatasetError(
+                f"{data_dir}: the speaker-disjoint {name} split is empty ({len(data.examples)} clips, "
+                f"{len(data.speakers)} speakers). The demo needs clips from several speakers: name files "
+                "<speaker>_nohash_<n>.wav or give more data."
+            )
+    missing = sorted(set(splits.labels) - {example.label for example in splits.train})
+    if missing:
+        raise DatasetError(
+            f"{data_dir}: no training clips of {', '.join(missing)} once test and validation speakers are "
+            "set aside; give more speakers of those classes."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    noise_rows = [(path, NOISE_LABEL, "") for path in splits.noise_files]
+    for name, examples in (("train", splits.train), ("validation", splits.validation), ("test", splits.test)):
+        rows = [(example.path, example.label, example.speaker or "") for example in examples]
+        _write_manifest(splits.manifest(name), rows + (noise_rows if name == "train" else []))
+    return splits
+
+
+def _write_manifest(path: Path, rows: Sequence[tuple[Path, str, str]]) -> None:
+    """A ``path,label,speaker`` CSV manifest with absolute paths (readable from any folder)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(("path", "label", "speaker"))
+    writer.writerows((str(Path(file).resolve()), label, speaker) for file, label, speaker in rows)
+    atomic_write(path, lambda file: file.write(text.getvalue().encode("utf-8")))
+
+
+def _train(args: argparse.Namespace, splits: _Splits, run_dir: Path):
+    from audio_transfer.training import TrainConfig, train_run
+
+    config = TrainConfig(
+        task="kws",
+        base="speech_embedding",
+        data_dir=str(splits.manifest("train")),
+        val_data_dir=str(splits.manifest("validation")) if splits.validation else None,
+        seed=args.seed,
+    )
+    if args.epochs is not None:
+        config = config.replace(epochs=args.epochs)
+    return train_run(config, run_dir, verbose=2 if args.verbose else 0)
+
+
+def _evaluate(trained, splits: _Splits, run_dir: Path):
+    """Decoded test clips, the test report, and the report files written into the run folder."""
+    from audio_transfer.cli._tasks import classification_report
+    from audio_transfer.data import decode_examples
+    from audio_transfer.evaluation import write_report
+
+    clips = decode_examples(
+        splits.test, sample_rate=trained.config.sample_rate, clip_seconds=trained.config.clip_seconds
+    )
+    report = classification_report(trained.task, clips.waveforms, clips.labels)
+    extra = {
+        "evaluated_on": "test",
+        "test_manifest": str(splits.manifest("test")),
+        "num_test_speakers": len(splits.test_speakers),
+        "best_epochs": trained.result.best_epochs,
+    }
+    files = write_report(report, run_dir, extra=extra)
+    return clips, report, files
+
+
+def _export(trained, splits: _Splits, test_clips, out: Path, *, seed: int):
+    """int8 TFLite calibrated on training clips, compared with the Keras model on the test clips."""
+    from audio_transfer.data import decode_examples
+    from audio_transfer.export import export_tflite
+
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.permutation(len(splits.train))[:CALIBRATION_CLIPS])
+    config = trained.config
+    calibration = decode_examples(
+        [splits.train[index] for index in chosen],
+        sample_rate=config.sample_rate,
+        clip_seconds=config.clip_seconds,
+    )
+    return export_tflite(
+        trained.task,
+        labels=trained.labels,
+        sample_rate=config.sample_rate,
+        out=out,
+        quantize="int8",
+        representative_data=calibration.waveforms,
+        num_samples=calibration.waveforms.shape[1],
+        held_out=(test_clips.waveforms, test_clips.label_indices(trained.labels)),
+    )
+
+
+def _summary(args, *, out, data_dir, synthesized, splits, trained, report, report_files, exported,
+             stage_seconds, wall_seconds, cpu_seconds) -> dict[str, Any]:  # fmt: skip
+    metrics = report.to_dict()
+    parity = exported.report
+    return {
+        "out": str(out),
+        "data": {
+            "dir": str(data_dir),
+            "synthesized": synthesized is not None,
+            "words": list(synthesized.counts) if synthesized else None,
+            "voices": len(synthesized.voices) if synthesized else None,
+            "labels": trained.labels,
+            "splits": splits.counts(),
+            "manifests": {name: str(splits.manifest(name)) for name in ("train", "validation", "test")},
+        },
+        "training": {
+            "base": trained.config.base,
+            "run_dir": str(trained.run_dir),
+            "num_train_clips": trained.result.num_train_clips,
+            "num_augmented_clips": trained.result.num_augmented_clips,
+            "best_epochs": trained.result.best_epochs,
+            "seed": args.seed,
+        },
+        "test": {
+            "accuracy": metrics["accuracy"],
+            "balanced_accuracy": metrics["balanced_accuracy"],
+            "num_examples": metrics["num_examples"],
+            "num_speakers": len(splits.test_speakers),
+            "files": {role: str(path) for role, path in report_files.items()},
+        },
+        "export": {
+            "path": str(exported.path),
+            "size_bytes": exported.size_bytes,
+            "quantize": exported.quantize,
+            "float_layers": list(exported.float_layers),
+            "parity": parity.to_dict(),
+            "report_path": str(exported.report_path),
+        },
+        "seconds": {**stage_seconds, "wall": round(wall_seconds, 1), "cpu": round(cpu_seconds, 1)},
+    }
+
+
+def _text(summary: dict[str, Any]) -> str:
+    data, test, export = summary["data"], summary["test"], summary["export"]
+    parity, seconds = export["parity"], summary["seconds"]
+    counts = data["splits"]
+    if data["synthesized"]:
+        source = f"{len(data['words'])} words spoken by eSpeak NG ({data['voices']} voices) in {data['dir']}"
+    else:
+        source = f"{len(data['labels'])} classes from {data['dir']}"
+
+    def split(name: str) -> str:
+        return f"{counts[name]['clips']} clips / {counts[name]['speakers']} speakers"
+
+    lines = [
+        "audio-transfer demo: keyword spotting, from audio to an int8 TFLite model",
+        f"  data       {source}",
+        f"  split      train {split('train')}, validation {split('validation')}, test {split('test')} "
+        "(speaker-disjoint)",
+        f"  training   frozen {summary['training']['base']} + head, best epoch "
+        f"{summary['training']['best_epochs'].get('head', '-')}, {seconds['train']:.0f} s",
+        f"  test       accuracy {test['accuracy']:.1%} (balanced {test['balanced_accuracy']:.1%}) on "
+        f"{test['num_examples']} clips of {test['num_speakers']} unseen speakers",
+        f"  int8       {export['size_bytes'] / 1024:.0f} KB, {parity['mean_latency_ms']:.1f} ms per clip "
+        f"({parity['runtime']}); accuracy {parity['exported_accuracy']:.1%} vs Keras "
+        f"{parity['keras_accuracy']:.1%}, top-1 agreement {parity['top1_agreement']:.1%}",
+        f"  time       {seconds['wall']:.0f} s wall, {seconds['cpu']:.0f} s CPU",
+        "Files:",
+        f"  {summary['training']['run_dir']}/  model.keras, labels.txt, config.yaml, history.csv",
+        f"  {test['files']['text']}  test report (and metrics.json, confusion_matrix.png)",
+        f"  {export['path']}  int8 TFLite with labels and sample rate as Model Metadata",
+        f"  {export['report_path']}  parity report",
+        f"  {Path(summary['out']) / SUMMARY_FILE}  this summary as JSON",
+        "Next:",
+        f"  audio-transfer predict {summary['training']['run_dir']} CLIP.wav",
+        f"  audio-transfer export {summary['training']['run_dir']} --format tflite --quantize none "
+        "--out kws_float.tflite",
+    ]
+    return "\n".join(lines)
