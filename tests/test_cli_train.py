@@ -16,6 +16,7 @@ from audio_transfer.cli.main import main
 SAMPLE_RATE = 16000
 KEYWORD_TONES_HZ = {"low": 300.0, "mid": 1000.0, "high": 3000.0}
 SPEAKER_TONES_HZ = {"ann": 200.0, "bob": 700.0, "eve": 2500.0}
+OTHER_SPEAKER_TONES_HZ = {"dan": 450.0, "fay": 1500.0}
 SPEAKERS = [f"{name}{i}" for name in ("ab", "cd", "ef", "gh", "ij") for i in range(2)]
 
 
@@ -44,9 +45,10 @@ def workspace(tmp_path_factory):
             save_audio(
                 root / "kws" / label / f"{speaker}_nohash_0.wav", _tone(rng, frequency), sample_rate=16000
             )
-    for speaker, frequency in SPEAKER_TONES_HZ.items():
-        for n in range(10):
-            save_audio(root / "speakers" / speaker / f"clip{n}.wav", _tone(rng, frequency), sample_rate=16000)
+    for folder, tones in (("speakers", SPEAKER_TONES_HZ), ("other_speakers", OTHER_SPEAKER_TONES_HZ)):
+        for speaker, frequency in tones.items():
+            for n in range(10):
+                save_audio(root / folder / speaker / f"clip{n}.wav", _tone(rng, frequency), sample_rate=16000)
     tiny_base().save(root / "tiny_base.keras")
     (root / "settings.yaml").write_text("epochs: 9\nseed: 3\ndropout: 0.1\naugment_copies: 1\n")
     return root
@@ -127,22 +129,31 @@ def test_predict_files_and_folders_with_top_k(kws_run, workspace, tmp_path):
     assert [item["path"] for item in result["skipped"]] == [str(broken)]
 
 
-@pytest.mark.parametrize("task", ["speaker-id", "speaker-verification"])
-def test_train_speaker_tasks(workspace, tmp_path, task):
+def test_train_speaker_identification(workspace, tmp_path):
     code, result = run_cli(
-        "train", str(workspace / "speakers"), "--task", task, "--base", str(workspace / "tiny_base.keras"),
-        "--out", str(tmp_path / "run"), "--epochs", "3", "--clip-seconds", "0.5",
+        "train", str(workspace / "speakers"), "--task", "speaker-id",
+        "--base", str(workspace / "tiny_base.keras"), "--out", str(tmp_path / "run"), "--epochs", "3",
     )  # fmt: skip
     assert code == 0, result
     assert result["labels"] == ["ann", "bob", "eve"]
-    assert result["evaluated_on"] == "validation" and result["num_validation_clips"] == 6  # 2 per speaker
-    if task == "speaker-id":
-        assert "accuracy" in result["metrics"]
-    else:
-        assert {"eer", "min_dcf", "num_trials"} <= set(result["metrics"])
-        assert result["metrics"]["num_trials"] == 15
-        code, evaluated = run_cli("evaluate", str(tmp_path / "run"), "--data", str(workspace / "speakers"))
-        assert code == 0 and evaluated["num_trials"] == 30 * 29 // 2
+    # Speakers are the classes: validation holds out 20% of each speaker's clips.
+    assert result["evaluated_on"] == "validation" and result["num_validation_clips"] == 6
+    assert "accuracy" in result["metrics"]
+
+
+def test_train_speaker_verification_validates_on_other_speakers(workspace, tmp_path):
+    code, result = run_cli(
+        "train", str(workspace / "speakers"), "--task", "speaker-verification",
+        "--base", str(workspace / "tiny_base.keras"), "--out", str(tmp_path / "run"), "--epochs", "3",
+        "--val-data", str(workspace / "other_speakers"),
+    )  # fmt: skip
+    assert code == 0, result
+    assert (tmp_path / "run" / "labels.txt").read_text().split() == ["ann", "bob", "eve"]
+    assert result["evaluated_on"] == "validation" and result["num_validation_clips"] == 20
+    assert {"eer", "min_dcf", "eer_threshold"} <= set(result["metrics"])
+    assert result["metrics"]["num_trials"] == 20 * 19 // 2
+    code, evaluated = run_cli("evaluate", str(tmp_path / "run"), "--data", str(workspace / "speakers"))
+    assert code == 0 and evaluated["num_trials"] == 30 * 29 // 2
 
 
 def test_evaluate_verification_with_a_bare_base(workspace):

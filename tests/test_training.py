@@ -236,7 +236,7 @@ def _examples(per_speaker, speakers, labels=("yes", "no")):
 
 def test_hold_out_is_speaker_disjoint_for_keywords():
     examples = _examples(2, [f"spk{i:02d}" for i in range(30)])
-    train, validation = hold_out_validation(examples, fraction=0.3, by_speaker=True, min_examples=10)
+    train, validation = hold_out_validation(examples, fraction=0.3, hold_out="speakers", min_examples=10)
     assert validation and train
     assert not {e.speaker for e in train} & {e.speaker for e in validation}
     assert len(train) + len(validation) == len(examples)
@@ -244,15 +244,23 @@ def test_hold_out_is_speaker_disjoint_for_keywords():
 
 def test_hold_out_is_stratified_per_class_for_speaker_identification():
     examples = _examples(12, ["ann"], labels=("ann", "bob", "eve"))
-    train, validation = hold_out_validation(examples, fraction=0.25, by_speaker=False, min_examples=10)
+    train, validation = hold_out_validation(examples, fraction=0.25, hold_out="clips", min_examples=10)
     for label in ("ann", "bob", "eve"):
         assert sum(e.label == label for e in validation) == 3
         assert sum(e.label == label for e in train) == 9
 
 
+def test_hold_out_of_whole_speakers_for_verification():
+    examples = _examples(10, ["x"], labels=[f"speaker{i:02d}" for i in range(20)])
+    train, validation = hold_out_validation(examples, fraction=0.3, hold_out="classes", min_examples=10)
+    held = {e.label for e in validation}
+    assert len(held) >= 2 and not held & {e.label for e in train}
+    assert len(train) + len(validation) == len(examples)
+
+
 def test_few_examples_all_train_and_the_log_says_so(caplog):
     examples = _examples(1, [f"spk{i}" for i in range(9)])
     with caplog.at_level(logging.WARNING, logger="audio_transfer"):
-        train, validation = hold_out_validation(examples, fraction=0.2, by_speaker=True, min_examples=10)
+        train, validation = hold_out_validation(examples, fraction=0.2, hold_out="speakers", min_examples=10)
     assert (len(train), validation) == (len(examples), [])
     assert "Keeping every example for training" in caplog.text and "only 9 examples" in caplog.text

@@ -17,11 +17,7 @@ from audio_transfer.data import SkippedFile
 from audio_transfer.errors import AudioDecodeError, DatasetError
 from audio_transfer.evaluation import (
     ClassificationReport,
-    VerificationReport,
     classification_metrics,
-    cosine_scores,
-    trial_pairs,
-    verification_metrics,
 )
 from audio_transfer.tasks import Classifier, SpeakerVerifier, is_task_file
 from audio_transfer.training import METRICS_FILE, MODEL_FILE, TrainingRun, load_run
@@ -129,13 +125,6 @@ def classification_report(
         labels=list(task.labels),
         probabilities=probabilities,
     )
-
-
-def verification_report(verifier: SpeakerVerifier, clips, speakers: Sequence[str]) -> VerificationReport:
-    """EER and minDCF of ``verifier`` over every pair of ``clips`` (an array or a list of 1-D clips)."""
-    embeddings = verifier.embed_clips(clips)
-    i, j, same = trial_pairs(list(speakers))
-    return verification_metrics(cosine_scores(embeddings, i, j), same)
 
 
 def skipped_dicts(skipped: Sequence[SkippedFile]) -> list[dict[str, str]]:

@@ -89,8 +89,9 @@ def _classification(args: argparse.Namespace, trained):
 
 
 def _verification(args: argparse.Namespace, trained):
-    from audio_transfer.cli._tasks import load_whole_clips, skipped_dicts, verification_report, verifier_for
+    from audio_transfer.cli._tasks import load_whole_clips, skipped_dicts, verifier_for
     from audio_transfer.data import load_labelled_audio
+    from audio_transfer.training import verification_report
 
     verifier = verifier_for(args.model, trained)
     data = load_labelled_audio(args.data)

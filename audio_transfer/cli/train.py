@@ -90,10 +90,10 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from audio_transfer.cli._tasks import classification_report, skipped_dicts, verification_report
+    from audio_transfer.cli._tasks import classification_report, skipped_dicts
     from audio_transfer.evaluation import write_report
     from audio_transfer.tasks import SpeakerVerifier
-    from audio_transfer.training import train_run
+    from audio_transfer.training import train_run, verification_report
 
     config = resolve_config(args)
     started = time.monotonic()
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> CommandResult:
         "base": trained.config.base,
         "num_train_clips": result.num_train_clips,
         "num_augmented_clips": result.num_augmented_clips,
-        "num_validation_clips": result.num_validation_clips,
+        "num_validation_clips": len(clips.waveforms) if trained.evaluation_split == "validation" else 0,
         "evaluated_on": trained.evaluation_split,
         "best_epochs": result.best_epochs,
         "train_seconds": round(train_seconds, 2),

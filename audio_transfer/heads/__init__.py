@@ -9,7 +9,7 @@ from audio_transfer.heads.attention_pooling import AttentionPooling
 from audio_transfer.heads.attentive_statistics_pooling import AttentiveStatisticsPooling
 from audio_transfer.heads.classification_head import ClassificationHead
 from audio_transfer.heads.embedding_head import EmbeddingHead
-from audio_transfer.heads.pooling import POOLING_NAMES, get_pooling, pooled_dim
+from audio_transfer.heads.pooling import POOLING_NAMES, get_pooling
 from audio_transfer.heads.temporal_mean_max_pooling import TemporalMeanMaxPooling
 
 __all__ = [
@@ -21,5 +21,4 @@ __all__ = [
     "EmbeddingHead",
     "TemporalMeanMaxPooling",
     "get_pooling",
-    "pooled_dim",
 ]

@@ -29,9 +29,3 @@ def get_pooling(name: str, *, hidden_units: int = 64) -> keras.layers.Layer:
     if name == "attentive_statistics":
         return AttentiveStatisticsPooling(hidden_units=hidden_units, name="pooling")
     raise ConfigError(f"pooling must be one of {', '.join(POOLING_NAMES)}; received {name!r}.")
-
-
-def pooled_dim(name: str, embedding_dim: int) -> int:
-    """Size of the vector :func:`get_pooling` ``(name)`` returns for ``embedding_dim``-sized frames."""
-    get_pooling(name)  # validates the name
-    return 2 * embedding_dim if name in ("mean_max", "attentive_statistics") else embedding_dim

@@ -32,6 +32,7 @@ _LAZY = {
             "make_task",
             "task_name",
             "train_run",
+            "verification_report",
         ),
         "audio_transfer.training.training_run",
     ),

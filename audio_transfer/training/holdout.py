@@ -3,40 +3,46 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 from collections.abc import Sequence
 
 import numpy as np
 
 from audio_transfer.data import AudioExample, split_examples
+from audio_transfer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+HOLDOUT_MODES = ("speakers", "clips", "classes")
 
 
 def hold_out_validation(
     examples: Sequence[AudioExample],
     *,
     fraction: float,
-    by_speaker: bool,
+    hold_out: str,
     min_examples: int,
     seed: int = 0,
 ) -> tuple[list[AudioExample], list[AudioExample]]:
-    """Split ``examples`` into training and validation clips.
+    """Split ``examples`` into training and validation clips, by what validation must measure.
 
-    Two ways, by what validation must measure:
-
-    - ``by_speaker=True`` (keywords, sounds): speaker-disjoint, by the stable hash of
+    - ``hold_out="speakers"`` (keywords, sounds): speaker-disjoint, by the stable hash of
       :func:`audio_transfer.data.split_examples`, so validation measures voices the head never heard;
-    - ``by_speaker=False`` (speaker identification, where speakers are the classes): ``fraction`` of each
-      class's clips, at least one, drawn at random (seeded).
+    - ``hold_out="clips"`` (speaker identification, where speakers are the classes): ``fraction`` of each
+      class's clips, at least one, drawn at random (seeded);
+    - ``hold_out="classes"`` (speaker verification, which must work for people never enrolled before):
+      whole classes, by the same stable hash of the class name.
 
     Nothing is held out when a class has fewer than ``min_examples`` clips (validation from so few would
-    cost the head examples it needs and measure little), nor when the speaker-disjoint split leaves a class
-    without training clips; both are logged.
+    cost the head examples it needs and measure little), nor when the split leaves a class without training
+    clips (or, holding out classes, either side with fewer than two); both are logged.
 
     Returns:
         ``(train, validation)``; ``validation`` is empty when nothing was held out.
     """
+    if hold_out not in HOLDOUT_MODES:
+        raise ConfigError(f"hold_out must be one of {', '.join(HOLDOUT_MODES)}; received {hold_out!r}.")
     counts = collections.Counter(example.label for example in examples)
     smallest = min(counts.values(), default=0)
     if smallest < min_examples:
@@ -49,33 +55,52 @@ def hold_out_validation(
             min_examples,
         )
         return list(examples), []
-    if by_speaker:
-        splits = split_examples(examples, validation_fraction=fraction, test_fraction=0.0)
-        train, validation = splits["train"], splits["validation"]
-        missing = sorted(set(counts) - {example.label for example in train})
-        if missing or not validation:
-            reason = f"classes {missing} would have no training clips" if missing else "it came out empty"
-            logger.warning(
-                "Keeping every example for training, without validation: the speaker-disjoint validation "
-                "split failed (%s). Pass validation data (--val-data) to measure the model.",
-                reason,
-            )
-            return list(examples), []
-        logger.info(
-            "Held out %d of %d clips (%d speakers) for validation, speaker-disjoint from training.",
-            len(validation),
-            len(examples),
-            len({example.speaker for example in validation if example.speaker}),
+    if hold_out == "clips":
+        return _stratified(examples, fraction=fraction, seed=seed)
+    keyed = examples
+    if hold_out == "classes":
+        keyed = [dataclasses.replace(example, speaker=example.label) for example in examples]
+    splits = split_examples(keyed, validation_fraction=fraction, test_fraction=0.0)
+    in_validation = {id(example) for example in splits["validation"]}
+    train = [e for e, k in zip(examples, keyed, strict=True) if id(k) not in in_validation]
+    validation = [e for e, k in zip(examples, keyed, strict=True) if id(k) in in_validation]
+    train_labels = {example.label for example in train}
+    if hold_out == "classes":
+        problem = None
+        if min(len(train_labels), len(counts) - len(train_labels)) < 2:
+            problem = f"{len(counts) - len(train_labels)} of {len(counts)} classes came out for validation"
+    else:
+        missing = sorted(set(counts) - train_labels)
+        problem = f"classes {missing} would have no training clips" if missing else None
+        if not validation:
+            problem = "it came out empty"
+    if problem:
+        logger.warning(
+            "Keeping every example for training, without validation: the %s-disjoint validation split "
+            "failed (%s). Pass validation data (--val-data) to measure the model.",
+            hold_out.rstrip("s"),
+            problem,
         )
-        return train, validation
+        return list(examples), []
+    logger.info(
+        "Held out %d of %d clips for validation, %s-disjoint from training.",
+        len(validation),
+        len(examples),
+        hold_out.rstrip("s"),
+    )
+    return train, validation
+
+
+def _stratified(
+    examples: Sequence[AudioExample], *, fraction: float, seed: int
+) -> tuple[list[AudioExample], list[AudioExample]]:
     rng = np.random.default_rng(seed)
-    held = set()
     by_label: dict[str, list[int]] = collections.defaultdict(list)
     for index, example in enumerate(examples):
         by_label[example.label].append(index)
+    held = set()
     for indices in by_label.values():
-        count = max(1, round(fraction * len(indices)))
-        held.update(rng.choice(indices, size=count, replace=False).tolist())
+        held.update(rng.choice(indices, size=max(1, round(fraction * len(indices))), replace=False).tolist())
     logger.info(
         "Held out %d of %d clips for validation, %.0f%% of each class.",
         len(held),

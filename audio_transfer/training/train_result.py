@@ -34,14 +34,6 @@ class TrainResult:
     cache_hits: int
     cache_misses: int
 
-    def best_metrics(self) -> dict[str, float]:
-        """Metrics of the kept epoch of the last stage that ran."""
-        if not self.history:
-            return {}
-        stage = self.history[-1]["stage"]
-        row = next(r for r in self.history if r["stage"] == stage and r["epoch"] == self.best_epochs[stage])
-        return {key: value for key, value in row.items() if key not in ("stage", "epoch")}
-
     def to_csv(self, path: str | os.PathLike) -> Path:
         """Write :attr:`history` as CSV (``stage,epoch,<metrics>``), atomically; returns the path."""
         columns = ["stage", "epoch"]

@@ -25,6 +25,7 @@ from audio_transfer.data import (
     load_splits,
 )
 from audio_transfer.errors import AudioDecodeError, ConfigError
+from audio_transfer.evaluation import VerificationReport, cosine_scores, trial_pairs, verification_metrics
 from audio_transfer.tasks import (
     AudioClassifier,
     Classifier,
@@ -52,6 +53,14 @@ METRICS_FILE = "metrics.json"
 # Bounds of the clip length measured from the data when clip_seconds is not set.
 MIN_AUTO_CLIP_SECONDS = 0.5
 MAX_AUTO_CLIP_SECONDS = 6.0
+
+# What validation holds out when no validation data is given (see hold_out_validation).
+HOLD_OUT = {
+    "kws": "speakers",
+    "classify": "speakers",
+    "speaker-id": "clips",
+    "speaker-verification": "classes",
+}
 
 TASK_CLASSES: dict[str, type[Task]] = {
     "kws": KeywordSpotter,
@@ -158,7 +167,13 @@ def train_run(
         "silence_fraction": config.silence_fraction,
         "seed": config.seed,
     }
-    if config.val_data_dir is not None:
+    verification = config.task == "speaker-verification"
+    if config.val_data_dir is not None and verification:
+        # Verification validates on other speakers: the folders need not share classes.
+        data = load_labelled_audio(config.data_dir, **load_kwargs)
+        train_examples = data.examples
+        validation_examples = load_labelled_audio(config.val_data_dir, **load_kwargs).examples
+    elif config.val_data_dir is not None:
         data, splits = load_splits(
             config.data_dir, validation_source=config.val_data_dir, test_fraction=0.0, **load_kwargs
         )
@@ -168,20 +183,21 @@ def train_run(
         train_examples, validation_examples = hold_out_validation(
             data.examples,
             fraction=config.validation_fraction,
-            by_speaker=config.task in ("kws", "classify"),
+            hold_out=HOLD_OUT[config.task],
             min_examples=config.min_examples_for_validation,
             seed=config.seed,
         )
     if config.clip_seconds is None:
         config = config.replace(clip_seconds=auto_clip_seconds(train_examples))
-    labels = list(data.labels)
-    if len(labels) < 2:
-        raise ConfigError(f"{config.data_dir} has one class ({labels[0]!r}); training needs at least two.")
     decode = functools.partial(
         decode_examples, sample_rate=config.sample_rate, clip_seconds=config.clip_seconds
     )
     train = decode(train_examples)
     validation = decode(validation_examples) if validation_examples else None
+    # A verifier's softmax runs over its training speakers only; classifiers know every class.
+    labels = sorted(set(train.labels)) if verification else list(data.labels)
+    if len(labels) < 2:
+        raise ConfigError(f"{config.data_dir} has {len(labels)} class; training needs at least two.")
     skipped = [*data.skipped, *train.skipped, *(validation.skipped if validation else [])]
     logger.info(
         "Training %s on %d clips of %d classes (%d validation clips) with base %s.",
@@ -204,14 +220,25 @@ def train_run(
         },
     )
     augment = _augmenter(data.noise_files, sample_rate=config.sample_rate) if config.augment else None
+    untrained = None
+    if verification and validation is not None:
+        untrained = (
+            base.get_weights(),
+            verification_report(SpeakerVerifier(base), validation.waveforms, validation.labels),
+        )
+    # Verification validates on unseen speakers, which a softmax over the training speakers cannot score:
+    # it trains every epoch and is compared with the untrained base afterwards.
+    classify_validation = validation is not None and not verification
     result = Trainer(task, config, cache=cache, verbose=verbose).fit(
         train.waveforms,
         train.label_indices(labels),
-        validation=None if validation is None else (validation.waveforms, validation.label_indices(labels)),
+        validation=(validation.waveforms, validation.label_indices(labels)) if classify_validation else None,
         keys=[clip_key(example) for example in train.examples],
-        validation_keys=None if validation is None else [clip_key(e) for e in validation.examples],
+        validation_keys=[clip_key(e) for e in validation.examples] if classify_validation else None,
         augment=augment,
     )
+    if untrained is not None:
+        task = _better_verifier(task, validation, *untrained)
     run = TrainingRun(
         task=task,
         config=config,
@@ -224,6 +251,35 @@ def train_run(
     if out_dir is not None:
         run.save(out_dir)
     return run
+
+
+def verification_report(verifier: SpeakerVerifier, clips, speakers: Sequence[str]) -> VerificationReport:
+    """EER and minDCF of ``verifier`` over every pair of ``clips`` (a ``(clips, samples)`` array or a list
+    of 1-D clips of any length) whose speakers are ``speakers``."""
+    embeddings = verifier.embed_clips(clips)
+    i, j, same = trial_pairs(list(speakers))
+    return verification_metrics(cosine_scores(embeddings, i, j), same)
+
+
+def _better_verifier(
+    trained: SpeakerVerifier, validation: DecodedClips, base_weights: list, untrained: VerificationReport
+) -> SpeakerVerifier:
+    """The trained verifier, or the untrained base's when training did not lower the EER on the
+    validation speakers (few training speakers teach an embedding that does not carry to new voices)."""
+    report = verification_report(trained, validation.waveforms, validation.labels)
+    logger.info(
+        "Validation speakers' EER: %.2f%% trained, %.2f%% untrained.", 100 * report.eer, 100 * untrained.eer
+    )
+    if report.eer < untrained.eer:
+        return trained
+    logger.warning(
+        "Training did not lower the EER on the validation speakers (%.2f%% against %.2f%% for the untrained "
+        "base): keeping the untrained base's embedding. More training speakers would help.",
+        100 * report.eer,
+        100 * untrained.eer,
+    )
+    trained.base.set_weights(base_weights)
+    return SpeakerVerifier(trained.base)
 
 
 def load_run(path: str | os.PathLike, *, safe_mode: bool = True) -> TrainingRun:
