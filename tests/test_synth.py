@@ -439,3 +439,15 @@ def test_wav_stream_without_size_reads_to_its_end():
     data[40:44] = (0x7FFFF000).to_bytes(4, "little")
     samples, _ = sf.read(io.BytesIO(bytes(data)), dtype="int16")
     np.testing.assert_array_equal(samples, np.arange(100))
+
+
+def test_default_noise_is_pink():
+    from audio_transfer.synth.synthesize_keywords import _pink_noise
+
+    noise = _pink_noise(64000, seed=0)
+    np.testing.assert_array_equal(noise, _pink_noise(64000, seed=0))
+    power = np.abs(np.fft.rfft(noise)) ** 2
+    hertz = np.fft.rfftfreq(len(noise), 1 / 16000)
+    low, high = (power[(hertz >= band) & (hertz < 2 * band)].mean() for band in (100, 3200))
+    # 1/f: power density 32 times (15 dB) higher five octaves down; white noise would be flat.
+    assert 10 < low / high < 100

@@ -27,12 +27,13 @@ from audio_transfer.synth.synthesize import get_synthesizer, synthesize
 
 logger = logging.getLogger(__name__)
 
-#: clips per word written by default: more gave no better accuracy on real speech (see SynthSettings).
-DEFAULT_PER_WORD = 200
+#: clips per word written by default. Real-digit accuracy was flat from 30 to 200 per word (90-92% with 0.5 s
+#: context, benchmarks/synth_vs_real.py); 100 gives each split of a speaker-disjoint split about 10 voices.
+DEFAULT_PER_WORD = 100
 MANIFEST_NAME = "synth.json"
 # A word that does not fit the clip is spoken again this much faster than needed, up to eSpeak's maximum.
 _SPEED_UP_MARGIN = 1.1
-# Seconds of the synthetic noise used when no noise files are given (excerpts are drawn from it).
+# Seconds of the pink noise used when no noise files are given (excerpts are drawn from it).
 _SYNTHETIC_NOISE_SECONDS = 10.0
 _RESERVED_NAME = re.compile(r"^[._]|[/\\\x00]")
 
@@ -68,7 +69,7 @@ def synthesize_keywords(
     all voice x variant pairs, so each speaker says every word, as in Speech Commands), a rate, pitch,
     intonation range and final punctuation drawn from ``settings``. eSpeak's output is resampled to
     ``sample_rate``, its silent ends are trimmed, and the word is placed at a random offset in a
-    ``clip_seconds`` clip. Background noise (excerpts of ``noise_files``, or seeded white noise) is mixed
+    ``clip_seconds`` clip. Background noise (excerpts of ``noise_files``, or seeded pink noise) is mixed
     in at a signal-to-noise ratio drawn from ``settings.snr_db_range``, and the clip's peak set to a level
     drawn from ``settings.gain_db_range``. A word longer than the clip at the drawn rate is spoken again
     faster (up to eSpeak's 450 words per minute); if it still does not fit it is skipped and listed in the
@@ -89,7 +90,7 @@ def synthesize_keywords(
         clip_seconds: length of every clip in seconds.
         settings: what varies and how much; ``None`` takes :class:`SynthSettings`' defaults.
         noise_files: background-noise recordings to mix in (e.g. Speech Commands' ``_background_noise_``);
-            empty: seeded white noise.
+            empty: seeded pink noise, which taught real speech better than white noise did.
         backend: see :func:`~audio_transfer.synth.get_synthesizer`.
         overwrite: delete the audio files already in the word folders first; without it, a word folder
             holding audio files is an error.
@@ -232,10 +233,19 @@ def _noise_bank(noise_files: Sequence[str | os.PathLike], *, sample_rate: int, s
         bank = NoiseBank.from_files(noise_files, sample_rate=sample_rate)
         if len(bank):
             return bank
-        logger.warning("None of the %d noise files decodes; mixing white noise instead.", len(noise_files))
-    samples = round(_SYNTHETIC_NOISE_SECONDS * sample_rate)
-    white = np.random.default_rng([seed, samples]).standard_normal(samples).astype(np.float32)
-    return NoiseBank(waveforms=[white], sample_rate=sample_rate)
+        logger.warning("None of the %d noise files decodes; mixing pink noise instead.", len(noise_files))
+    return NoiseBank(
+        waveforms=[_pink_noise(round(_SYNTHETIC_NOISE_SECONDS * sample_rate), seed=seed)],
+        sample_rate=sample_rate,
+    )
+
+
+def _pink_noise(num_samples: int, *, seed: int) -> np.ndarray:
+    """Seeded 1/f (pink) noise: power falling 3 dB per octave, like room tone more than white noise is."""
+    spectrum = np.fft.rfft(np.random.default_rng([seed, num_samples]).standard_normal(num_samples))
+    frequencies = np.arange(len(spectrum), dtype=np.float64)
+    frequencies[0] = 1.0  # keeps the (near-zero) mean
+    return np.fft.irfft(spectrum / np.sqrt(frequencies), num_samples).astype(np.float32)
 
 
 def _speak(
