@@ -86,7 +86,7 @@ def test_config_file_values_are_overridden_by_flags(kws_run, workspace):
     assert config["epochs"] == 4  # flag over file
     assert (config["seed"], config["dropout"], config["augment_copies"]) == (3, 0.1, 1)  # file over defaults
     assert config["task"] == "kws" and config["base"] == str(workspace / "tiny_base.keras")
-    assert (config["sample_rate"], config["clip_seconds"]) == (16000, 1.0)
+    assert (config["sample_rate"], config["clip_seconds"]) == (16000, 0.5)  # measured: 0.5 s files
     assert config["data_dir"] == str((workspace / "kws").resolve())
 
 
@@ -181,3 +181,74 @@ def test_train_on_a_missing_folder_is_one_json_error(tmp_path, workspace):
         "--out", str(tmp_path / "run"),
     )  # fmt: skip
     assert code == 2 and result["error"] == "DatasetError"
+
+
+# -- real speech, real bases (slow) ------------------------------------------------------------------------
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _link_split(source, target, words, *, test_speakers):
+    """Symlinked train/ and test/ folders of ``words`` from Speech Commands, split by speaker."""
+    for word in words:
+        for clip in sorted((source / word).glob("*.wav")):
+            split = "test" if clip.name.split("_nohash_")[0] in test_speakers else "train"
+            (target / split / word).mkdir(parents=True, exist_ok=True)
+            (target / split / word / clip.name).symlink_to(clip)
+    return target / "train", target / "test"
+
+
+def _speaker_folders(source, target, *, min_clips):
+    """Symlinked folder-per-speaker tree of the speakers with at least ``min_clips`` clips."""
+    clips = {}
+    for clip in sorted(source.glob("*/*_nohash_*.wav")):
+        clips.setdefault(clip.name.split("_nohash_")[0], []).append(clip)
+    for speaker, files in clips.items():
+        if len(files) >= min_clips:
+            (target / speaker).mkdir(parents=True)
+            for clip in files:
+                (target / speaker / f"{clip.parent.name}_{clip.name}").symlink_to(clip)
+    return target
+
+
+def _every_other_speaker(source, words):
+    speakers = sorted({c.name.split("_nohash_")[0] for w in words for c in (source / w).glob("*.wav")})
+    return set(speakers[::2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("task", "words", "floor"),
+    [("kws", DIGITS, 0.8), ("classify", ("bird", "cat", "dog", "house", "tree"), 0.6)],
+)
+def test_real_speech_classification_on_unseen_speakers(speech_commands_dir, tmp_path, task, words, floor):
+    test_speakers = _every_other_speaker(speech_commands_dir, words)
+    train, test = _link_split(speech_commands_dir, tmp_path, words, test_speakers=test_speakers)
+    code, trained = run_cli("train", str(train), "--task", task, "--out", str(tmp_path / "run"))
+    assert code == 0, trained
+    code, result = run_cli("evaluate", str(tmp_path / "run"), "--data", str(test))
+    assert code == 0
+    assert result["accuracy"] >= floor, (result["accuracy"], result["per_class"])
+
+
+@pytest.mark.slow
+def test_real_speech_speaker_identification(speech_commands_dir, tmp_path):
+    speakers = _speaker_folders(speech_commands_dir, tmp_path / "speakers", min_clips=17)
+    code, trained = run_cli("train", str(speakers), "--task", "speaker-id", "--out", str(tmp_path / "run"))
+    assert code == 0, trained
+    assert trained["evaluated_on"] == "validation" and len(trained["labels"]) == 8
+    assert trained["metrics"]["accuracy"] >= 0.85, trained["metrics"]
+
+
+@pytest.mark.slow
+def test_real_speech_speaker_verification(speech_commands_dir, tmp_path):
+    speakers = _speaker_folders(speech_commands_dir, tmp_path / "speakers", min_clips=11)
+    code, bare = run_cli(
+        "evaluate", "ge2e_speaker", "--data", str(speakers), "--task", "speaker-verification"
+    )
+    assert code == 0
+    assert bare["num_speakers"] == 11 and bare["eer"] <= 0.2, bare
+    code, trained = run_cli(
+        "train", str(speakers), "--task", "speaker-verification", "--out", str(tmp_path / "run")
+    )
+    assert code == 0, trained
+    assert trained["metrics"]["eer"] <= 0.25, trained["metrics"]

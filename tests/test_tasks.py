@@ -71,9 +71,9 @@ def test_head_model_shares_weights_with_the_task(rng):
     task = TASKS["kws_attention"]()
     _perturb_head(task, rng)
     x = _clips(rng, n=3)
-    assert task.context_samples == 8000  # keyword spotters add 0.5 s of silence around the clip
+    assert task.context_samples == 5600  # keyword spotters add 0.35 s of silence around the clip
     frames = task.base.predict(keras.ops.convert_to_numpy(task.with_context(x)), verbose=0)
-    assert frames.shape[1] == task.base.num_windows(16000 + 2 * 8000)
+    assert frames.shape[1] == task.base.num_windows(16000 + 2 * 5600)
     np.testing.assert_allclose(
         task.head_model().predict(frames, verbose=0), task.predict_waveforms(x), rtol=1e-5, atol=1e-6
     )

@@ -75,6 +75,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="with --quantize int8: quantize the feature front-end too (by default it stays float32)",
     )
     parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help=(
+            "with --format tflite, for keyword spotters on the speech_embedding base: the streaming variant "
+            "(80 ms hops of 1,280 samples and a state vector in, scores and the next state out; float32), "
+            "described in PATH.streaming.json"
+        ),
+    )
+    parser.add_argument(
         "--data",
         type=Path,
         default=None,
@@ -105,6 +114,8 @@ def run(args: argparse.Namespace) -> CommandResult:
 
     if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io or args.full_integer):
         raise ConfigError("--quantize, --int8-io and --full-integer apply to --format tflite only.")
+    if args.streaming:
+        return _export_streaming(args)
     model, labels, config = _load_run(args.run_dir, safe_mode=args.safe_mode)
     sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
     num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
@@ -147,7 +158,51 @@ def run(args: argparse.Namespace) -> CommandResult:
         lines.append(
             "No parity report: no held-out clips (the run's data_dir, or --data DIR, supplies them)."
         )
-    return CommandResult(data=result.to_dict(), text="\n".join(lines))
+    data = result.to_dict()
+    settings = _copy_detection_settings(args.run_dir, result.path)
+    if settings is not None:
+        data["streaming_settings_path"] = str(settings)
+        lines.append(f"Detection settings (evaluate-stream) copied to {settings}.")
+    return CommandResult(data=data, text="\n".join(lines))
+
+
+def _copy_detection_settings(run_dir: Path, exported: Path) -> Path | None:
+    """The run's ``streaming.json`` (threshold and smoothing chosen by evaluate-stream) written beside the
+    export as ``<PATH>.streaming.json``; ``None`` when the run has none."""
+    from audio_transfer.streaming import STREAMING_FILE, DetectionSettings
+    from audio_transfer.streaming.streaming_export import description_path
+
+    if not (run_dir / STREAMING_FILE).is_file():
+        return None
+    return DetectionSettings.read(run_dir / STREAMING_FILE).write(description_path(exported))
+
+
+def _export_streaming(args: argparse.Namespace) -> CommandResult:
+    """``--streaming``: the run's keyword spotter as a streaming TFLite file with its description."""
+    from audio_transfer.streaming import DetectionSettings, export_streaming_tflite
+    from audio_transfer.training import load_run
+
+    if args.export_format != "tflite" or args.quantize != "none" or args.int8_io or args.full_integer:
+        raise ConfigError(
+            "--streaming writes a float32 TFLite file: use it with --format tflite, without --quantize, "
+            "--int8-io or --full-integer."
+        )
+    if args.input_type != "float32":
+        raise ConfigError("--streaming takes float32 samples; drop --input-type int16.")
+    run = load_run(args.run_dir)
+    result = export_streaming_tflite(
+        run.task,
+        clip_seconds=run.config.clip_seconds,
+        out=args.out,
+        settings=DetectionSettings.for_model(args.run_dir),
+    )
+    text = (
+        f"Wrote {result.path} (streaming, {result.size_bytes} bytes): {result.description['hop_samples']} "
+        f"samples per hop and a state of {result.description['state_size']} floats in, "
+        f"{len(result.description['labels'])} scores and the next state out; the first "
+        f"{result.description['warmup_hops']} hops warm up. Described in {result.description_path}."
+    )
+    return CommandResult(data=result.to_dict(), text=text)
 
 
 def _count(text: str) -> int:

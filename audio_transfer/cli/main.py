@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "enroll": "audio_transfer.cli.enroll",
     "verify": "audio_transfer.cli.verify",
     "export": "audio_transfer.cli.export",
+    "detect": "audio_transfer.cli.detect",
+    "evaluate-stream": "audio_transfer.cli.evaluate_stream",
     "synth": "audio_transfer.cli.synth",
     "demo": "audio_transfer.cli.demo",
 }

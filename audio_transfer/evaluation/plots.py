@@ -15,6 +15,7 @@ import numpy as np
 
 from audio_transfer.atomic_files import atomic_write
 from audio_transfer.evaluation.classification_report import ClassificationReport
+from audio_transfer.evaluation.keyword_detection_report import KeywordDetectionReport
 from audio_transfer.evaluation.verification_report import VerificationReport
 
 if TYPE_CHECKING:
@@ -118,6 +119,68 @@ def plot_det_curve(report: VerificationReport, path: str | os.PathLike) -> Path:
     axes.set_ylabel("false rejection rate (%)")
     axes.set_title(f"DET: {report.num_target} target, {report.num_nontarget} non-target trials")
     axes.legend(loc="upper right")
+    return _save_png(figure, path)
+
+
+def plot_false_accept_curve(
+    report: KeywordDetectionReport,
+    path: str | os.PathLike,
+    *,
+    chosen_index: int | None = None,
+    target_fa_per_hour: float | None = None,
+) -> Path:
+    """Draw the DET curve of a keyword detector (false-reject rate against false accepts per hour) as a PNG.
+
+    One point per threshold; the x axis is logarithmic, so thresholds without any false accept are drawn at
+    the left limit (half a false accept over the negative audio). The chosen threshold and the target are
+    marked when given.
+
+    Args:
+        report: from :func:`audio_transfer.streaming.evaluate_stream`.
+        path: PNG file to write (replaced atomically); its folder must exist.
+        chosen_index: index of the threshold to mark.
+        target_fa_per_hour: false-accept budget to draw as a vertical line.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    from matplotlib.figure import Figure
+
+    fa_per_hour = report.false_accepts_per_hour
+    low = 0.5 / report.negative_hours
+    high = max(float(fa_per_hour.max()), low) * 2.0
+    figure = Figure(figsize=(6.0, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    axes.plot(np.maximum(fa_per_hour, low), 100 * report.false_reject_rate, ".-", color="tab:blue")
+    if target_fa_per_hour is not None:
+        axes.axvline(
+            max(target_fa_per_hour, low),
+            color="0.6",
+            linestyle="--",
+            linewidth=0.8,
+            label=f"target {target_fa_per_hour:g} per hour",
+        )
+    if chosen_index is not None:
+        point = report.point(chosen_index)
+        axes.plot(
+            max(point["false_accepts_per_hour"], low),
+            100 * point["false_reject_rate"],
+            "o",
+            color="tab:red",
+            label=f"threshold {point['threshold']:.3f}: FRR {point['false_reject_rate']:.1%}, "
+            f"{point['false_accepts_per_hour']:.2f} FA/h",
+        )
+    axes.set_xscale("log")
+    axes.set_xlim(low / 1.5, high)
+    axes.set_ylim(-2, 102)
+    axes.grid(True, which="both", color="0.9")
+    axes.set_xlabel("false accepts per hour")
+    axes.set_ylabel("false rejection rate (%)")
+    axes.set_title(
+        f"keyword detection: {report.num_positives} keyword clips, {report.negative_hours:.2f} h without"
+    )
+    if chosen_index is not None or target_fa_per_hour is not None:
+        axes.legend(loc="upper right")
     return _save_png(figure, path)
 
 

@@ -66,6 +66,19 @@ def write_report(
     return paths
 
 
+def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
+    """Write ``data`` as strict, indented JSON, replacing ``path`` atomically.
+
+    NumPy numbers and arrays, tuples and paths become JSON types and NaN or infinite floats ``null``, as in
+    ``metrics.json``.
+
+    Raises:
+        ConfigError: ``data`` holds a value JSON cannot represent.
+    """
+    content = _to_json(_json_ready(data, "data")) + "\n"
+    return atomic_write(path, lambda file: file.write(content.encode()))
+
+
 def _json_ready(value: Any, where: str) -> Any:
     """``value`` with NumPy types, tuples and paths made JSON types and non-finite floats made None."""
     if isinstance(value, Mapping):

@@ -21,4 +21,4 @@ class AudioClassifier(Classifier):
 
     default_pooling = "mean_max"
     # Silence around the clip (inside the model), as for keywords: short sounds are seen whole.
-    default_context_seconds = 0.5
+    default_context_seconds = 0.35

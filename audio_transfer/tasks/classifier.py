@@ -28,8 +28,8 @@ class Classifier(Task):
         labels: class names in output order (unique, at least 2).
         pooling, hidden_units, dropout, normalize, attention_units: see
             :class:`~audio_transfer.heads.ClassificationHead`.
-        context_seconds: silence added around the clip inside the model (see :class:`Task`); ``None`` for
-            the class's default.
+        context_seconds: silence added around the clip inside the model (see :class:`Task`).
+        ``None`` for ``pooling``, ``normalize`` or ``context_seconds`` takes the class's default.
 
     Shapes:
         input ``(batch, samples)`` float32; output ``(batch, len(labels))`` probabilities.
@@ -37,6 +37,7 @@ class Classifier(Task):
 
     default_pooling = "mean_max"
     default_context_seconds = 0.0
+    default_normalize = True
 
     def __init__(
         self,
@@ -46,7 +47,7 @@ class Classifier(Task):
         pooling: str | None = None,
         hidden_units: int = 0,
         dropout: float = 0.3,
-        normalize: bool = True,
+        normalize: bool | None = None,
         attention_units: int = 64,
         context_seconds: float | None = None,
         **kwargs,
@@ -60,7 +61,7 @@ class Classifier(Task):
             pooling=pooling or self.default_pooling,
             hidden_units=hidden_units,
             dropout=dropout,
-            normalize=normalize,
+            normalize=self.default_normalize if normalize is None else normalize,
             attention_units=attention_units,
             name="head",
         )

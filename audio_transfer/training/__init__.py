@@ -26,6 +26,7 @@ _LAZY = {
             "MODEL_FILE",
             "TASK_CLASSES",
             "TrainingRun",
+            "auto_clip_seconds",
             "clip_key",
             "load_run",
             "make_task",

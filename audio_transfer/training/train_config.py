@@ -14,12 +14,12 @@ from audio_transfer.errors import ConfigError
 
 TASK_NAMES = ("kws", "speaker-id", "speaker-verification", "classify")
 
-# Per task: the base used when none is named, the clip length and the head's temporal pooling.
+# Per task: the base used when none is named and the head's temporal pooling.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "kws": {"base": "speech_embedding", "clip_seconds": 1.0, "pooling": "mean_max"},
-    "classify": {"base": "speech_embedding", "clip_seconds": 1.0, "pooling": "mean_max"},
-    "speaker-id": {"base": "ge2e_speaker", "clip_seconds": 3.0, "pooling": "attentive_statistics"},
-    "speaker-verification": {"base": "ge2e_speaker", "clip_seconds": 3.0, "pooling": "mean"},
+    "kws": {"base": "speech_embedding", "pooling": "mean_max"},
+    "classify": {"base": "speech_embedding", "pooling": "mean_max"},
+    "speaker-id": {"base": "ge2e_speaker", "pooling": "attentive_statistics"},
+    "speaker-verification": {"base": "ge2e_speaker", "pooling": "mean"},
 }
 
 
@@ -35,7 +35,9 @@ class TrainConfig:
         data_dir: training folder (folder per class) or manifest.
         val_data_dir: validation folder; ``None`` holds out ``validation_fraction`` of the training data.
         sample_rate: rate in Hz clips are decoded at (the base's).
-        clip_seconds: every clip is padded or cut to this length.
+        clip_seconds: every clip is padded or cut to this length (centred); ``None`` measures the training
+            files: the 95th percentile of their durations (so words anywhere in longer clips are kept
+            whole and short clips are not drowned in padding), from 0.5 to 6 s.
         keywords: for ``kws``: the words to spot; other words become ``_unknown_``.
         unknown_fraction: share of ``_unknown_`` examples kept (``kws`` with ``keywords``).
         silence_fraction: share of ``_silence_`` examples made from background noise.
@@ -46,8 +48,10 @@ class TrainConfig:
     Head:
         pooling: temporal pooling of the head (see :data:`audio_transfer.heads.POOLING_NAMES`).
         context_seconds: classifiers: silence added around each clip inside the model (``None``: the
-            task's default, 0.5 s for keywords and sounds).
+            task's default, 0.35 s for keywords and sounds).
         hidden_units: hidden ReLU layer size of classification heads (0 = linear).
+        normalize: layer-normalise the pooled embedding in classification heads (``None``: the task's
+            default: on for keywords and sounds, off for speakers).
         dropout: dropout before the head's dense layers.
         projection_dim: speaker verification: size of the trained embedding; ``None`` keeps the base's.
         aam_margin, aam_scale: additive angular margin softmax of speaker verification.
@@ -55,6 +59,8 @@ class TrainConfig:
     Optimisation:
         epochs, batch_size, learning_rate, weight_decay (AdamW), label_smoothing: stage 1 (head on the
             cached embeddings of the frozen base).
+        min_steps_per_epoch: stage 1 repeats small datasets within an epoch to make at least this many
+            steps (embeddings are cached, so this is cheap and lets the head converge on a few clips).
         patience: epochs without improvement of ``monitor`` before early stopping (best weights restored).
         class_weighting: weight classes by inverse frequency.
         augment: train on ``augment_copies`` augmented copies of every clip besides the clean one (computed
@@ -81,12 +87,14 @@ class TrainConfig:
     pooling: str | None = None
     context_seconds: float | None = None
     hidden_units: int = 0
+    normalize: bool | None = None
     dropout: float = 0.3
     projection_dim: int | None = None
     aam_margin: float = 0.2
     aam_scale: float = 30.0
 
     epochs: int = 30
+    min_steps_per_epoch: int = 20
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
@@ -105,7 +113,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.task not in TASK_NAMES:
             raise ConfigError(f"task must be one of {', '.join(TASK_NAMES)}; received {self.task!r}.")
-        for name in ("sample_rate", "epochs", "batch_size", "min_examples_for_validation"):
+        for name in (
+            "sample_rate",
+            "epochs",
+            "batch_size",
+            "min_steps_per_epoch",
+            "min_examples_for_validation",
+        ):
             _check(name, getattr(self, name), lambda v: isinstance(v, int) and v > 0, "a positive integer")
         for name in ("hidden_units", "augment_copies", "fine_tune_blocks", "fine_tune_epochs", "patience"):
             _check(name, getattr(self, name), lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
@@ -132,11 +146,13 @@ class TrainConfig:
             if isinstance(self.keywords, str) or not all(isinstance(k, str) and k for k in self.keywords):
                 raise ConfigError(f"keywords must be a list of words, received {self.keywords!r}.")
             self.keywords = list(self.keywords)
+        if self.normalize is not None and not isinstance(self.normalize, bool):
+            raise ConfigError(f"normalize must be true, false or null, received {self.normalize!r}.")
         if self.monitor not in ("val_loss", "val_accuracy"):
             raise ConfigError(f"monitor must be 'val_loss' or 'val_accuracy', received {self.monitor!r}.")
 
     def resolved(self) -> TrainConfig:
-        """A copy with the task's defaults filled in for ``base``, ``clip_seconds`` and ``pooling``."""
+        """A copy with the task's defaults filled in for ``base`` and ``pooling``."""
         defaults = TASK_DEFAULTS[self.task]
         return dataclasses.replace(
             self, **{key: value for key, value in defaults.items() if getattr(self, key) is None}

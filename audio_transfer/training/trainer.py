@@ -255,13 +255,20 @@ class Trainer:
         return y
 
     def _dataset(self, x: np.ndarray, y: np.ndarray, *, shuffle: bool) -> tf.data.Dataset:
-        """Batches of (inputs, targets[, class weights]); training batches reshuffled every epoch."""
+        """Batches of (inputs, targets[, class weights]); training batches reshuffled every epoch.
+
+        A training epoch passes over the data as many times as it takes to make
+        ``config.min_steps_per_epoch`` steps: on a few dozen clips one pass is one or two steps, far too
+        few for the head to converge in a sensible number of epochs.
+        """
         weights = self._sample_weights(y) if shuffle else None
         parts = (self._inputs(x, y), self._targets(y)) + (() if weights is None else (weights,))
         dataset = tf.data.Dataset.from_tensor_slices(parts)
-        if shuffle:
-            dataset = dataset.shuffle(len(y), seed=self.config.seed, reshuffle_each_iteration=True)
-        return dataset.batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
+        if not shuffle:
+            return dataset.batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
+        passes = math.ceil(self.config.min_steps_per_epoch / math.ceil(len(y) / self.config.batch_size))
+        dataset = dataset.shuffle(len(y), seed=self.config.seed, reshuffle_each_iteration=True)
+        return dataset.repeat(max(passes, 1)).batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
 
     def _compile(self, model: keras.Model, learning_rate: float, *, steps_per_execution: int = 1) -> None:
         if isinstance(self.task, Classifier):

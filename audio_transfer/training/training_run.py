@@ -5,10 +5,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from audio_transfer.atomic_files import atomic_write
+from audio_transfer.audio import audio_info
 from audio_transfer.bases import AudioBase, load_base
 from audio_transfer.data import (
     AudioExample,
@@ -19,7 +24,7 @@ from audio_transfer.data import (
     load_labelled_audio,
     load_splits,
 )
-from audio_transfer.errors import ConfigError
+from audio_transfer.errors import AudioDecodeError, ConfigError
 from audio_transfer.tasks import (
     AudioClassifier,
     Classifier,
@@ -43,6 +48,10 @@ LABELS_FILE = "labels.txt"
 CONFIG_FILE = "config.yaml"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
+
+# Bounds of the clip length measured from the data when clip_seconds is not set.
+MIN_AUTO_CLIP_SECONDS = 0.5
+MAX_AUTO_CLIP_SECONDS = 6.0
 
 TASK_CLASSES: dict[str, type[Task]] = {
     "kws": KeywordSpotter,
@@ -115,6 +124,7 @@ def make_task(config: TrainConfig, base: AudioBase, labels: list[str]) -> Task:
         labels,
         pooling=config.pooling,
         hidden_units=config.hidden_units,
+        normalize=config.normalize,
         dropout=config.dropout,
         context_seconds=config.context_seconds,
     )
@@ -162,6 +172,8 @@ def train_run(
             min_examples=config.min_examples_for_validation,
             seed=config.seed,
         )
+    if config.clip_seconds is None:
+        config = config.replace(clip_seconds=auto_clip_seconds(train_examples))
     labels = list(data.labels)
     if len(labels) < 2:
         raise ConfigError(f"{config.data_dir} has one class ({labels[0]!r}); training needs at least two.")
@@ -227,13 +239,36 @@ def load_run(path: str | os.PathLike, *, safe_mode: bool = True) -> TrainingRun:
     if config_path.is_file():
         config = TrainConfig.from_yaml(config_path)
     else:
-        config = TrainConfig(task=task_name(task), sample_rate=task.sample_rate).resolved()
+        config = TrainConfig(task=task_name(task), sample_rate=task.sample_rate, clip_seconds=1.0).resolved()
     if isinstance(task, Classifier):
         labels = list(task.labels)
     else:
         labels_path = model_path.parent / LABELS_FILE
         labels = labels_path.read_text().splitlines() if labels_path.is_file() else []
     return TrainingRun(task=task, config=config, labels=labels, run_dir=model_path.parent)
+
+
+def auto_clip_seconds(examples: Sequence[AudioExample], *, percentile: float = 95.0) -> float:
+    """A clip length that keeps most files whole: the ``percentile`` of their durations, rounded up to
+    0.1 s, from :data:`MIN_AUTO_CLIP_SECONDS` to :data:`MAX_AUTO_CLIP_SECONDS` (1 s without real files)."""
+    durations = []
+    for example in examples:
+        if example.path is not None and not example.generated:
+            try:
+                durations.append(audio_info(example.path).duration_seconds)
+            except AudioDecodeError:
+                continue  # decoding reports it
+    if not durations:
+        return 1.0
+    seconds = math.ceil(float(np.percentile(durations, percentile)) * 10 - 1e-6) / 10
+    seconds = min(max(seconds, MIN_AUTO_CLIP_SECONDS), MAX_AUTO_CLIP_SECONDS)
+    logger.info(
+        "Clips are %.1f s long (%.0fth percentile of %d files; set clip_seconds to choose).",
+        seconds,
+        percentile,
+        len(durations),
+    )
+    return seconds
 
 
 def clip_key(example: AudioExample) -> str:

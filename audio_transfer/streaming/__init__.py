@@ -1,0 +1,54 @@
+"""Streaming keyword detection: a keyword spotter slid over long audio, measured, and its on-device variant.
+
+- :class:`KeywordDetector`: posteriors over long audio (for speech_embedding spotters the base runs once
+  per 80 ms hop) and :class:`Detection` s after smoothing, threshold and refractory period
+  (:func:`smooth_posteriors`, :func:`pick_detections`).
+- :class:`DetectionSettings`: threshold, smoothing and refractory period, saved as ``streaming.json``.
+- :func:`evaluate_stream` / :class:`StreamEvaluation`: false-reject rate and false accepts per hour across
+  thresholds, the threshold for a target, the DET curve.
+- :class:`StreamingSpotter`, :func:`export_streaming_tflite`, :class:`TFLiteStreamingSpotter`: the spotter
+  as one step per 80 ms hop with explicit state, as a builtin-ops TFLite file, and run with LiteRT.
+
+Layer: above ``tasks``, ``evaluation`` and ``export``; below ``cli``. Modules importing TensorFlow load on
+first access.
+"""
+
+import importlib
+
+from audio_transfer.streaming.detection import Detection
+from audio_transfer.streaming.detection_settings import STREAMING_FILE, DetectionSettings
+from audio_transfer.streaming.posteriors import pick_detections, smooth_posteriors
+
+_LAZY = {
+    "KeywordDetector": "audio_transfer.streaming.keyword_detector",
+    "keyword_labels": "audio_transfer.streaming.keyword_detector",
+    "StreamEvaluation": "audio_transfer.streaming.stream_evaluation",
+    "evaluate_stream": "audio_transfer.streaming.stream_evaluation",
+    "StreamingSpotter": "audio_transfer.streaming.streaming_spotter",
+    "StreamingExport": "audio_transfer.streaming.streaming_export",
+    "export_streaming_tflite": "audio_transfer.streaming.streaming_export",
+    "TFLiteStreamingSpotter": "audio_transfer.streaming.tflite_streaming_spotter",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "STREAMING_FILE",
+    "Detection",
+    "DetectionSettings",
+    "KeywordDetector",
+    "StreamEvaluation",
+    "StreamingExport",
+    "StreamingSpotter",
+    "TFLiteStreamingSpotter",
+    "evaluate_stream",
+    "export_streaming_tflite",
+    "keyword_labels",
+    "pick_detections",
+    "smooth_posteriors",
+]

@@ -1,0 +1,287 @@
+"""Keyword detection in long audio: a trained classifier slid over the stream, posteriors smoothed."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from audio_transfer.bases.speech_embedding_base import HOP_FRAMES, WINDOW_FRAMES, SpeechEmbeddingBase
+from audio_transfer.errors import ConfigError, InputShapeError
+from audio_transfer.streaming import _hops
+from audio_transfer.streaming.detection import Detection
+from audio_transfer.streaming.detection_settings import DetectionSettings
+from audio_transfer.streaming.posteriors import pick_detections, smooth_posteriors
+from audio_transfer.tasks import Classifier
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STRIDE_SECONDS = 0.08
+# Embeddings computed per pass over a long stream (about 41 s of audio): bounds memory on hour-long files.
+_EMBEDDINGS_PER_PASS = 512
+_HEAD_BATCH = 4096
+_CLIP_BATCH = 32
+
+
+def keyword_labels(labels: Sequence[str]) -> list[str]:
+    """The labels that are keywords: all but the ``_underscored_`` ones (``_silence_``, ``_unknown_``)."""
+    return [label for label in labels if not label.startswith("_")]
+
+
+class KeywordDetector:
+    """Slides a keyword classifier over long audio and turns its posteriors into :class:`Detection` s.
+
+    The classifier sees windows every ``stride_seconds``: its training clip with the task's
+    ``context_seconds`` on both sides, which in a stream is the audio around the clip (inside the task
+    model, on isolated clips, it is silence). For a spotter on the ``speech_embedding`` base with a stride
+    that is a multiple of 80 ms, the base runs once over the whole stream (one embedding per 80 ms hop, each
+    computed once, as the streaming TFLite model does on a device) and the head runs on every run of
+    consecutive embeddings a window spans; for other classifiers base and head run on every window. The
+    posteriors are then smoothed by a trailing moving average, and a keyword fires where its smoothed
+    probability reaches the threshold, outside the refractory period of the previous detection (see
+    :func:`~audio_transfer.streaming.pick_detections`). A detection reports the window that fired: the
+    keyword lies somewhere in it, and a device listening live fires at its end.
+
+    On the speech_embedding path the log-mel front-end takes its 80 dB floor per hop, as on a device (see
+    ``audio_transfer/streaming/_hops.py``), instead of per training clip; posteriors equal the classifier's
+    on each window wherever the audio stays within 80 dB of the window's loudest frame. Each window is the
+    base and head on the audio itself: with ``context_seconds`` > 0 the task model proper would instead pad
+    the clip with silence.
+
+    Args:
+        spotter: a trained :class:`~audio_transfer.tasks.Classifier` (usually a ``KeywordSpotter``).
+        clip_seconds: the training clip length (windows add the task's ``context_seconds`` around it).
+        stride_seconds: time between window positions (default 0.08 s).
+        settings: threshold, smoothing and refractory period (default :class:`DetectionSettings` ``()``).
+
+    Example:
+        >>> detector = KeywordDetector.from_path("runs/yes_no")
+        >>> for detection in detector.detect(load_audio("kitchen.wav")):
+        ...     print(detection.label, detection.end_seconds, detection.score)
+    """
+
+    def __init__(
+        self,
+        spotter: Classifier,
+        *,
+        clip_seconds: float,
+        stride_seconds: float | None = None,
+        settings: DetectionSettings | None = None,
+    ) -> None:
+        if not isinstance(spotter, Classifier):
+            raise ConfigError(
+                f"Detection needs a classifier (KeywordSpotter, AudioClassifier), received "
+                f"{type(spotter).__name__}."
+            )
+        self.spotter = spotter
+        self.labels = tuple(spotter.labels)
+        self.keywords = tuple(keyword_labels(self.labels))
+        if not self.keywords:
+            raise ConfigError(
+                f"The model's labels {list(self.labels)} hold no keyword: every label starts with '_'."
+            )
+        self.keyword_indices = tuple(self.labels.index(label) for label in self.keywords)
+        self.sample_rate = spotter.sample_rate
+        if not (isinstance(clip_seconds, (int, float)) and clip_seconds > 0):
+            raise ConfigError(f"clip_seconds must be positive, received {clip_seconds!r}.")
+        self.clip_samples = round(clip_seconds * self.sample_rate)
+        self.context_samples = spotter.context_samples
+        self.window_samples = self.clip_samples + 2 * self.context_samples
+        stride_seconds = DEFAULT_STRIDE_SECONDS if stride_seconds is None else stride_seconds
+        self.stride_samples = round(stride_seconds * self.sample_rate) if stride_seconds > 0 else 0
+        if self.stride_samples < 1:
+            raise ConfigError(f"stride_seconds must be positive, received {stride_seconds!r}.")
+        self.settings = settings or DetectionSettings()
+        base = spotter.base
+        self.uses_embeddings = (
+            isinstance(base, SpeechEmbeddingBase) and self.stride_samples % _hops.hop_samples(base) == 0
+        )
+        if isinstance(base, SpeechEmbeddingBase) and not self.uses_embeddings:
+            logger.warning(
+                "stride %.3f s is not a multiple of the base's 0.08 s hop: the whole model runs on every "
+                "window, which is much slower.",
+                stride_seconds,
+            )
+        self._head = spotter.head_model()
+        self._embed_hops = None
+        self._forward = None
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike, *, stride_seconds: float | None = None) -> KeywordDetector:
+        """The detector of a run folder or ``.keras`` file, with the settings saved beside it, if any.
+
+        The clip length comes from the run's ``config.yaml``; ``streaming.json`` (written by
+        :func:`~audio_transfer.streaming.evaluate_stream`) supplies threshold, smoothing and refractory
+        period.
+        """
+        from audio_transfer.training import load_run
+
+        run = load_run(path)
+        return cls(
+            run.task,
+            clip_seconds=run.config.clip_seconds,
+            stride_seconds=stride_seconds,
+            settings=DetectionSettings.for_model(run.run_dir),
+        )
+
+    @property
+    def stride_seconds(self) -> float:
+        return self.stride_samples / self.sample_rate
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.clip_samples / self.sample_rate
+
+    def num_windows(self, num_samples: int) -> int:
+        """Window positions in ``num_samples`` of audio (audio shorter than a window is padded to one)."""
+        return 1 + (max(num_samples, self.window_samples) - self.window_samples) // self.stride_samples
+
+    @property
+    def window_seconds(self) -> float:
+        """Length of the audio window the model hears: the clip with its context on both sides."""
+        return self.window_samples / self.sample_rate
+
+    def window_starts_seconds(self, num_samples: int) -> np.ndarray:
+        """Start time of every window position, in seconds."""
+        return np.arange(self.num_windows(num_samples)) * self.stride_samples / self.sample_rate
+
+    def posteriors(self, waveform: np.ndarray) -> np.ndarray:
+        """Class probabilities at every window position of one stream or of equal-length streams.
+
+        Args:
+            waveform: ``(samples,)`` or ``(streams, samples)`` float32 at :attr:`sample_rate`.
+
+        Returns:
+            ``(windows, classes)``, or ``(streams, windows, classes)`` for 2-D input; window ``m`` covers
+            ``[m * stride_seconds, m * stride_seconds + window_seconds)``: a clip and ``context_seconds`` of
+            audio on both sides.
+        """
+        waveforms = np.asarray(waveform, dtype=np.float32)
+        if waveforms.ndim not in (1, 2) or waveforms.shape[-1] == 0:
+            raise InputShapeError(
+                f"Detection takes audio of shape (samples,) or (streams, samples); received shape "
+                f"{waveforms.shape}."
+            )
+        batch = waveforms[np.newaxis] if waveforms.ndim == 1 else waveforms
+        if batch.shape[1] < self.window_samples:
+            batch = np.pad(batch, ((0, 0), (0, self.window_samples - batch.shape[1])))
+        compute = self._embedding_posteriors if self.uses_embeddings else self._window_posteriors
+        result = np.concatenate(
+            [compute(batch[i : i + _CLIP_BATCH]) for i in range(0, len(batch), _CLIP_BATCH)]
+        )
+        return result[0] if waveforms.ndim == 1 else result
+
+    def detections(
+        self, posteriors: np.ndarray, settings: DetectionSettings | None = None
+    ) -> list[Detection]:
+        """Detections in ``(windows, classes)`` posteriors of one stream (see :meth:`posteriors`)."""
+        settings = settings or self.settings
+        smoothed = smooth_posteriors(posteriors, window=self.smoothing_windows(settings))
+        picked = pick_detections(
+            smoothed,
+            threshold=settings.threshold,
+            refractory=self.refractory_windows(settings),
+            classes=self.keyword_indices,
+        )
+        return [
+            Detection(
+                label=self.labels[column],
+                start_seconds=row * self.stride_samples / self.sample_rate,
+                end_seconds=(row * self.stride_samples + self.window_samples) / self.sample_rate,
+                score=score,
+            )
+            for row, column, score in picked
+        ]
+
+    def detect(self, waveform: np.ndarray, settings: DetectionSettings | None = None) -> list[Detection]:
+        """Keywords in one ``(samples,)`` stream, in time order; ``settings`` default to :attr:`settings`."""
+        if np.ndim(waveform) != 1:
+            raise InputShapeError(f"detect takes one (samples,) stream, received shape {np.shape(waveform)}.")
+        return self.detections(self.posteriors(waveform), settings)
+
+    def smoothing_windows(self, settings: DetectionSettings) -> int:
+        """Window positions averaged by the smoothing of ``settings`` (at least 1)."""
+        return max(1, round(settings.smoothing_seconds / self.stride_seconds))
+
+    def refractory_seconds(self, settings: DetectionSettings) -> float:
+        """The refractory period of ``settings``, or :attr:`window_seconds` when it leaves it unset."""
+        return self.window_seconds if settings.refractory_seconds is None else settings.refractory_seconds
+
+    def refractory_windows(self, settings: DetectionSettings) -> int:
+        """Window positions a detection blocks, itself included (at least 1)."""
+        return max(1, math.ceil(self.refractory_seconds(settings) / self.stride_seconds - 1e-9))
+
+    # -- the two ways of computing posteriors ---------------------------------------------------
+    def _window_posteriors(self, batch: np.ndarray) -> np.ndarray:
+        """Base and head on every window, its context the stream's audio: ``(streams, windows, classes)``."""
+        windows = np.lib.stride_tricks.sliding_window_view(batch, self.window_samples, axis=1)
+        windows = windows[:, :: self.stride_samples]
+        count = windows.shape[1]
+        flat = windows.reshape(-1, self.window_samples)
+        forward = self._forward_function()
+        probabilities = np.concatenate(
+            [
+                forward(np.ascontiguousarray(flat[i : i + _CLIP_BATCH])).numpy()
+                for i in range(0, len(flat), _CLIP_BATCH)
+            ]
+        )
+        return probabilities.reshape(len(batch), count, -1)
+
+    def _forward_function(self):
+        if self._forward is None:
+            spotter = self.spotter
+
+            @tf.function(input_signature=[tf.TensorSpec((None, None), tf.float32)])
+            def forward(windows):
+                return spotter.head(spotter.base(windows, training=False), training=False)
+
+            self._forward = forward
+        return self._forward
+
+    def _embedding_posteriors(self, batch: np.ndarray) -> np.ndarray:
+        """speech_embedding once per hop over each stream, then the head on clip-long runs of embeddings."""
+        base = self.spotter.base
+        step = self.stride_samples // _hops.hop_samples(base)
+        per_clip = base.num_windows(self.window_samples)
+        num_windows = self.num_windows(batch.shape[1])
+        needed = (num_windows - 1) * step + per_clip
+        embeddings = np.concatenate(
+            [
+                self._embeddings(batch, base, first=first, count=min(_EMBEDDINGS_PER_PASS, needed - first))
+                for first in range(0, needed, _EMBEDDINGS_PER_PASS)
+            ],
+            axis=1,
+        )
+        positions = np.arange(num_windows)[:, np.newaxis] * step + np.arange(per_clip)[np.newaxis, :]
+        runs = embeddings[:, positions].reshape(-1, per_clip, embeddings.shape[-1])
+        outputs = [
+            self._head(runs[i : i + _HEAD_BATCH], training=False).numpy()
+            for i in range(0, len(runs), _HEAD_BATCH)
+        ]
+        return np.concatenate(outputs).reshape(len(batch), num_windows, -1)
+
+    def _embeddings(
+        self, batch: np.ndarray, base: SpeechEmbeddingBase, *, first: int, count: int
+    ) -> np.ndarray:
+        """Embeddings ``first .. first + count - 1`` of each stream: ``(streams, count, 96)``."""
+        # Embedding k spans frames [8k, 8k + 76), made by hops k .. k + 9.
+        num_hops = count + (WINDOW_FRAMES - HOP_FRAMES + _hops.LEAD_FRAMES) // HOP_FRAMES
+        buffers = _hops.hop_buffers(batch, base, first_hop=first, num_hops=num_hops)
+        return self._embedding_function(base)(buffers).numpy()
+
+    def _embedding_function(self, base: SpeechEmbeddingBase):
+        if self._embed_hops is None:
+
+            @tf.function(
+                input_signature=[tf.TensorSpec((None, None, _hops.buffer_samples(base)), tf.float32)]
+            )
+            def embed_hops(buffers):
+                frames = _hops.hop_log_mel(base, buffers)[:, _hops.LEAD_FRAMES :]
+                return base.embed_log_mel(frames, training=False)
+
+            self._embed_hops = embed_hops
+        return self._embed_hops

@@ -1,0 +1,311 @@
+"""Measuring a keyword detector on streams: false rejects on keyword clips, false accepts per hour."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audio_transfer.audio import AUDIO_EXTENSIONS, load_audio
+from audio_transfer.data import SkippedFile, load_labelled_audio
+from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
+from audio_transfer.evaluation import KeywordDetectionReport, plot_false_accept_curve, write_json
+from audio_transfer.streaming.detection_settings import STREAMING_FILE, DetectionSettings
+from audio_transfer.streaming.keyword_detector import KeywordDetector
+from audio_transfer.streaming.posteriors import pick_detections, smooth_posteriors
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLDS = np.round(np.concatenate([np.arange(1, 100) / 100, [0.995, 0.999]]), 3)
+DET_FILE = "streaming_det.png"
+REPORT_FILE = "streaming_report.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamEvaluation:
+    """What :func:`evaluate_stream` measured and chose.
+
+    Args:
+        report: false-reject rate and false accepts per hour at every threshold.
+        settings: the chosen threshold with the smoothing and refractory period it was measured with.
+        chosen_index: index of the chosen threshold in ``report.thresholds``.
+        target_met: whether a threshold stayed within the target (otherwise the highest one is chosen).
+        positives: the keyword clip folder; negatives: the files of audio without keywords.
+        skipped: files that could not be decoded, or class folders that are not keywords of the model.
+    """
+
+    report: KeywordDetectionReport
+    settings: DetectionSettings
+    chosen_index: int
+    target_met: bool
+    positives: Path
+    negatives: tuple[Path, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.report.to_dict(),
+            "chosen": self.report.point(self.chosen_index),
+            "keyword_false_reject_rates": self.report.keyword_false_reject_rates(self.chosen_index),
+            "target_fa_per_hour": self.settings.target_fa_per_hour,
+            "target_met": self.target_met,
+            "settings": self.settings.to_dict(),
+            "positives": str(self.positives),
+            "negatives": [str(path) for path in self.negatives],
+            "skipped": [item.to_dict() for item in self.skipped],
+        }
+
+    def to_text(self) -> str:
+        text = self.report.to_text(self.chosen_index)
+        if not self.target_met:
+            text += (
+                f"\nno threshold reaches {self.settings.target_fa_per_hour:g} false accepts per hour; "
+                "chose the highest"
+            )
+        return text
+
+    def save(
+        self, model_dir: str | os.PathLike | None, *, out_dir: str | os.PathLike | None = None
+    ) -> dict[str, Path]:
+        """Write ``streaming.json`` (the chosen settings) into ``model_dir``, and the DET curve PNG and the
+        full report JSON into ``out_dir`` (default ``model_dir``). Either may be ``None`` to skip its files.
+        Every file is replaced atomically.
+
+        Returns:
+            the written paths by role: ``settings``, ``det_curve``, ``report``.
+        """
+        written = {}
+        if model_dir is not None:
+            Path(model_dir).mkdir(parents=True, exist_ok=True)
+            written["settings"] = self.settings.write(Path(model_dir) / STREAMING_FILE)
+            out_dir = model_dir if out_dir is None else out_dir
+        if out_dir is not None:
+            out_dir = Path(out_dir)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            written["det_curve"] = plot_false_accept_curve(
+                self.report,
+                out_dir / DET_FILE,
+                chosen_index=self.chosen_index,
+                target_fa_per_hour=self.settings.target_fa_per_hour,
+            )
+            written["report"] = write_json(out_dir / REPORT_FILE, self.to_dict())
+        return written
+
+
+def evaluate_stream(
+    detector: KeywordDetector,
+    *,
+    positives: str | os.PathLike,
+    negatives: str | os.PathLike | Sequence[str | os.PathLike],
+    target_fa_per_hour: float = 1.0,
+    thresholds: Sequence[float] | None = None,
+    settings: DetectionSettings | None = None,
+    padding_seconds: float = 1.0,
+    snr_db: float = 20.0,
+    seed: int = 0,
+) -> StreamEvaluation:
+    """False-reject rate and false accepts per hour across thresholds; picks the threshold for a target.
+
+    Positives are keyword clips in one folder per keyword (folders that are not keywords of the model,
+    such as ``_background_noise_``, are skipped). Each clip is placed ``padding_seconds`` into a stream of
+    background taken from the negatives (a random excerpt, mixed ``snr_db`` below the clip's level) with
+    ``padding_seconds`` after it; it counts as detected at a threshold when its own keyword fires anywhere
+    in that stream. Negatives are long recordings without keywords (a file, a folder searched recursively,
+    or a list of them); every detection on them is a false accept.
+
+    Smoothing and refractory period come from ``settings`` (default: the detector's); the threshold with
+    the fewest false rejects within ``target_fa_per_hour`` is chosen (the highest threshold when none is).
+
+    Args:
+        detector: the detector (see :meth:`KeywordDetector.from_path`).
+        positives: folder of keyword clips, one sub-folder per keyword.
+        negatives: audio without keywords.
+        target_fa_per_hour: false accepts per hour the chosen threshold may make.
+        thresholds: increasing thresholds to measure (default 0.01 .. 0.99 by 0.01, 0.995, 0.999).
+        settings: smoothing and refractory period to measure with.
+        padding_seconds: background before and after each keyword clip.
+        snr_db: level of the clip over its background, in dB.
+        seed: picks the background excerpts.
+
+    Returns:
+        A :class:`StreamEvaluation`; call :meth:`StreamEvaluation.save` to store the chosen settings.
+
+    Example:
+        >>> evaluation = evaluate_stream(detector, positives="kws/test", negatives="noise/")
+        >>> evaluation.save("runs/yes_no")  # streaming.json, streaming_det.png, streaming_report.json
+    """
+    settings = settings or detector.settings
+    thresholds = np.asarray(DEFAULT_THRESHOLDS if thresholds is None else thresholds, dtype=np.float64)
+    if padding_seconds < 0:
+        raise ConfigError(f"padding_seconds must be >= 0, received {padding_seconds!r}.")
+    negative_files = _negative_files(negatives)
+    streams, skipped = _load_files(negative_files, sample_rate=detector.sample_rate)
+    if not streams:
+        raise DatasetError(
+            f"None of the negative files could be decoded ({skipped[0].path}: {skipped[0].reason})."
+        )
+    clips, labels, clip_skipped = _load_positives(Path(positives), detector)
+    skipped += clip_skipped
+
+    smoothing = detector.smoothing_windows(settings)
+    refractory = detector.refractory_windows(settings)
+
+    def count(scores: np.ndarray, threshold: float, keyword: int | None) -> int:
+        picked = pick_detections(
+            scores, threshold=threshold, refractory=refractory, classes=detector.keyword_indices
+        )
+        return sum(1 for _, column, _ in picked if keyword is None or column == keyword)
+
+    false_accepts = np.zeros(len(thresholds), np.int64)
+    for stream in streams.values():
+        scores = smooth_posteriors(detector.posteriors(stream), window=smoothing)
+        false_accepts += [count(scores, threshold, None) for threshold in thresholds]
+    negative_seconds = sum(len(stream) for stream in streams.values()) / detector.sample_rate
+
+    background = np.concatenate(list(streams.values()))
+    positive_streams = _in_background(
+        clips,
+        background,
+        padding_samples=round(padding_seconds * detector.sample_rate),
+        snr_db=snr_db,
+        rng=np.random.default_rng(seed),
+    )
+    detected = np.zeros((len(clips), len(thresholds)), bool)
+    for i, posteriors in enumerate(detector.posteriors(positive_streams)):
+        scores = smooth_posteriors(posteriors, window=smoothing)
+        keyword = detector.labels.index(labels[i])
+        detected[i] = [count(scores, threshold, keyword) > 0 for threshold in thresholds]
+
+    report = KeywordDetectionReport(
+        thresholds, detected, false_accepts, negative_seconds=negative_seconds, positive_labels=labels
+    )
+    index = report.threshold_index(target_fa_per_hour)
+    target_met = index is not None
+    if index is None:
+        index = len(thresholds) - 1
+        logger.warning(
+            "No threshold keeps false accepts within %g per hour (%.2f per hour at %.3f); chose %.3f.",
+            target_fa_per_hour,
+            report.false_accepts_per_hour[index],
+            thresholds[index],
+            thresholds[index],
+        )
+    chosen = report.point(index)
+    measured = {
+        "false_reject_rate": chosen["false_reject_rate"],
+        "false_accepts_per_hour": chosen["false_accepts_per_hour"],
+        "stride_seconds": detector.stride_seconds,
+        "num_positives": report.num_positives,
+        "negative_hours": report.negative_hours,
+        "padding_seconds": padding_seconds,
+        "snr_db": snr_db,
+    }
+    return StreamEvaluation(
+        report=report,
+        settings=settings.replace(
+            threshold=chosen["threshold"], target_fa_per_hour=target_fa_per_hour, measured=measured
+        ),
+        chosen_index=index,
+        target_met=target_met,
+        positives=Path(positives),
+        negatives=tuple(streams),
+        skipped=tuple(skipped),
+    )
+
+
+def _negative_files(negatives) -> list[Path]:
+    sources = [negatives] if isinstance(negatives, (str, os.PathLike)) else list(negatives)
+    files = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            files += sorted(
+                path
+                for path in source.rglob("*")
+                if path.is_file() and path.name.lower().endswith(AUDIO_EXTENSIONS)
+            )
+        elif source.is_file():
+            files.append(source)
+        else:
+            raise DatasetError(
+                f"The negative audio {source} does not exist; give a long recording or a folder."
+            )
+    if not files:
+        raise DatasetError(
+            f"No audio files ({', '.join(AUDIO_EXTENSIONS)}) in {', '.join(map(str, sources))}."
+        )
+    return files
+
+
+def _load_files(
+    paths: Sequence[Path], *, sample_rate: int
+) -> tuple[dict[Path, np.ndarray], list[SkippedFile]]:
+    loaded, skipped = {}, []
+    for path in paths:
+        try:
+            waveform = load_audio(path, sample_rate=sample_rate)
+        except AudioDecodeError as error:
+            logger.warning("Skipping %s: %s", path, error)
+            skipped.append(SkippedFile(os.fspath(path), str(error)))
+            continue
+        if len(waveform):
+            loaded[path] = waveform
+        else:
+            skipped.append(SkippedFile(os.fspath(path), "no samples"))
+    return loaded, skipped
+
+
+def _load_positives(
+    folder: Path, detector: KeywordDetector
+) -> tuple[list[np.ndarray], list[str], list[SkippedFile]]:
+    """The keyword clips of ``folder`` (whole files) with their labels; other classes are skipped."""
+    data = load_labelled_audio(folder, unknown_fraction=0.0)
+    others = sorted(set(data.labels) - set(detector.keywords))
+    skipped = list(data.skipped)
+    if others:
+        logger.warning(
+            "%s: skipping folders that are not keywords of the model: %s.", folder, ", ".join(others)
+        )
+        skipped += [SkippedFile(os.fspath(folder / label), "not a keyword of the model") for label in others]
+    examples = [example for example in data.examples if example.label in detector.keywords]
+    clips, kept = _load_files([example.path for example in examples], sample_rate=detector.sample_rate)
+    skipped += kept
+    labels = [example.label for example in examples if example.path in clips]
+    if not labels:
+        raise DatasetError(
+            f"{folder} holds no clips of the model's keywords ({', '.join(detector.keywords)}); give a "
+            "folder with one sub-folder per keyword."
+        )
+    return [clips[example.path] for example in examples if example.path in clips], labels, skipped
+
+
+def _in_background(
+    clips: Sequence[np.ndarray],
+    background: np.ndarray,
+    *,
+    padding_samples: int,
+    snr_db: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``(clips, samples)``: each clip ``padding_samples`` into its own excerpt of ``background``.
+
+    Every stream has the length of the longest clip plus padding on both sides; the background excerpt is
+    scaled to sit ``snr_db`` below the clip's RMS level.
+    """
+    length = 2 * padding_samples + max(len(clip) for clip in clips)
+    repeats = -(-length // len(background)) + 1
+    looped = np.tile(background, repeats)
+    streams = np.empty((len(clips), length), np.float32)
+    for i, clip in enumerate(clips):
+        start = int(rng.integers(0, len(background)))
+        excerpt = looped[start : start + length]
+        clip_rms = float(np.sqrt(np.mean(np.square(clip))))
+        excerpt_rms = float(np.sqrt(np.mean(np.square(excerpt))))
+        gain = clip_rms / (10 ** (snr_db / 20)) / excerpt_rms if excerpt_rms > 0 else 0.0
+        streams[i] = gain * excerpt
+        streams[i, padding_samples : padding_samples + len(clip)] += clip
+    return streams

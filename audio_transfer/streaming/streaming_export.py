@@ -1,0 +1,165 @@
+"""Export of the streaming keyword spotter to a builtin-ops-only TFLite file with a JSON description."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+from audio_transfer._tflite import tflite_operator_names
+from audio_transfer.errors import ExportError
+from audio_transfer.evaluation import write_json
+from audio_transfer.export import check_builtin_ops
+from audio_transfer.export._atomic import check_output_path, write_bytes_atomic
+from audio_transfer.streaming.detection_settings import DetectionSettings
+from audio_transfer.streaming.keyword_detector import keyword_labels
+from audio_transfer.streaming.streaming_spotter import (
+    AUDIO_NAME,
+    NEXT_STATE_NAME,
+    SCORES_NAME,
+    STATE_NAME,
+    StreamingSpotter,
+)
+from audio_transfer.streaming.tflite_streaming_spotter import TFLiteStreamingSpotter
+from audio_transfer.tasks import Classifier
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION_SUFFIX = ".streaming.json"
+
+
+def description_path(model_path: str | os.PathLike) -> Path:
+    """Where the streaming description of an exported model goes: ``<file name>.streaming.json`` beside it."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name + DESCRIPTION_SUFFIX)
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamingExport:
+    """What :func:`export_streaming_tflite` wrote.
+
+    Args:
+        path: the ``.tflite`` file.
+        description_path: the JSON beside it (tensors, hop, state size, labels, detection settings).
+        description: that JSON's content.
+        size_bytes: size of the ``.tflite`` file.
+        ops: the TFLite operators it uses.
+    """
+
+    path: Path
+    description_path: Path
+    description: dict[str, Any]
+    size_bytes: int
+    ops: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "description_path": str(self.description_path),
+            "size_bytes": self.size_bytes,
+            "ops": list(self.ops),
+            **self.description,
+        }
+
+
+def export_streaming_tflite(
+    spotter: Classifier,
+    *,
+    clip_seconds: float,
+    out: str | os.PathLike,
+    settings: DetectionSettings | None = None,
+) -> StreamingExport:
+    """Write the :class:`StreamingSpotter` of ``spotter`` as a float32 TFLite file, builtin ops only.
+
+    The file has two inputs, ``audio`` ``(1, 1280)`` float32 samples in [-1, 1] at 16 kHz and ``state``
+    ``(1, state_size)``, and two outputs, ``scores`` ``(1, classes)`` and ``next_state`` ``(1, state_size)``
+    to feed back as ``state`` on the next hop (zeros at the start). Beside it,
+    ``<out>.streaming.json`` describes the tensors (with their positions, for TensorFlow Lite for
+    Microcontrollers), hop, state size, warm-up hops, labels, keywords and the detection settings a device
+    should apply to the scores (``settings``, e.g. those ``evaluate-stream`` chose). Both files are written
+    atomically.
+
+    Args:
+        spotter: a trained classifier on the ``speech_embedding`` base.
+        clip_seconds: its training clip length.
+        out: the ``.tflite`` path.
+        settings: detection settings recorded in the description (defaults when ``None``).
+
+    Raises:
+        ConfigError: the spotter is not on the speech_embedding base.
+        ExportError: non-builtin operators (named), conversion failure, unwritable ``out``.
+
+    Example:
+        >>> export_streaming_tflite(spotter, clip_seconds=1.0, out="kws_stream.tflite")
+    """
+    out = Path(out)
+    streaming = StreamingSpotter(spotter, clip_seconds=clip_seconds)
+    check_output_path(out, directory=False)
+    content = _convert(streaming)
+    check_builtin_ops(content)
+    runner = TFLiteStreamingSpotter(content)
+    if runner.state_size != streaming.state_size or runner.hop_samples != streaming.hop_samples:
+        raise ExportError(
+            f"The converted streaming model has a state of {runner.state_size} and hops of "
+            f"{runner.hop_samples}; expected {streaming.state_size} and {streaming.hop_samples}."
+        )
+    description = {
+        "format": "tflite_streaming",
+        "sample_rate": streaming.sample_rate,
+        "hop_samples": streaming.hop_samples,
+        "hop_seconds": streaming.hop_samples / streaming.sample_rate,
+        "state_size": streaming.state_size,
+        "warmup_hops": streaming.warmup_hops,
+        "clip_seconds": clip_seconds,
+        "labels": list(streaming.labels),
+        "keywords": keyword_labels(streaming.labels),
+        "inputs": _tensor_positions(content, inputs=True),
+        "outputs": _tensor_positions(content, inputs=False),
+        "detection": (settings or DetectionSettings()).to_dict(),
+    }
+    write_bytes_atomic(out, content)
+    written = write_json(description_path(out), description)
+    logger.info("Wrote %s (%d bytes, state of %d floats).", out, len(content), streaming.state_size)
+    return StreamingExport(
+        path=out,
+        description_path=written,
+        description=description,
+        size_bytes=len(content),
+        ops=tuple(sorted(set(tflite_operator_names(content)))),
+    )
+
+
+def _convert(streaming: StreamingSpotter) -> bytes:
+    """The flatbuffer, through a temporary SavedModel, which freezes the Keras variables into constants."""
+    with tempfile.TemporaryDirectory(prefix="audio_transfer_streaming_") as saved_model_dir:
+        tf.saved_model.save(streaming, saved_model_dir, signatures={"serving_default": streaming.step})
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        try:
+            return converter.convert()
+        except Exception as error:  # the converter raises ConverterError and assorted TF errors
+            raise ExportError(f"Converting the streaming spotter to TFLite failed: {error}") from error
+
+
+def _tensor_positions(content: bytes, *, inputs: bool) -> dict[str, int]:
+    """Signature name -> position among the subgraph's inputs (or outputs), as TFLite Micro indexes them."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    signature = interpreter.get_signature_list()["serving_default"]
+    details = interpreter.get_input_details() if inputs else interpreter.get_output_details()
+    order = [detail["index"] for detail in details]
+    runner = interpreter.get_signature_runner()
+    by_name = runner.get_input_details() if inputs else runner.get_output_details()
+    names = signature["inputs" if inputs else "outputs"]
+    expected = {AUDIO_NAME, STATE_NAME} if inputs else {SCORES_NAME, NEXT_STATE_NAME}
+    if set(names) != expected:
+        raise ExportError(
+            f"The streaming model's signature has {sorted(names)}; expected {sorted(expected)}."
+        )
+    return {name: order.index(by_name[name]["index"]) for name in sorted(names)}
