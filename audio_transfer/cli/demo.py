@@ -371,13 +371,12 @@ def _text(summary: dict[str, Any]) -> str:
         source = f"{len(data['labels'])} classes from {data['dir']}"
 
     def split(name: str) -> str:
-        return f"{counts[name]['clips']} clips / {counts[name]['speakers']} speakers"
+        return f"{counts[name]['clips']} ({counts[name]['speakers']} speakers)"
 
     lines = [
         "audio-transfer demo: keyword spotting, from audio to an int8 TFLite model",
         f"  data       {source}",
-        f"  split      train {split('train')}, validation {split('validation')}, test {split('test')} "
-        "(speaker-disjoint)",
+        f"  split      clips: train {split('train')}, validation {split('validation')}, test {split('test')}",
         f"  training   frozen {summary['training']['base']} + head, best epoch "
         f"{summary['training']['best_epochs'].get('head', '-')}, {seconds['train']:.0f} s",
         f"  test       accuracy {test['accuracy']:.1%} (balanced {test['balanced_accuracy']:.1%}) on "
