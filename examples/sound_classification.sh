@@ -5,9 +5,9 @@
 #   DATA_DIR  one sub-folder of clips per class (dog/, siren/, ...; ../shared/data/speech_commands_subset
 #             works too, its words taken as sounds)
 #   OUT_DIR   where the run folder and the exported model go
-#   BASE      hub:<handle> (default hub:https://tfhub.dev/google/yamnet/1: from the tensorflow_hub cache,
-#             $TFHUB_CACHE_DIR, or downloaded with the [hub] extra), hub:<SavedModel folder> of a preset's
-#             model, or yamnet (the Keras YAMNet, which needs WEIGHTS)
+#   BASE      hub:<handle> of a hub preset (see `audio-transfer bases`; default
+#             hub:https://tfhub.dev/google/yamnet/1), found in the tensorflow_hub cache ($TFHUB_CACHE_DIR) or
+#             downloaded with the [hub] extra; or yamnet (the Keras YAMNet, which needs WEIGHTS)
 #   WEIGHTS   for BASE=yamnet: Google's yamnet.h5, a YAMNet .tflite (e.g. Coral's int8 one) or an unpacked
 #             TF Hub google/yamnet/1 folder
 #

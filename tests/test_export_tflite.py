@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -26,6 +27,7 @@ from export_support import (
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
 from audio_transfer.errors import ConfigError, ExportError, InputShapeError
 from audio_transfer.export import TFLiteClassifier, check_builtin_ops, export_tflite
+from audio_transfer.features import get_frontend
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +242,20 @@ def test_int8_keeps_the_feature_front_end_in_float(log_mel_model, held_out, cali
     types = _operator_output_types(result.path.read_bytes())
     assert ("LOG", "FLOAT32") in types and ("CONV_2D", "FLOAT32") in types  # the front-end's STFT and log
     assert ("FULLY_CONNECTED", "INT8") in types and ("SOFTMAX", "INT8") in types  # the head
+
+
+def test_int8_keeps_the_waveform_float_on_its_way_to_the_front_end(calibration, tmp_path):
+    # As in the task models, which pad the clip with context silence before the base's front-end: quantized,
+    # that padding would hand the float front-end an 8-bit waveform.
+    waveform = keras.Input((NUM_SAMPLES,), name="waveform")
+    padded = keras.ops.pad(waveform, [[0, 0], [800, 800]])
+    features = get_frontend("log_mel_40")(padded)
+    pooled = keras.layers.GlobalAveragePooling1D()(features)
+    model = keras.Model(waveform, keras.layers.Dense(len(LABELS), activation="softmax")(pooled))
+    result = export_tones(model, tmp_path / "padded.tflite", quantize="int8", representative_data=calibration)
+    types = _operator_output_types(result.path.read_bytes())
+    assert ("PAD", "FLOAT32") in types and ("PAD", "INT8") not in types
+    assert ("LOG", "FLOAT32") in types and ("FULLY_CONNECTED", "INT8") in types
 
 
 def test_full_integer_int8_quantizes_the_front_end_too(log_mel_model, calibration, tmp_path):

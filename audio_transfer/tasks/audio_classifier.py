@@ -14,6 +14,11 @@ class AudioClassifier(Classifier):
     Mean+max temporal pooling by default: the mean describes steady sounds, the max short events. See
     :class:`~audio_transfer.tasks.classifier.Classifier` for the arguments.
 
+    Shapes:
+        input ``(batch, samples)`` float32 waveform in [-1, 1] at ``base.sample_rate`` Hz (16 kHz for the
+        presets), clips of the training length (``clip_seconds``, 1 s by default); output ``(batch,
+        len(labels))`` probabilities that sum to 1.
+
     Example:
         >>> classifier = AudioClassifier(load_base("yamnet"), ["dog", "siren", "rain"])
         >>> classifier.classify(waveforms)  # [[("siren", 0.88)], ...]

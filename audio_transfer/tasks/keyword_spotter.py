@@ -14,7 +14,13 @@ class KeywordSpotter(Classifier):
 
     Mean+max temporal pooling by default (the max keeps a word from being averaged away in a longer clip);
     ``pooling="attention"`` is the alternative. See :class:`~audio_transfer.tasks.classifier.Classifier`
-    for the arguments.
+    for the arguments. The model adds ``context_seconds`` (0.35 s) of silence before and after the clip
+    internally.
+
+    Shapes:
+        input ``(batch, samples)`` float32 waveform in [-1, 1] at ``base.sample_rate`` Hz (16 kHz for the
+        presets), clips of the training length (``clip_seconds``, 1 s by default); output ``(batch,
+        len(labels))`` probabilities that sum to 1.
 
     Example:
         >>> base = load_base("speech_embedding")

@@ -22,6 +22,11 @@ class SpeakerClassifier(Classifier):
         base: the pretrained base (``ge2e_speaker`` by default in the CLI).
         speakers: speaker names in output order.
 
+    Shapes:
+        input ``(batch, samples)`` float32 waveform in [-1, 1] at ``base.sample_rate`` Hz (16 kHz), clips
+        of the training length (``clip_seconds``, 3 s by default in training); output ``(batch,
+        len(speakers))`` probabilities that sum to 1.
+
     Example:
         >>> identifier = SpeakerClassifier(load_base("ge2e_speaker"), ["ann", "bob", "eve"])
     """

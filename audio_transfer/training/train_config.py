@@ -69,6 +69,13 @@ class TrainConfig:
             waveforms for ``fine_tune_epochs`` at ``fine_tune_learning_rate``; 0 skips stage 2.
         cache_dir: keep clean-clip embeddings on disk here across runs; ``None`` keeps them in memory only.
         seed: seeds Python, NumPy and TensorFlow, the split and the augmentation.
+
+    Units: seconds for ``*_seconds``, Hz for ``sample_rate``; fractions in [0, 1).
+
+    Example:
+        >>> config = TrainConfig(task="kws", data_dir="speech_commands", keywords=["yes", "no"], epochs=40)
+        >>> config.resolved().base
+        'speech_embedding'
     """
 
     task: str = "kws"

@@ -149,6 +149,16 @@ def train_run(
     :class:`Trainer` (embeddings cached, augmented copies from the dataset's background noise) and returns
     the run. Metrics are left to :mod:`audio_transfer.evaluation` on ``run.evaluation``.
 
+    Args:
+        config: the settings; ``config.data_dir`` is required (a folder per class, or a manifest).
+        out_dir: run folder to write (``model.keras``, ``labels.txt``, ``config.yaml``, ``history.csv``);
+            ``None`` keeps the run in memory.
+        verbose: Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch.
+
+    Returns:
+        a :class:`TrainingRun`; ``run.evaluation`` holds the validation clips (``(clips, samples)``
+        float32) when some were held out, else the training clips.
+
     Example:
         >>> run = train_run(TrainConfig(task="kws", data_dir="digits", keywords=["yes", "no"]), "runs/yes_no")
         >>> run.task.classify(clip)
@@ -286,7 +296,17 @@ def load_run(path: str | os.PathLike, *, safe_mode: bool = True) -> TrainingRun:
     """Load a run folder (or a ``model.keras`` file) written by :func:`train_run`.
 
     The settings come from ``config.yaml`` beside the model when present, else from the task's defaults.
-    ``safe_mode``: see :func:`~audio_transfer.tasks.load_task` (``False`` for a run on a hub base).
+
+    Args:
+        path: the run folder, or its ``model.keras``.
+        safe_mode: see :func:`~audio_transfer.tasks.load_task` (``False`` for a run on a hub base).
+
+    Returns:
+        a :class:`TrainingRun` (without ``result`` and ``evaluation``).
+
+    Example:
+        >>> run = load_run("runs/kws")  # doctest: +SKIP
+        >>> run.task.classify(waveforms)  # doctest: +SKIP
     """
     path = Path(path)
     model_path = path / MODEL_FILE if path.is_dir() else path
