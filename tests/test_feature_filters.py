@@ -79,17 +79,46 @@ def test_stft_window_matches_scipy(window, periodic):
     np.testing.assert_allclose(filters.stft_window(window, frame_length=400, periodic=periodic), expected)
 
 
-@pytest.mark.parametrize(("placement", "offset"), [("center", 56), ("left", 0)])
-def test_dft_kernel_is_the_rfft_of_the_placed_window(placement, offset, rng):
-    frame = rng.standard_normal(400)
-    window = filters.stft_window("hann", frame_length=400, periodic=True)
-    assert filters.window_offset(frame_length=400, fft_length=512, window_placement=placement) == offset
-    bins = np.arange(3, 200)
-    kernel = filters.dft_kernel(window, fft_length=512, offset=offset, bins=bins)
-    placed = np.zeros(512)
-    placed[offset : offset + 400] = frame * window
+@pytest.mark.parametrize(
+    ("frame_length", "fft_length", "placement", "bins"),
+    [
+        (400, 512, "center", np.arange(3, 200)),  # speech_embedding-like, centred window
+        (400, 512, "left", np.arange(0, 257)),  # every bin
+        (400, 400, "center", np.arange(1, 80)),  # fft_length not a power of two (ge2e)
+        (25, 32, "left", np.array([0, 5, 16])),  # sparse bins
+        (7, 7, "left", np.arange(4)),  # prime fft_length: a single stage
+    ],
+)
+def test_two_stage_dft_is_the_rfft_of_the_placed_window(frame_length, fft_length, placement, bins, rng):
+    frame = rng.standard_normal(frame_length)
+    window = filters.stft_window("hann", frame_length=frame_length, periodic=True)
+    offset = filters.window_offset(
+        frame_length=frame_length, fft_length=fft_length, window_placement=placement
+    )
+    dft = filters.TwoStageDFT.create(
+        frame_length=frame_length, fft_length=fft_length, offset=offset, bins=bins
+    )
+    padded = np.zeros(dft.steps * dft.inner)
+    padded[:frame_length] = frame * window
+    residues, multiples = dft.stage2.shape[0], dft.stage2.shape[2] // 2
+    stage1 = padded.reshape(dft.steps, dft.inner).T @ dft.stage1  # (inner, residues * 2)
+    stage1 = stage1.reshape(dft.inner, residues, 2).transpose(1, 0, 2).reshape(residues, 2 * dft.inner)
+    stage2 = np.einsum("ci,cio->co", stage1, dft.stage2).reshape(residues, multiples, 2)
+    spectrum = stage2.transpose(2, 1, 0).reshape(2, multiples * residues)[:, dft.output_index]
+    placed = np.zeros(fft_length)
+    placed[offset : offset + frame_length] = frame * window
     expected = np.fft.rfft(placed)[bins]
-    np.testing.assert_allclose(frame @ kernel, np.concatenate([expected.real, expected.imag]), atol=1e-9)
+    np.testing.assert_allclose(spectrum, [expected.real, expected.imag], atol=1e-9)
+
+
+def test_two_stage_dft_takes_fewer_multiplications_and_constants_than_one_stage():
+    bins = np.arange(2, 122)  # the bins speech_embedding's mel filters use
+    dft = filters.TwoStageDFT.create(frame_length=400, fft_length=512, offset=56, bins=bins)
+    residues, multiples = dft.stage2.shape[0], dft.stage2.shape[2] // 2
+    multiplications = dft.inner * dft.steps * 2 * residues + residues * 2 * dft.inner * 2 * multiples
+    one_stage = 400 * 2 * len(bins)
+    assert multiplications < 0.4 * one_stage
+    assert dft.stage1.size + dft.stage2.size < one_stage / 9
 
 
 def test_dct_matrix_is_orthonormal_dct_ii(rng):

@@ -25,10 +25,11 @@ _POWER_FLOOR = 1e-30
 class LogMelSpectrogram(keras.layers.Layer):
     """Mel spectrogram of a waveform, with an optional log, computed in the graph with builtin ops only.
 
-    The short-time Fourier transform is a strided convolution of the waveform with precomputed windowed
-    cosine and sine kernels (no RFFT, ComplexAbs or Flex ops), restricted to the FFT bins the mel filters
-    use, so a model holding this layer exports to TFLite with builtin ops only and needs no DSP code on
-    the device. Every constant is computed in numpy when the layer is created (it has no weights).
+    The short-time Fourier transform is a two-stage (Cooley-Tukey) real DFT of the windowed frames made of
+    matrix products and elementwise ops with precomputed constants (no RFFT, ComplexAbs or Flex ops),
+    restricted to the FFT bins the mel filters use, so a model holding this layer exports to TFLite with
+    builtin ops only and needs no DSP code on the device. Every constant is computed in numpy when the
+    layer is created (it has no weights).
 
     Framing: with ``window_placement="center"`` each frame spans ``fft_length`` samples and the window
     sits in its middle (librosa's convention); with ``"left"`` a frame spans ``frame_length`` samples
@@ -180,9 +181,10 @@ class LogMelSpectrogram(keras.layers.Layer):
         window_values = filters.stft_window(
             self.window, frame_length=self.frame_length, periodic=self.window_periodic
         )
-        self._dft_kernel = filters.dft_kernel(
-            window_values, fft_length=self.fft_length, offset=self._window_offset, bins=bins
-        ).astype(np.float32)[:, None, :]
+        self._window = window_values.astype(np.float32)
+        self._dft = filters.TwoStageDFT.create(
+            frame_length=self.frame_length, fft_length=self.fft_length, offset=self._window_offset, bins=bins
+        )
         mel = mel[bins]
         # For the power spectrum, [re, im]**2 @ [[mel], [mel]] sums re**2 + im**2 inside the mel matmul.
         self._mel_weights = (np.concatenate([mel, mel]) if self.power == 2.0 else mel).astype(np.float32)
@@ -229,16 +231,45 @@ class LogMelSpectrogram(keras.layers.Layer):
             pad = self.fft_length // 2
             waveform = tf.pad(waveform, [[0, 0], [pad, pad]], mode=self.pad_mode.upper())
         num_frames = tf.maximum(0, 1 + (tf.shape(waveform)[1] - self.frame_span) // self.frame_step)
-        # Keep exactly the samples under the windows of the whole frames, so that the convolution yields
-        # num_frames outputs. The zeros appended first are never inside a whole frame; they only give an
-        # input too short for one frame the frame_length - frame_step samples that make that count zero.
-        waveform = tf.pad(waveform, [[0, 0], [0, self.frame_span]])
-        start = self._window_offset
-        stop = start + tf.maximum(0, (num_frames - 1) * self.frame_step + self.frame_length)
-        waveform = waveform[:, start:stop]
-        return tf.nn.conv1d(
-            tf.expand_dims(waveform, -1), self._dft_kernel, stride=self.frame_step, padding="VALID"
+        # Frame t holds samples [t * frame_step, t * frame_step + frame_length) after the window offset.
+        waveform = waveform[:, self._window_offset :]
+        frames = self._frames(waveform, num_frames) * self._window
+        return self._dft_stages(frames)
+
+    def _frames(self, waveform, num_frames):
+        """``(batch, frames, frame_length)``: rows of ``frame_step`` samples, each frame the concatenation
+        of the ``ceil(frame_length / frame_step)`` rows from its own (slices and a concatenation, which
+        every TFLite runtime has, where ``tf.signal.frame`` would need a gather of index tensors)."""
+        rows_per_frame = -(-self.frame_length // self.frame_step)
+        num_rows = num_frames - 1 + rows_per_frame
+        samples = tf.maximum(0, num_rows * self.frame_step)
+        waveform = tf.pad(waveform, [[0, 0], [0, tf.maximum(0, samples - tf.shape(waveform)[1])]])
+        rows = tf.reshape(waveform[:, :samples], [tf.shape(waveform)[0], -1, self.frame_step])
+        frames = tf.concat([rows[:, first : first + num_frames] for first in range(rows_per_frame)], axis=-1)
+        return frames[..., : self.frame_length]
+
+    def _dft_stages(self, frames):
+        """Real and imaginary parts ``(batch, frames, 2 * bins)`` of windowed frames, in two stages (see
+        :class:`~audio_transfer.features.filters.TwoStageDFT`): matrix products, transposes and a
+        gather of the bins, with small intermediates."""
+        dft = self._dft
+        padding = dft.steps * dft.inner - self.frame_length
+        if padding:
+            frames = tf.pad(frames, [[0, 0], [0, 0], [0, padding]])
+        batch, num_frames = tf.shape(frames)[0], tf.shape(frames)[1]
+        residues = dft.stage2.shape[0]
+        # (rows, steps, inner) -> (rows, inner, steps) @ (steps, 2 * residues).
+        grid = tf.transpose(tf.reshape(frames, [-1, dft.steps, dft.inner]), [0, 2, 1])
+        stage1 = tf.matmul(grid, dft.stage1.astype(np.float32))
+        # (rows, inner, residues, 2) -> (residues, rows, 2 * inner) @ (residues, 2 * inner, 2 * multiples).
+        stage1 = tf.transpose(tf.reshape(stage1, [-1, dft.inner, residues, 2]), [2, 0, 1, 3])
+        stage2 = tf.matmul(tf.reshape(stage1, [residues, -1, 2 * dft.inner]), dft.stage2.astype(np.float32))
+        # (residues, rows, multiples, 2) -> (rows, 2, multiples * residues), then the bins in order.
+        spectrum = tf.transpose(tf.reshape(stage2, [residues, -1, dft.stage2.shape[2] // 2, 2]), [1, 3, 2, 0])
+        spectrum = tf.gather(
+            tf.reshape(spectrum, [-1, 2, dft.stage2.shape[2] // 2 * residues]), dft.output_index, axis=2
         )
+        return tf.reshape(spectrum, [batch, num_frames, 2 * self._num_bins])
 
     def _mel(self, stft):
         if self.power == 2.0:
