@@ -2,8 +2,12 @@
 # Sound classification on a folder of labelled clips with YAMNet: from TF Hub, or rebuilt in Keras.
 #
 # Usage: examples/sound_classification.sh DATA_DIR OUT_DIR [BASE [WEIGHTS]]
-#   DATA_DIR  one sub-folder of clips per class (dog/, siren/, ...; ../shared/data/speech_commands_subset
-#             works too, its words taken as sounds)
+#   DATA_DIR  one sub-folder of clips per class (dog/, siren/, ...). Long recordings instead? Cut them into
+#             1 s clips first, each stretch of 5 clips named as one "speaker" so that validation clips come
+#             from other parts of the recordings than training clips:
+#               python examples/slice_recordings.py RECORDINGS DATA_DIR --max-clips 40
+#             e.g. RECORDINGS=../shared/data/speech_commands_subset/_background_noise_ (6 recordings: dishes,
+#             cat, exercise bike, pink noise, running tap, white noise -> 6 sound classes)
 #   OUT_DIR   where the run folder and the exported model go
 #   BASE      hub:<handle> of a hub preset (see `audio-transfer bases`; default
 #             hub:https://tfhub.dev/google/yamnet/1), found in the tensorflow_hub cache ($TFHUB_CACHE_DIR) or

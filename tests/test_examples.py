@@ -156,16 +156,61 @@ def test_keyword_spotting_on_speech_commands_through_the_real_cli(speech_command
     assert report["top1_agreement"] >= 0.8
 
 
+def slice_recordings(recordings: Path, out: Path, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, str(EXAMPLES / "slice_recordings.py"), str(recordings), str(out), *args],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def test_slice_recordings_names_each_stretch_of_clips_as_a_speaker(tmp_path):
+    from audio_transfer.data import load_labelled_audio
+
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    sf.write(recordings / "hum.wav", make_tone(frequency_hz=100.0, duration_seconds=5.5), 16000)
+    (recordings / "rain").mkdir()
+    for take in ("a", "b"):
+        sf.write(recordings / "rain" / f"{take}.wav", noise(duration_seconds=3.0), 16000)
+    slice_recordings(recordings, tmp_path / "clips", "--block-clips", "2", "--start-seconds", "1")
+    names = sorted(
+        path.relative_to(tmp_path / "clips").as_posix() for path in (tmp_path / "clips").rglob("*")
+    )
+    assert names == [
+        "hum",
+        *(f"hum/hum-b{n // 2:03d}_nohash_{n}.wav" for n in range(1, 5)),
+        "rain",
+        *(f"rain/{take}-b{n // 2:03d}_nohash_{n}.wav" for take in "ab" for n in (1, 2)),
+    ]
+    data = load_labelled_audio(tmp_path / "clips")
+    assert data.labels == ["hum", "rain"]
+    assert data.speakers == {"hum-b000", "hum-b001", "hum-b002", "a-b000", "a-b001", "b-b000", "b-b001"}
+    assert sf.info(tmp_path / "clips" / "hum" / "hum-b000_nohash_1.wav").frames == 16000
+
+
 @pytest.mark.slow
-def test_sound_classification_with_keras_yamnet_and_coral_weights(
+def test_sound_classification_of_sliced_noise_recordings_with_keras_yamnet_and_coral_weights(
     speech_commands_dir, coral_yamnet_dir, tmp_path
 ):
-    data = tmp_path / "sounds"
-    data.mkdir()
-    for word in ("yes", "no", "up"):
-        (data / word).symlink_to(speech_commands_dir / word)
+    # Six sound classes (dishes, cat, exercise bike, pink noise, running tap, white noise): 40 clips of 1 s
+    # from each recording, validation clips from other 5 s stretches than the training clips.
+    slice_recordings(speech_commands_dir / "_background_noise_", tmp_path / "sounds", "--max-clips", "40")
     weights = coral_yamnet_dir / "yamnet_spectra_in.tflite"
-    run_script("sound_classification.sh", data, tmp_path / "out", "yamnet", weights, env=real_cli(EPOCHS="5"))
-    assert (tmp_path / "out" / "sounds_int8.tflite").is_file()
+    run_script(
+        "sound_classification.sh",
+        tmp_path / "sounds",
+        tmp_path / "out",
+        "yamnet",
+        weights,
+        env=real_cli(EPOCHS="5"),
+    )
     config = (tmp_path / "out" / "run" / "config.yaml").read_text()
     assert f"base_weights: {weights}" in config
+    metrics = json.loads((tmp_path / "out" / "run" / "metrics.json").read_text())
+    assert metrics["num_examples"] >= 20 and metrics["accuracy"] >= 0.9
+    assert (tmp_path / "out" / "sounds_int8.tflite").is_file()
+    report = json.loads((tmp_path / "out" / "sounds_int8.tflite.report.json").read_text())
+    assert report["quantize"] == "int8" and report["num_clips"] == metrics["num_examples"]
+    assert report["top1_agreement"] >= 0.9 and report["exported_accuracy"] >= 0.9
