@@ -199,3 +199,20 @@ def test_config_round_trip_and_keras_file(tmp_path, speechlike):
     np.testing.assert_allclose(
         loaded.predict(speechlike[None], verbose=0), model.predict(speechlike[None], verbose=0), atol=1e-5
     )
+
+
+@pytest.mark.parametrize("preset", ["speech_embedding", "ge2e", "yamnet", "log_mel_40"])
+@pytest.mark.parametrize("num_samples", [0, 399, 16000])
+def test_compact_dft_gives_the_same_features(preset, num_samples, rng):
+    from audio_transfer.features import compact_dft, get_frontend
+
+    frontend = get_frontend(preset)
+    waveform = (0.1 * rng.standard_normal((2, num_samples))).astype("float32")
+    expected = np.asarray(frontend(waveform))
+    with compact_dft(frontend) as layers:
+        assert layers and all(layer.compact_dft for layer in layers)
+        compact = np.asarray(frontend(waveform))
+    assert not any(layer.compact_dft for layer in layers)
+    assert compact.shape == expected.shape
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))  # ge2e gives power, not log
+    np.testing.assert_allclose(compact, expected, atol=1e-4 * scale)

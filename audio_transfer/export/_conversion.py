@@ -22,21 +22,14 @@ from ai_edge_litert import schema_py_generated as schema_fb
 
 from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export._serving import INPUT_NAME, ClassifierSpec, serving_module, to_pcm16
-from audio_transfer.features import LogMelSpectrogram
+from audio_transfer.features import compact_dft, frontend_layers
 
 SAVED_MODEL_HINT = "Export with --format saved_model instead (export_saved_model), which keeps every TF op."
 
 
 def feature_frontends(model: keras.Model) -> tuple[str, ...]:
     """Names of the feature front-end layers (log-mel, MFCC) anywhere in ``model``, outermost first."""
-    names, pending = [], [model]
-    while pending:
-        layer = pending.pop(0)
-        if isinstance(layer, LogMelSpectrogram):
-            names.append(layer.name)
-        else:  # models list their layers; plain layers have no public list of sublayers
-            pending.extend(getattr(layer, "layers", []))
-    return tuple(names)
+    return tuple(layer.name for layer in frontend_layers(model))
 
 
 def convert(
@@ -61,7 +54,8 @@ def convert(
     """
     module = serving_module(model, spec, input_type=input_type, batch_size=1, with_labels=False)
     with tempfile.TemporaryDirectory(prefix="audio_transfer_export_") as saved_model_dir:
-        tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": module.serve})
+        with compact_dft(model):  # the file holds the small two-stage DFT constants
+            tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": module.serve})
         if quantize == "int8" and float_layers:
             float_model = _run(_converter(saved_model_dir, "none", input_type=input_type, calibration=None))
             nodes = _tensor_names_in_layers(float_model, float_layers)

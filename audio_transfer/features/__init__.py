@@ -1,5 +1,6 @@
 """In-graph audio front-ends: waveform to (log-)mel features with TFLite builtin ops only."""
 
+from audio_transfer.features.compact_dft import compact_dft, frontend_layers
 from audio_transfer.features.frame_patches import FramePatches
 from audio_transfer.features.log_mel_spectrogram import LogMelSpectrogram
 from audio_transfer.features.mfcc import MFCC
@@ -19,6 +20,8 @@ __all__ = [
     "FramePatches",
     "LogMelSpectrogram",
     "VolumeNormalization",
+    "compact_dft",
+    "frontend_layers",
     "get_frame_patches",
     "get_frontend",
     "list_frontends",

@@ -1,4 +1,4 @@
-"""Numpy constructors of the fixed matrices behind the front-ends: windows, DFT stages, mel and DCT.
+"""Numpy constructors of the fixed matrices behind the front-ends: windows, DFT kernels, mel and DCT.
 
 Everything here runs once, in float64, when a layer is created; the layers hold the float32 results as
 graph constants. The mel filterbanks follow ``librosa.filters.mel`` (Slaney or HTK scale, triangles in Hz,
@@ -36,6 +36,17 @@ def stft_window(window: str, *, frame_length: int, periodic: bool) -> np.ndarray
 def window_offset(*, frame_length: int, fft_length: int, window_placement: str) -> int:
     """Where the window starts inside the FFT frame: centred as ``librosa.util.pad_center``, or at 0."""
     return (fft_length - frame_length) // 2 if window_placement == "center" else 0
+
+
+def dft_kernel(window: np.ndarray, *, fft_length: int, offset: int, bins: np.ndarray) -> np.ndarray:
+    """Windowed real-DFT kernel ``(len(window), 2 * len(bins))``: cosine columns, then minus-sine columns.
+
+    ``frames @ kernel`` gives the real and imaginary parts of ``rfft(frame placed at offset, fft_length)``
+    at ``bins`` for frames holding only the ``len(window)`` samples under the window.
+    """
+    n = np.arange(len(window)) + offset
+    phase = 2.0 * np.pi * np.outer(n, bins) / fft_length
+    return np.concatenate([window[:, None] * np.cos(phase), -window[:, None] * np.sin(phase)], axis=1)
 
 
 @dataclass(frozen=True)

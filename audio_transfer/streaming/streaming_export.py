@@ -16,6 +16,7 @@ from audio_transfer.errors import ExportError
 from audio_transfer.evaluation import write_json
 from audio_transfer.export import check_builtin_ops
 from audio_transfer.export._atomic import check_output_path, write_bytes_atomic
+from audio_transfer.features import compact_dft
 from audio_transfer.streaming.detection_settings import DetectionSettings
 from audio_transfer.streaming.keyword_detector import keyword_labels
 from audio_transfer.streaming.streaming_spotter import (
@@ -137,7 +138,8 @@ def export_streaming_tflite(
 def _convert(streaming: StreamingSpotter) -> bytes:
     """The flatbuffer, through a temporary SavedModel, which freezes the Keras variables into constants."""
     with tempfile.TemporaryDirectory(prefix="audio_transfer_streaming_") as saved_model_dir:
-        tf.saved_model.save(streaming, saved_model_dir, signatures={"serving_default": streaming.step})
+        with compact_dft(streaming.spotter):  # the file holds the small two-stage DFT constants
+            tf.saved_model.save(streaming, saved_model_dir, signatures={"serving_default": streaming.step})
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         try:
