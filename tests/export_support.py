@@ -12,6 +12,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 import tensorflow as tf
+from ai_edge_litert.tools import flatbuffer_utils
 
 from audio_transfer.export import export_tflite
 from audio_transfer.features import get_frontend
@@ -129,3 +130,16 @@ def _trained(build: Callable[[], keras.Model]) -> keras.Model:
 def export_tones(model: keras.Model, out, **kwargs):
     """:func:`export_tflite` of a tone classifier (its labels and sample rate filled in)."""
     return export_tflite(model, labels=LABELS, sample_rate=SAMPLE_RATE, out=out, **kwargs)
+
+
+def operator_output_types(content: bytes) -> set[tuple[str, str]]:
+    """``(operator name, output tensor type)`` pairs of a TFLite flatbuffer's main subgraph."""
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    subgraph = model.subgraphs[0]
+    return {
+        (
+            flatbuffer_utils.opcode_to_name(model, op.opcodeIndex),
+            flatbuffer_utils.type_to_name(subgraph.tensors[op.outputs[0]].type),
+        )
+        for op in subgraph.operators
+    }

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from audio_files import noise
 from conftest import make_tone
+from export_support import operator_output_types
 
 from audio_transfer.cli.demo import TEST_FRACTION, VALIDATION_FRACTION
 from audio_transfer.cli.main import main
@@ -84,6 +85,10 @@ def test_demo_on_a_folder_splits_by_speaker_trains_tests_and_exports(tone_words,
     assert exported["size_bytes"] == (out / "kws_int8.tflite").stat().st_size
     parity = json.loads(Path(exported["report_path"]).read_text())
     assert parity["num_clips"] == 2 and parity["quantize"] == "int8" and parity["mean_latency_ms"] > 0
+    # speech_embedding keeps its front-end and its first block (stage_1) float under int8, the rest int8.
+    assert exported["float_layers"] == ["speech_embedding_frontend", "stage_1"]
+    types = operator_output_types((out / "kws_int8.tflite").read_bytes())
+    assert ("CONV_2D", "FLOAT32") in types and ("CONV_2D", "INT8") in types
     assert json.loads((out / "demo.json").read_text()) == summary
     assert summary["seconds"]["wall"] > 0 and summary["seconds"]["cpu"] > 0
 

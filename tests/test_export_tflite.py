@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from ai_edge_litert.tools import flatbuffer_utils
 from export_support import (
     LABELS,
     NUM_SAMPLES,
@@ -19,6 +18,7 @@ from export_support import (
     OddLengthSpectrum,
     build_classifier,
     export_tones,
+    operator_output_types,
     tone_clips,
     trained_classifier,
     trained_log_mel_classifier,
@@ -239,7 +239,7 @@ def test_int8_keeps_the_feature_front_end_in_float(log_mel_model, held_out, cali
     assert result.float_layers == (frontend,)
     assert result.report.top1_agreement >= 0.95
     assert result.report.max_abs_probability_difference < 0.1
-    types = _operator_output_types(result.path.read_bytes())
+    types = operator_output_types(result.path.read_bytes())
     assert ("LOG", "FLOAT32") in types and ("FULLY_CONNECTED", "FLOAT32") in types  # front-end DFT, mel, log
     assert ("FULLY_CONNECTED", "INT8") in types and ("SOFTMAX", "INT8") in types  # the head
 
@@ -253,7 +253,7 @@ def test_int8_keeps_the_waveform_float_on_its_way_to_the_front_end(calibration, 
     pooled = keras.layers.GlobalAveragePooling1D()(features)
     model = keras.Model(waveform, keras.layers.Dense(len(LABELS), activation="softmax")(pooled))
     result = export_tones(model, tmp_path / "padded.tflite", quantize="int8", representative_data=calibration)
-    types = _operator_output_types(result.path.read_bytes())
+    types = operator_output_types(result.path.read_bytes())
     assert ("PAD", "FLOAT32") in types and ("PAD", "INT8") not in types
     assert ("LOG", "FLOAT32") in types and ("FULLY_CONNECTED", "INT8") in types
 
@@ -266,7 +266,7 @@ def test_full_integer_int8_quantizes_the_front_end_too(log_mel_model, calibratio
         representative_data=calibration,
         float_layers=(),
     )
-    types = _operator_output_types(result.path.read_bytes())
+    types = operator_output_types(result.path.read_bytes())
     assert result.float_layers == () and ("LOG", "INT8") in types
     assert ("FULLY_CONNECTED", "FLOAT32") not in types
 
@@ -281,15 +281,3 @@ def test_float_layers_must_name_layers_of_the_model(model, calibration, tmp_path
             float_layers=("no_such_layer",),
         )
     assert list(tmp_path.iterdir()) == []
-
-
-def _operator_output_types(content: bytes) -> set[tuple[str, str]]:
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    subgraph = model.subgraphs[0]
-    return {
-        (
-            flatbuffer_utils.opcode_to_name(model, op.opcodeIndex),
-            flatbuffer_utils.type_to_name(subgraph.tensors[op.outputs[0]].type),
-        )
-        for op in subgraph.operators
-    }

@@ -41,6 +41,10 @@ class AudioBase(keras.Model):
         input ``(batch, samples)`` float32 in [-1, 1]; output ``(batch, windows, embedding_dim)``.
     """
 
+    #: How many bottom blocks an int8 TFLite export keeps in float32 beside the feature front-end, where
+    #: quantizing them costs too much agreement for the bytes saved (measured per base; see subclasses).
+    int8_float_blocks: int = 0
+
     def __init__(
         self,
         *,

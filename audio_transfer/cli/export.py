@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> CommandResult:
         f"output {len(result.labels)} {result.output_dtype} scores."
     ]
     if result.float_layers:
-        lines.append(f"Kept in float32 (feature front-end): {', '.join(result.float_layers)}.")
+        lines.append(f"Kept in float32 (front-end, bottom blocks): {', '.join(result.float_layers)}.")
     if result.report is not None:
         lines.append(f"Parity: {result.report.summary()}; report in {result.report_path}.")
     else:

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
+from audio_transfer.bases import AudioBase
 from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export._atomic import check_output_path, write_bytes_atomic
 from audio_transfer.export._conversion import SAVED_MODEL_HINT, convert, feature_frontends
@@ -78,7 +79,8 @@ def export_tflite(
         num_samples: input length, needed only when the model accepts any length.
         float_layers: with ``"int8"``: names of layers whose ops stay float32. Default: the model's feature
             front-ends (:class:`~audio_transfer.features.LogMelSpectrogram`, ``MFCC``), whose power
-            spectra and logs int8 cannot represent (and whose LOG has no int8 kernel in TFLite Micro).
+            spectra and logs int8 cannot represent (and whose LOG has no int8 kernel in TFLite Micro),
+            and the bottom ``int8_float_blocks`` blocks of its base (``stage_1`` of ``speech_embedding``).
             ``()`` quantizes every op (full-integer).
 
     Returns:
@@ -200,14 +202,20 @@ def _parity(
 def _float_layers(
     model: keras.Model, *, quantize: str, float_layers: Sequence[str] | None, int8_io: bool, input_type: str
 ) -> tuple[str, ...]:
-    """The layers int8 keeps in float32: as given, else the model's feature front-ends."""
+    """The layers int8 keeps in float32: as given, else the model's feature front-ends and the bottom
+    blocks its base keeps float (``AudioBase.int8_float_blocks``)."""
     if quantize != "int8":
         if float_layers:
             raise ConfigError(
                 f"float_layers applies to quantize='int8' only, received quantize={quantize!r}."
             )
         return ()
-    names = feature_frontends(model) if float_layers is None else tuple(float_layers)
+    if float_layers is None:
+        base = getattr(model, "base", None)
+        blocks = base.blocks[: base.int8_float_blocks] if isinstance(base, AudioBase) else []
+        names = feature_frontends(model) + tuple(block.name for block in blocks)
+    else:
+        names = tuple(float_layers)
     if names:
         logger.info("int8 keeps these layers in float32: %s.", ", ".join(names))
         if int8_io and input_type == "float32":
