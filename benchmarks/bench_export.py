@@ -1,0 +1,109 @@
+"""Export targets of a keyword spotter: float32 and int8 TFLite side by side, in one run.
+
+Exports a trained run (e.g. the one ``audio-transfer demo`` writes) with ``audio-transfer export`` as float32
+and as int8, each with its parity report on the run's held-out clips, then times both files with LiteRT on
+one thread, alternating rounds after a warm-up call each, and prints medians, their ratio and the issue's
+targets: float32 max |Δp| ≤ 1e-4; int8 top-1 agreement ≥ 99%, accuracy drop ≤ 1 point, size ≤ 500 KB,
+≤ 5 ms per 1 s clip. Run from the repository root::
+
+    audio-transfer demo --out /tmp/demo
+    PYTHONPATH=. python benchmarks/bench_export.py /tmp/demo/run [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+from audio_transfer.export import TFLiteClassifier
+
+TARGETS = {
+    "float32 max |Δp|": ("none", lambda r: r["max_abs_probability_difference"], "≤", 1e-4),
+    "int8 top-1 agreement": ("int8", lambda r: r["top1_agreement"], "≥", 0.99),
+    "int8 accuracy drop (points)": (
+        "int8",
+        lambda r: 100 * (r["keras_accuracy"] - r["exported_accuracy"]),
+        "≤",
+        1.0,
+    ),
+    "int8 size (KB)": ("int8", lambda r: r["size_bytes"] / 1000, "≤", 500.0),
+}
+
+
+def export(run_dir: Path, quantize: str, out: Path) -> dict:
+    command = [sys.executable, "-m", "audio_transfer", "export", str(run_dir), "--format", "tflite"]
+    command += ["--quantize", quantize, "--out", str(out), "--json"]
+    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(result.stdout)["report"]
+
+
+def time_per_clip(classifier: TFLiteClassifier, clip: np.ndarray, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        classifier.invoke(clip)
+    return (time.perf_counter() - start) / calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a keyword-spotting run folder (model.keras, config.yaml)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds (default 5)")
+    parser.add_argument("--calls", type=int, default=50, help="invocations per round (default 50)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench_export_") as folder:
+        reports, classifiers = {}, {}
+        for quantize in ("none", "int8"):
+            path = Path(folder) / f"{quantize}.tflite"
+            reports[quantize] = export(args.run_dir, quantize, path)
+            classifiers[quantize] = TFLiteClassifier(path.read_bytes(), num_threads=1)
+        num_samples = classifiers["none"].num_samples
+        clip = np.random.default_rng(0).uniform(-0.1, 0.1, (1, num_samples)).astype(np.float32)
+        encoded = {name: next(iter(c.encode_input(clip))) for name, c in classifiers.items()}
+        seconds: dict[str, list[float]] = {name: [] for name in classifiers}
+        for name, classifier in classifiers.items():
+            classifier.invoke(encoded[name])  # warm-up
+        for _ in range(args.rounds):
+            for name, classifier in classifiers.items():
+                seconds[name].append(time_per_clip(classifier, encoded[name], args.calls))
+
+    print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, LiteRT 1 thread")
+    columns = ("size KB", "ms/clip", "agreement", "Keras acc", "file acc", "max|dp|")
+    print(f"{'file':8s}" + "".join(f"{column:>10s}" for column in columns))
+    for name, report in reports.items():
+        values = (
+            f"{report['size_bytes'] / 1000:10.1f}",
+            f"{1e3 * statistics.median(seconds[name]):10.2f}",
+            f"{report['top1_agreement']:10.3f}",
+            f"{report['keras_accuracy']:10.3f}",
+            f"{report['exported_accuracy']:10.3f}",
+            f"{report['max_abs_probability_difference']:10.2e}",
+        )
+        print(f"{'float32' if name == 'none' else name:8s}" + "".join(values))
+    speed = statistics.median(seconds["none"]) / statistics.median(seconds["int8"])
+    size = reports["none"]["size_bytes"] / reports["int8"]["size_bytes"]
+    print(f"int8 vs float32: {speed:.2f}x the speed, {size:.2f}x smaller")
+    int8_ms = 1e3 * statistics.median(seconds["int8"])
+    rows = [
+        (label, quantize, get(reports[quantize]), op, goal)
+        for label, (quantize, get, op, goal) in TARGETS.items()
+    ]
+    rows.append(("int8 ms per clip", "int8", int8_ms, "≤", 5.0))
+    for label, _, value, op, goal in rows:
+        met = value <= goal if op == "≤" else value >= goal
+        print(f"target {label}: {value:.4g} (goal {op} {goal:g}) {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
