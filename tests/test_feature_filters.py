@@ -100,7 +100,7 @@ def test_two_stage_dft_is_the_rfft_of_the_placed_window(frame_length, fft_length
     )
     padded = np.zeros(dft.steps * dft.inner)
     padded[:frame_length] = frame * window
-    residues, multiples = dft.stage2.shape[0], dft.stage2.shape[2] // 2
+    residues, multiples = dft.residues, dft.multiples
     stage1 = padded.reshape(dft.steps, dft.inner).T @ dft.stage1  # (inner, residues * 2)
     stage1 = stage1.reshape(dft.inner, residues, 2).transpose(1, 0, 2).reshape(residues, 2 * dft.inner)
     stage2 = np.einsum("ci,cio->co", stage1, dft.stage2).reshape(residues, multiples, 2)
@@ -114,11 +114,12 @@ def test_two_stage_dft_is_the_rfft_of_the_placed_window(frame_length, fft_length
 def test_two_stage_dft_takes_fewer_multiplications_and_constants_than_one_stage():
     bins = np.arange(2, 122)  # the bins speech_embedding's mel filters use
     dft = filters.TwoStageDFT.create(frame_length=400, fft_length=512, offset=56, bins=bins)
-    residues, multiples = dft.stage2.shape[0], dft.stage2.shape[2] // 2
-    multiplications = dft.inner * dft.steps * 2 * residues + residues * 2 * dft.inner * 2 * multiples
-    one_stage = 400 * 2 * len(bins)
-    assert multiplications < 0.4 * one_stage
-    assert dft.stage1.size + dft.stage2.size < one_stage / 9
+    # inner = 16: stage 1 (25, 2 * 32), stage 2 (32, 2 * 16, 2 * 4).
+    assert (dft.inner, dft.steps, dft.residues, dft.multiples) == (16, 25, 32, 4)
+    assert dft.multiplications == 16 * 25 * 64 + 32 * 32 * 8
+    one_stage = 400 * 2 * len(bins)  # multiplications and constants of the one-stage kernel
+    assert dft.multiplications < 0.4 * one_stage
+    assert dft.num_constants < one_stage / 9
 
 
 def test_dct_matrix_is_orthonormal_dct_ii(rng):

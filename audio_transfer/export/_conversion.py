@@ -22,14 +22,9 @@ from ai_edge_litert import schema_py_generated as schema_fb
 
 from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export._serving import INPUT_NAME, ClassifierSpec, serving_module, to_pcm16
-from audio_transfer.features import compact_dft, frontend_layers
+from audio_transfer.features import compact_dft
 
 SAVED_MODEL_HINT = "Export with --format saved_model instead (export_saved_model), which keeps every TF op."
-
-
-def feature_frontends(model: keras.Model) -> tuple[str, ...]:
-    """Names of the feature front-end layers (log-mel, MFCC) anywhere in ``model``, outermost first."""
-    return tuple(layer.name for layer in frontend_layers(model))
 
 
 def convert(

@@ -14,7 +14,7 @@ from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
 from audio_transfer.bases import AudioBase
 from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export._atomic import check_output_path, write_bytes_atomic
-from audio_transfer.export._conversion import SAVED_MODEL_HINT, convert, feature_frontends
+from audio_transfer.export._conversion import SAVED_MODEL_HINT, convert
 from audio_transfer.export._serving import (
     check_input_type,
     classifier_spec,
@@ -31,6 +31,7 @@ from audio_transfer.export.parity_report import (
 )
 from audio_transfer.export.tflite_classifier import TFLiteClassifier
 from audio_transfer.export.tflite_metadata import TFLiteMetadata
+from audio_transfer.features import frontend_layers
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ def _float_layers(
     if float_layers is None:
         base = getattr(model, "base", None)
         blocks = base.blocks[: base.int8_float_blocks] if isinstance(base, AudioBase) else []
-        names = feature_frontends(model) + tuple(block.name for block in blocks)
+        names = tuple(layer.name for layer in [*frontend_layers(model), *blocks])
     else:
         names = tuple(float_layers)
     if names:

@@ -26,10 +26,11 @@ def frontend_layers(model: keras.layers.Layer) -> list[LogMelSpectrogram]:
 def compact_dft(model: keras.layers.Layer) -> Iterator[list[LogMelSpectrogram]]:
     """Within the block, the front-ends of ``model`` compute their DFT in two stages.
 
-    The numbers are the same within float32 rounding; the constants a traced graph holds are a tenth the
-    size (384 KB -> 39 KB for ``speech_embedding``), which is what a phone or microcontroller file wants,
-    while TensorFlow on a CPU runs the one-stage convolution faster (training, embedding caches). Trace
-    (save, convert) inside the block.
+    The spectra are the same within float32 rounding (after a log, up to ~1e-4 apart in near-silent
+    bins); the constants a traced graph holds are a tenth the size (384 KB -> 39 KB for
+    ``speech_embedding``), which is what a phone or microcontroller file wants, while TensorFlow on a CPU
+    runs the one-stage convolution faster (training, embedding caches). Trace (save, convert) inside the
+    block.
 
     Example::
 

@@ -57,8 +57,8 @@ class TwoStageDFT:
     at ``offset`` is, at bin ``k = c + outer * m``, ``X[k] = sum_b exp(-2j pi k (b + offset) / fft_length)
     * Z[b, c]`` with ``Z[b, c] = sum_a x[inner * a + b] * exp(-2j pi c a / outer)``. Stage 1 is one
     matrix product over ``a`` for every residue ``c`` the bins need; stage 2 one small matrix product
-    over ``b`` per residue (a batched product). On ``speech_embedding``'s band this takes about a third of the
-    multiplications of a one-stage DFT and a tenth of its constants.
+    over ``b`` per residue (a batched product). On ``speech_embedding``'s band this takes about a third
+    of the multiplications of a one-stage DFT and a tenth of its constants.
 
     Attributes:
         inner: ``b``'s range, a divisor of ``fft_length``; ``outer = fft_length // inner``.
@@ -78,16 +78,39 @@ class TwoStageDFT:
     stage2: np.ndarray
     output_index: np.ndarray
 
+    @property
+    def residues(self) -> int:
+        return self.stage2.shape[0]
+
+    @property
+    def multiples(self) -> int:
+        return self.stage2.shape[2] // 2
+
+    @property
+    def multiplications(self) -> int:
+        """Multiplications per frame: stage 1 over every ``b``, stage 2 over every residue."""
+        return self.inner * self.stage1.size + self.stage2.size
+
+    @property
+    def num_constants(self) -> int:
+        return self.stage1.size + self.stage2.size
+
     @classmethod
     def create(cls, *, frame_length: int, fft_length: int, offset: int, bins: np.ndarray) -> TwoStageDFT:
         """The split among the divisors of ``fft_length`` with the fewest multiplications per frame plus
         constants (a device pays for both: time and flash)."""
-        inner = min(
-            (d for d in range(1, fft_length + 1) if fft_length % d == 0),
-            key=lambda d: sum(
-                _two_stage_sizes(d, frame_length=frame_length, fft_length=fft_length, bins=bins)
-            ),
+        splits = (
+            cls.split(inner, frame_length=frame_length, fft_length=fft_length, offset=offset, bins=bins)
+            for inner in range(1, fft_length + 1)
+            if fft_length % inner == 0
         )
+        return min(splits, key=lambda dft: dft.multiplications + dft.num_constants)
+
+    @classmethod
+    def split(
+        cls, inner: int, *, frame_length: int, fft_length: int, offset: int, bins: np.ndarray
+    ) -> TwoStageDFT:
+        """The constants of the split with ``inner`` (a divisor of ``fft_length``)."""
         outer = fft_length // inner
         steps = -(-frame_length // inner)
         residues, residue_index = np.unique(bins % outer, return_inverse=True)
@@ -107,16 +130,6 @@ class TwoStageDFT:
         return cls(
             inner=inner, steps=steps, stage1=stage1, stage2=stage2, output_index=output_index.astype(np.int32)
         )
-
-
-def _two_stage_sizes(inner: int, *, frame_length: int, fft_length: int, bins: np.ndarray) -> tuple[int, int]:
-    """Multiplications per frame and number of constants of the split with ``inner``."""
-    outer = fft_length // inner
-    steps = -(-frame_length // inner)
-    residues = len(np.unique(bins % outer))
-    multiples = bins.max() // outer - bins.min() // outer + 1
-    stage2 = residues * 2 * inner * 2 * multiples
-    return inner * steps * 2 * residues + stage2, steps * 2 * residues + stage2
 
 
 def mel_filterbank(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import keras
@@ -189,9 +190,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         self._window = window_values.astype(np.float32)
         #: Compute the DFT in two stages (compact constants, for TFLite files); not part of the config.
         self.compact_dft = False
-        self._dft = filters.TwoStageDFT.create(
-            frame_length=self.frame_length, fft_length=self.fft_length, offset=self._window_offset, bins=bins
-        )
+        self._bins = bins
         mel = mel[bins]
         # For the power spectrum, [re, im]**2 @ [[mel], [mel]] sums re**2 + im**2 inside the mel matmul.
         self._mel_weights = (np.concatenate([mel, mel]) if self.power == 2.0 else mel).astype(np.float32)
@@ -267,6 +266,16 @@ class LogMelSpectrogram(keras.layers.Layer):
         frames = tf.concat([rows[:, first : first + num_frames] for first in range(rows_per_frame)], axis=-1)
         return frames[..., : self.frame_length]
 
+    @functools.cached_property
+    def _dft(self) -> filters.TwoStageDFT:
+        """The two-stage DFT's constants, computed on first use (exports only)."""
+        return filters.TwoStageDFT.create(
+            frame_length=self.frame_length,
+            fft_length=self.fft_length,
+            offset=self._window_offset,
+            bins=self._bins,
+        )
+
     def _dft_stages(self, frames):
         """Real and imaginary parts ``(batch, frames, 2 * bins)`` of windowed frames, in two stages (see
         :class:`~audio_transfer.features.filters.TwoStageDFT`): matrix products, transposes and a
@@ -276,17 +285,18 @@ class LogMelSpectrogram(keras.layers.Layer):
         if padding:
             frames = tf.pad(frames, [[0, 0], [0, 0], [0, padding]])
         batch, num_frames = tf.shape(frames)[0], tf.shape(frames)[1]
-        residues = dft.stage2.shape[0]
         # (rows, steps, inner) -> (rows, inner, steps) @ (steps, 2 * residues).
         grid = tf.transpose(tf.reshape(frames, [-1, dft.steps, dft.inner]), [0, 2, 1])
         stage1 = tf.matmul(grid, dft.stage1.astype(np.float32))
         # (rows, inner, residues, 2) -> (residues, rows, 2 * inner) @ (residues, 2 * inner, 2 * multiples).
-        stage1 = tf.transpose(tf.reshape(stage1, [-1, dft.inner, residues, 2]), [2, 0, 1, 3])
-        stage2 = tf.matmul(tf.reshape(stage1, [residues, -1, 2 * dft.inner]), dft.stage2.astype(np.float32))
+        stage1 = tf.transpose(tf.reshape(stage1, [-1, dft.inner, dft.residues, 2]), [2, 0, 1, 3])
+        stage2 = tf.matmul(
+            tf.reshape(stage1, [dft.residues, -1, 2 * dft.inner]), dft.stage2.astype(np.float32)
+        )
         # (residues, rows, multiples, 2) -> (rows, 2, multiples * residues), then the bins in order.
-        spectrum = tf.transpose(tf.reshape(stage2, [residues, -1, dft.stage2.shape[2] // 2, 2]), [1, 3, 2, 0])
+        spectrum = tf.transpose(tf.reshape(stage2, [dft.residues, -1, dft.multiples, 2]), [1, 3, 2, 0])
         spectrum = tf.gather(
-            tf.reshape(spectrum, [-1, 2, dft.stage2.shape[2] // 2 * residues]), dft.output_index, axis=2
+            tf.reshape(spectrum, [-1, 2, dft.multiples * dft.residues]), dft.output_index, axis=2
         )
         return tf.reshape(spectrum, [batch, num_frames, 2 * self._num_bins])
 
