@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -34,6 +35,19 @@ def test_attention_pooling_starts_as_plain_mean_and_weights_sum_to_one(rng):
     weights = keras.ops.convert_to_numpy(layer.attention_weights(x))
     np.testing.assert_allclose(weights.sum(1), 1.0, rtol=1e-5)
     assert weights.std() > 0
+
+
+def test_attention_pooling_of_one_window_returns_it_without_a_softmax_warning(rng):
+    # A 0.4 s speaker clip gives the ge2e base one window; Keras warns on a softmax over a size-1 axis.
+    x = _frames(rng, windows=1)
+    for layer in (AttentionPooling(hidden_units=4), AttentiveStatisticsPooling(hidden_units=4)):
+        layer.build(x.shape)
+        layer.score.kernel.assign(rng.normal(size=(4, 1)).astype("float32"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layer(keras.Input((1, 5)))  # symbolic, as inside a task's model
+            out = keras.ops.convert_to_numpy(layer(x))
+        np.testing.assert_allclose(out[:, :5], x[:, 0], rtol=1e-6)
 
 
 def test_attentive_statistics_pooling_is_mean_and_std_when_untrained(rng):

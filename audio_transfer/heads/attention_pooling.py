@@ -44,7 +44,12 @@ class AttentionPooling(keras.layers.Layer):
 
     def attention_weights(self, inputs):
         """Softmax weights over time, ``(batch, windows, 1)``."""
-        return ops.softmax(self.score(self.hidden(inputs)), axis=1)
+        scores = self.score(self.hidden(inputs))
+        if scores.shape[1] == 1:
+            # One window (a clip no longer than the base's window, e.g. a 0.4 s speaker clip): the weight
+            # is 1, and ops.softmax would warn on every call about a softmax over a size-1 axis.
+            return ops.ones_like(scores)
+        return ops.softmax(scores, axis=1)
 
     def call(self, inputs):
         return ops.sum(self.attention_weights(inputs) * inputs, axis=1)
