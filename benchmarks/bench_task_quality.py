@@ -23,6 +23,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import tempfile
@@ -36,11 +37,14 @@ import yaml
 from sklearn.linear_model import LogisticRegression
 
 from audio_transfer.audio import load_audio, resample, save_audio
+from audio_transfer.bases import load_base
 from audio_transfer.data import AudioExample, decode_examples, load_labelled_audio
 from audio_transfer.training import TrainConfig, train_run
 
 SAMPLE_RATE = 16000
 GOALS = {"few-shot": 0.97, "wake-word": 0.997, "speaker-id": 0.99}
+
+_pretrained_base = functools.cache(load_base)
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -134,7 +138,7 @@ def _draw(scenario: str, examples: list[AudioExample], rng: np.random.Generator,
 def _correct(config: TrainConfig, train_dir: Path, test_dir: Path) -> tuple[int, int, int]:
     """Test clips the trained task and the logistic regression get right, and the number of test clips."""
     run = train_run(config, verbose=0)
-    base = run.task.base
+    base = _pretrained_base(run.config.base)  # the task's own base is fine-tuned with fine_tune_blocks
 
     def clips(folder: Path):
         examples = load_labelled_audio(folder).examples
