@@ -14,7 +14,7 @@ Scenarios, each repeated over ``--draws`` random draws (accuracy pooled over the
 Every draw trains the task with its defaults (or the ``--set`` settings) through
 :func:`audio_transfer.training.train_run` (what ``audio-transfer train`` runs, with its hold-out rules) and,
 as the issue's peers do, a logistic regression on the same frozen base's embeddings, mean- and max-pooled
-over the clip (scikit-learn, a benchmark dependency). Clean embeddings are cached on disk across draws.
+over the clip (scikit-learn: ``pip install -e '.[bench]'``). Clean embeddings are cached on disk across draws.
 Run from the repository root::
 
     PYTHONPATH=. python benchmarks/bench_task_quality.py ../shared/data/speech_commands_subset [--draws 8]

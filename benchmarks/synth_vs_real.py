@@ -11,7 +11,7 @@ frozen speech_embedding + logistic regression reach 92.8% on real digits; the go
 The embedding comes from ``audio_transfer.bases.load_base("speech_embedding")`` when that base is installed,
 else from openWakeWord's TFLite conversion of the same model (``--oww-models``: the folder holding
 ``melspectrogram.tflite`` and ``embedding_model.tflite`` from the ``openwakeword==0.5.1`` wheel).
-scikit-learn is needed for the classifier (a benchmark dependency, not a library one).
+scikit-learn is needed for the classifier (``pip install -e '.[bench]'``; not a library dependency).
 
 Usage::
 
