@@ -4,6 +4,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.heads import (
@@ -48,6 +49,10 @@ def test_attention_pooling_of_one_window_returns_it_without_a_softmax_warning(rn
             layer(keras.Input((1, 5)))  # symbolic, as inside a task's model
             out = keras.ops.convert_to_numpy(layer(x))
         np.testing.assert_allclose(out[:, :5], x[:, 0], rtol=1e-6)
+        with tf.GradientTape() as tape:
+            weights = layer.attention_weights(tf.constant(x))
+        gradients = tape.gradient(weights, layer.trainable_variables)
+        assert all(gradient is not None and not np.any(gradient) for gradient in gradients)
 
 
 def test_attentive_statistics_pooling_is_mean_and_std_when_untrained(rng):

@@ -47,8 +47,10 @@ class AttentionPooling(keras.layers.Layer):
         scores = self.score(self.hidden(inputs))
         if scores.shape[1] == 1:
             # One window (a clip no longer than the base's window, e.g. a 0.4 s speaker clip): the weight
-            # is 1, and ops.softmax would warn on every call about a softmax over a size-1 axis.
-            return ops.ones_like(scores)
+            # is 1, and ops.softmax would warn on every call about a softmax over a size-1 axis. Written as
+            # the softmax of one score, exp(s - s), so the scorer keeps its (zero) gradient and training
+            # does not warn that it has none.
+            return ops.exp(scores - scores)
         return ops.softmax(scores, axis=1)
 
     def call(self, inputs):
