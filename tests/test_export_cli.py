@@ -132,3 +132,38 @@ def test_console_entry_point_exports_in_a_fresh_process(run_dir, tmp_path):
     data = json.loads(result.stdout)
     assert data["report"] is None and data["size_bytes"] == out.stat().st_size
     assert np.isclose(data["num_samples"] / data["sample_rate"], 0.25)
+
+
+@pytest.fixture(scope="module")
+def exported_file(run_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("exported") / "model.tflite"
+    assert (
+        main(["export", str(run_dir), "--format", "tflite", "--out", str(out), "--held-out-clips", "0"]) == 0
+    )
+    return out
+
+
+def test_evaluate_scores_a_tflite_file_as_keras_scores_the_run(exported_file, run_dir, data_dir, capsys):
+    code = main(["evaluate", str(exported_file), "--data", str(data_dir), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["labels"] == list(LABELS) and result["num_examples"] == 36
+    waveforms, label_indices = tone_clips(36, seed=7)
+    keras_predictions = keras.saving.load_model(run_dir / "model.keras").predict(waveforms, verbose=0)
+    assert result["accuracy"] == pytest.approx(np.mean(keras_predictions.argmax(-1) == label_indices))
+
+
+def test_evaluate_refuses_a_tflite_file_for_unknown_classes_or_verification(
+    exported_file, data_dir, tmp_path, capsys
+):
+    extra = tmp_path / "data"
+    extra.mkdir()
+    for label in LABELS:
+        (extra / label).symlink_to(data_dir / label, target_is_directory=True)
+    (extra / "whistle").mkdir()
+    sf.write(extra / "whistle" / "w.wav", np.zeros(NUM_SAMPLES, "float32"), SAMPLE_RATE)
+    assert main(["evaluate", str(exported_file), "--data", str(extra)]) != 0
+    assert "classes the model does not know: whistle" in capsys.readouterr().err
+    assert (
+        main(["evaluate", str(exported_file), "--data", str(data_dir), "--task", "speaker-verification"]) != 0
+    )
+    assert "is a classifier" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -114,8 +115,18 @@ def load_whole_clips(
     return clips, kept, skipped
 
 
+class ScoresClips(Protocol):
+    """What :func:`classification_report` needs of a model: a :class:`Classifier` task, or the classifier
+    of an exported ``.tflite`` file."""
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+    def predict_waveforms(self, waveforms: np.ndarray) -> np.ndarray: ...
+
+
 def classification_report(
-    task: Classifier, waveforms: np.ndarray, true_labels: Sequence[str]
+    task: ScoresClips, waveforms: np.ndarray, true_labels: Sequence[str]
 ) -> ClassificationReport:
     """Metrics of ``task`` on ``(clips, samples)`` waveforms whose true labels are ``true_labels``."""
     probabilities = task.predict_waveforms(waveforms)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
+from audio_transfer.errors import ConfigError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -18,10 +24,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "confusion matrix on DIR (one sub-folder per class, matched to the model's labels by name). "
             "With --task speaker-verification (implied for a speaker-verification run): EER and minDCF over "
             "every same/different-speaker pair of DIR (one sub-folder per speaker, whole files); MODEL may "
-            "then also be a bare base name such as ge2e_speaker."
+            "then also be a bare base name such as ge2e_speaker. An exported .tflite classifier is scored "
+            "with LiteRT, as a device runs it (labels and sample rate from its metadata)."
         ),
     )
-    parser.add_argument("model", metavar="RUN_DIR_OR_MODEL", help="run folder, .keras file or base name")
+    parser.add_argument(
+        "model",
+        metavar="RUN_DIR_OR_MODEL",
+        help="run folder, .keras file, exported .tflite classifier, or base name",
+    )
     parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="labelled folder or manifest")
     parser.add_argument(
         "--task",
@@ -41,8 +52,16 @@ def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.evaluation import write_report
     from audio_transfer.tasks import SpeakerVerifier
 
-    trained = load_model_run(args.model, safe_mode=args.safe_mode)
     task = args.task
+    if _is_tflite(args.model):
+        if task == "speaker-verification":
+            raise ConfigError(
+                "A .tflite file is a classifier: evaluate it without --task speaker-verification, or give "
+                "the run folder to measure verification."
+            )
+        trained, task = None, "classification"
+    else:
+        trained = load_model_run(args.model, safe_mode=args.safe_mode)
     if task is None:
         is_verifier = trained is None or isinstance(trained.task, SpeakerVerifier)
         task = "speaker-verification" if is_verifier else "classification"
@@ -59,33 +78,80 @@ def _classification(args: argparse.Namespace, trained):
     from audio_transfer.data import decode_examples, load_labelled_audio
     from audio_transfer.errors import DatasetError
 
-    trained = classifier_run(args.model, trained)
-    config = trained.config
+    if _is_tflite(args.model):
+        model, clip_seconds, labelling = _exported_classifier(Path(args.model))
+    else:
+        trained = classifier_run(args.model, trained)
+        config = trained.config
+        model, clip_seconds = trained.task, config.clip_seconds
+        labelling = {
+            "keywords": config.keywords,
+            "unknown_fraction": config.unknown_fraction,
+            "silence_fraction": config.silence_fraction,
+            "seed": config.seed,
+        }
     # A keyword spotter trained with --keywords sees other words as _unknown_ (and noise as _silence_):
     # label DIR the same way, so a Speech Commands folder evaluates as it trained.
-    data = load_labelled_audio(
-        args.data,
-        keywords=config.keywords,
-        unknown_fraction=config.unknown_fraction,
-        silence_fraction=config.silence_fraction,
-        seed=config.seed,
-    )
-    unknown = sorted(set(data.labels) - set(trained.task.labels))
+    data = load_labelled_audio(args.data, **labelling)
+    unknown = sorted(set(data.labels) - set(model.labels))
     if unknown:
         raise DatasetError(
             f"{args.data} has classes the model does not know: {', '.join(unknown)}. The model's labels: "
-            f"{', '.join(trained.task.labels)}. Remove or rename those folders."
+            f"{', '.join(model.labels)}. Remove or rename those folders."
         )
-    clips = decode_examples(
-        data.examples, sample_rate=trained.task.sample_rate, clip_seconds=trained.config.clip_seconds
-    )
-    report = classification_report(trained.task, clips.waveforms, clips.labels)
+    clips = decode_examples(data.examples, sample_rate=model.sample_rate, clip_seconds=clip_seconds)
+    report = classification_report(model, clips.waveforms, clips.labels)
     extra = {
         "model": str(args.model),
         "data": str(args.data),
         "skipped": skipped_dicts([*data.skipped, *clips.skipped]),
     }
     return report, extra
+
+
+def _is_tflite(source: str) -> bool:
+    return Path(source).suffix.lower() == ".tflite"
+
+
+@dataclasses.dataclass(frozen=True)
+class _ExportedClassifier:
+    """A ``.tflite`` classifier as the evaluation sees a task: its labels, rate and predictions."""
+
+    labels: tuple[str, ...]
+    sample_rate: int
+    predict_waveforms: Callable[[np.ndarray], np.ndarray]
+
+
+def _exported_classifier(path: Path) -> tuple[_ExportedClassifier, float, dict[str, Any]]:
+    """The classifier in an exported ``.tflite`` file (labels and sample rate from its metadata), its clip
+    length in seconds, and how to label a folder for it: without the run's settings, a model with
+    ``_unknown_``/``_silence_`` classes takes its other labels as the keywords, with the training defaults."""
+    from audio_transfer.data import SILENCE_LABEL, UNKNOWN_LABEL
+    from audio_transfer.errors import DatasetError
+    from audio_transfer.export import TFLiteClassifier, TFLiteMetadata
+    from audio_transfer.training import TrainConfig
+
+    if not path.is_file():
+        raise DatasetError(f"{path} does not exist; give a .tflite file that `audio-transfer export` wrote.")
+    content = path.read_bytes()
+    metadata = TFLiteMetadata.read(content)
+    classifier = TFLiteClassifier(content, num_threads=1)
+    if classifier.num_classes != len(metadata.labels):
+        raise DatasetError(
+            f"{path} outputs {classifier.num_classes} scores but its metadata names {len(metadata.labels)} "
+            "labels; export it again."
+        )
+    special = {UNKNOWN_LABEL, SILENCE_LABEL}
+    keywords = [label for label in metadata.labels if label not in special]
+    defaults = TrainConfig()
+    labelling = {
+        "keywords": keywords if special & set(metadata.labels) else None,
+        "unknown_fraction": defaults.unknown_fraction,
+        "silence_fraction": defaults.silence_fraction,
+        "seed": defaults.seed,
+    }
+    model = _ExportedClassifier(metadata.labels, metadata.sample_rate, classifier.predict)
+    return model, classifier.num_samples / metadata.sample_rate, labelling
 
 
 def _verification(args: argparse.Namespace, trained):
