@@ -104,6 +104,13 @@ def _link(paths: list[Path], folder: Path) -> None:
         target.symlink_to(path)
 
 
+def _by_speaker(examples: list[AudioExample]) -> dict[str, list[AudioExample]]:
+    grouped: dict[str, list[AudioExample]] = {}
+    for example in examples:
+        grouped.setdefault(example.speaker, []).append(example)
+    return grouped
+
+
 def _speakers(examples: list[AudioExample]) -> set[str]:
     return {example.speaker for example in examples}
 
@@ -111,14 +118,11 @@ def _speakers(examples: list[AudioExample]) -> set[str]:
 def _draw(scenario: str, examples: list[AudioExample], rng: np.random.Generator, shots: int):
     """Training and test examples of one draw."""
     if scenario == "speaker-id":
-        counts = {}
-        for example in examples:
-            counts.setdefault(example.speaker, []).append(example)
-        speakers = sorted(speaker for speaker, clips in counts.items() if len(clips) >= 12)
-        chosen = rng.choice(speakers, size=min(6, len(speakers)), replace=False)
+        by_speaker = _by_speaker(examples)
+        speakers = sorted(speaker for speaker, clips in by_speaker.items() if len(clips) >= 12)
         train, test = [], []
-        for speaker in chosen:
-            clips = [counts[speaker][index] for index in rng.permutation(len(counts[speaker]))]
+        for speaker in rng.choice(speakers, size=min(6, len(speakers)), replace=False):
+            clips = [by_speaker[speaker][index] for index in rng.permutation(len(by_speaker[speaker]))]
             train += clips[:10]
             test += clips[10:]
         return train, test
@@ -212,9 +216,7 @@ def _trimmed(example: AudioExample) -> np.ndarray:
 def verification_scenario(data_dir: Path) -> None:
     """EER of the bare ``ge2e_speaker`` base on utterances of 1, 3 and 5 joined clips per speaker."""
     verifier = SpeakerVerifier(_pretrained_base("ge2e_speaker"))
-    clips_by_speaker: dict[str, list[AudioExample]] = {}
-    for example in load_labelled_audio(data_dir).examples:
-        clips_by_speaker.setdefault(example.speaker, []).append(example)
+    clips_by_speaker = _by_speaker(load_labelled_audio(data_dir).examples)
     print(f"\n{'clips per utterance':<20} {'EER':>6} {'minDCF':>7} {'speakers':>9} {'trials':>7}")
     for per_utterance in (1, 3, 5):
         utterances, speakers = [], []
