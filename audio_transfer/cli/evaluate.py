@@ -6,13 +6,16 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError
+
+if TYPE_CHECKING:  # importing audio_transfer.training loads TensorFlow; parsers must stay fast
+    from audio_transfer.training import TrainConfig
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -79,27 +82,26 @@ def _classification(args: argparse.Namespace, trained):
     from audio_transfer.errors import DatasetError
 
     if _is_tflite(args.model):
-        model, clip_seconds, labelling = _exported_classifier(Path(args.model))
+        model, config = _exported_classifier(Path(args.model))
     else:
         trained = classifier_run(args.model, trained)
-        config = trained.config
-        model, clip_seconds = trained.task, config.clip_seconds
-        labelling = {
-            "keywords": config.keywords,
-            "unknown_fraction": config.unknown_fraction,
-            "silence_fraction": config.silence_fraction,
-            "seed": config.seed,
-        }
+        model, config = trained.task, trained.config
     # A keyword spotter trained with --keywords sees other words as _unknown_ (and noise as _silence_):
     # label DIR the same way, so a Speech Commands folder evaluates as it trained.
-    data = load_labelled_audio(args.data, **labelling)
+    data = load_labelled_audio(
+        args.data,
+        keywords=config.keywords,
+        unknown_fraction=config.unknown_fraction,
+        silence_fraction=config.silence_fraction,
+        seed=config.seed,
+    )
     unknown = sorted(set(data.labels) - set(model.labels))
     if unknown:
         raise DatasetError(
             f"{args.data} has classes the model does not know: {', '.join(unknown)}. The model's labels: "
             f"{', '.join(model.labels)}. Remove or rename those folders."
         )
-    clips = decode_examples(data.examples, sample_rate=model.sample_rate, clip_seconds=clip_seconds)
+    clips = decode_examples(data.examples, sample_rate=model.sample_rate, clip_seconds=config.clip_seconds)
     report = classification_report(model, clips.waveforms, clips.labels)
     extra = {
         "model": str(args.model),
@@ -122,10 +124,10 @@ class _ExportedClassifier:
     predict_waveforms: Callable[[np.ndarray], np.ndarray]
 
 
-def _exported_classifier(path: Path) -> tuple[_ExportedClassifier, float, dict[str, Any]]:
-    """The classifier in an exported ``.tflite`` file (labels and sample rate from its metadata), its clip
-    length in seconds, and how to label a folder for it: without the run's settings, a model with
-    ``_unknown_``/``_silence_`` classes takes its other labels as the keywords, with the training defaults."""
+def _exported_classifier(path: Path) -> tuple[_ExportedClassifier, TrainConfig]:
+    """The classifier in an exported ``.tflite`` file (labels and sample rate from its metadata) and the
+    settings that label a folder for it: the file has no run settings, so a model with ``_unknown_`` or
+    ``_silence_`` classes takes its other labels as the keywords, with the training defaults."""
     from audio_transfer.data import SILENCE_LABEL, UNKNOWN_LABEL
     from audio_transfer.errors import DatasetError
     from audio_transfer.export import TFLiteClassifier, TFLiteMetadata
@@ -142,16 +144,14 @@ def _exported_classifier(path: Path) -> tuple[_ExportedClassifier, float, dict[s
             "labels; export it again."
         )
     special = {UNKNOWN_LABEL, SILENCE_LABEL}
-    keywords = [label for label in metadata.labels if label not in special]
-    defaults = TrainConfig()
-    labelling = {
-        "keywords": keywords if special & set(metadata.labels) else None,
-        "unknown_fraction": defaults.unknown_fraction,
-        "silence_fraction": defaults.silence_fraction,
-        "seed": defaults.seed,
-    }
-    model = _ExportedClassifier(metadata.labels, metadata.sample_rate, classifier.predict)
-    return model, classifier.num_samples / metadata.sample_rate, labelling
+    config = TrainConfig(
+        keywords=[label for label in metadata.labels if label not in special]
+        if special & set(metadata.labels)
+        else None,
+        sample_rate=metadata.sample_rate,
+        clip_seconds=classifier.num_samples / metadata.sample_rate,
+    )
+    return _ExportedClassifier(metadata.labels, metadata.sample_rate, classifier.predict), config
 
 
 def _verification(args: argparse.Namespace, trained):
