@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,13 +33,6 @@ def export(run_dir: Path, quantize: str, out: Path) -> dict:
     command += ["--quantize", quantize, "--out", str(out), "--json"]
     result = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(result.stdout)["report"]
-
-
-def time_per_clip(classifier: TFLiteClassifier, clip: np.ndarray, calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        classifier.invoke(clip)
-    return (time.perf_counter() - start) / calls
 
 
 def main() -> None:
@@ -58,13 +50,12 @@ def main() -> None:
             classifiers[quantize] = TFLiteClassifier(path.read_bytes(), num_threads=1)
         num_samples = classifiers["none"].num_samples
         clip = np.random.default_rng(0).uniform(-0.1, 0.1, (1, num_samples)).astype(np.float32)
-        encoded = {name: next(iter(c.encode_input(clip))) for name, c in classifiers.items()}
         seconds: dict[str, list[float]] = {name: [] for name in classifiers}
-        for name, classifier in classifiers.items():
-            classifier.invoke(encoded[name])  # warm-up
+        for classifier in classifiers.values():
+            classifier.predict(clip)  # warm-up
         for _ in range(args.rounds):
             for name, classifier in classifiers.items():
-                seconds[name].append(time_per_clip(classifier, encoded[name], args.calls))
+                seconds[name].append(classifier.run(np.repeat(clip, args.calls, axis=0))[1])
 
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, LiteRT 1 thread")
     columns = ("size KB", "ms/clip", "agreement", "Keras acc", "file acc", "max|dp|")
