@@ -21,6 +21,7 @@ import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema_fb
 
 from audio_transfer.errors import ConfigError, ExportError
+from audio_transfer.export._calibration import tighten_saturated_ranges
 from audio_transfer.export._serving import INPUT_NAME, ClassifierSpec, serving_module, to_pcm16
 from audio_transfer.features import compact_dft
 
@@ -92,7 +93,8 @@ def _run(
     fully_quantize: bool = False,
 ) -> bytes:
     """Convert; with ``denylisted_nodes``, quantize all but those ops through TensorFlow's quantization
-    debugger (the public API for selective quantization)."""
+    debugger (the public API for selective quantization), with the calibrated ranges tightened where the
+    graph saturates (:func:`tighten_saturated_ranges`)."""
     try:
         with warnings.catch_warnings():
             # int8 calibration runs TensorFlow's own (deprecated) tf.lite.Interpreter; not ours to fix.
@@ -106,6 +108,7 @@ def _run(
                     denylisted_nodes=list(denylisted_nodes), fully_quantize=fully_quantize
                 ),
             )
+            debugger.calibrated_model = tighten_saturated_ranges(debugger.calibrated_model)
             return debugger.get_nondebug_quantized_model()
     except Exception as error:  # the converter raises ConverterError and assorted TF errors
         raise ExportError(_conversion_failure(error)) from error
