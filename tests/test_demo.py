@@ -92,6 +92,14 @@ def test_demo_on_a_folder_splits_by_speaker_trains_tests_and_exports(tone_words,
     assert json.loads((out / "demo.json").read_text()) == summary
     assert summary["seconds"]["wall"] > 0 and summary["seconds"]["cpu"] > 0
 
+    # --float-blocks 2 keeps stage_2 float too: its weights in float32, more float convolutions.
+    wider = out / "kws_int8_2.tflite"
+    options = ["--format", "tflite", "--quantize", "int8", "--float-blocks", "2", "--held-out-clips", "0"]
+    assert main(["export", str(out / "run"), *options, "--out", str(wider), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["float_layers"] == ["speech_embedding_frontend", "stage_1", "stage_2"]
+    assert result["size_bytes"] > exported["size_bytes"] + 40_000
+
 
 def test_demo_synthesizes_keywords_and_prints_a_report(tmp_path, capsys):
     pytest.importorskip("espeakng_loader")

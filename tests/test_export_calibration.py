@@ -1,5 +1,5 @@
-"""int8 calibration: activation ranges start where their consumer saturates (speech_embedding's floored
-leaky ReLU), which leaves the exported model closer to Keras."""
+"""int8: activation ranges start where their consumer saturates (speech_embedding's floored leaky ReLU),
+which leaves the exported model closer to Keras; the layers int8 keeps float (front-end, bottom blocks)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 from export_support import LABELS, NUM_SAMPLES, export_tones, tone_clips
+from tiny_conv_base import tiny_base
 
+from audio_transfer.errors import ConfigError
+from audio_transfer.export import int8_float_layers
 from audio_transfer.features import get_frontend
+from audio_transfer.tasks import KeywordSpotter
 
 SLOPE, FLOOR = 0.2, -0.4  # speech_embedding's activation: max(leaky_relu(x, 0.2), -0.4)
 
@@ -65,3 +69,13 @@ def test_a_conv_output_with_a_second_consumer_keeps_its_calibrated_range(calibra
     result = export_tones(model, tmp_path / "m.tflite", quantize="int8", representative_data=calibration)
     low, _ = _conv_output_range(result.path.read_bytes())
     assert low == pytest.approx(min(seen.min(), 0.0), rel=0.05)
+
+
+def test_int8_float_layers_names_the_front_end_and_the_bottom_blocks():
+    spotter = KeywordSpotter(tiny_base(), ["yes", "no"])
+    assert int8_float_layers(spotter) == ()  # the tiny base has no front-end and keeps no block float
+    assert int8_float_layers(spotter, float_blocks=2) == ("conv1", "conv2")
+    with pytest.raises(ConfigError, match=r"from 0 to 3 .*received 4"):
+        int8_float_layers(spotter, float_blocks=4)
+    with pytest.raises(ConfigError, match=r"without an AudioBase base\), received 1"):
+        int8_float_layers(_conv_model(shared_conv_output=False)[0], float_blocks=1)

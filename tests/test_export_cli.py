@@ -122,6 +122,25 @@ def test_quantize_with_saved_model_and_missing_run_files_are_refused(run_dir, tm
     assert code == 2 and "model.keras" in data["message"]
 
 
+def test_float_blocks_needs_int8_without_full_integer_and_a_base_with_that_many_blocks(
+    run_dir, tmp_path, capsys
+):
+    tflite = ["--format", "tflite", "--out", tmp_path / "m.tflite"]
+    code, data = _export_json(capsys, run_dir, *tflite, "--float-blocks", "1")
+    assert (
+        code == 2
+        and "--quantize int8" in data["message"]
+        and "received --format tflite --quantize none" in data["message"]
+    )
+    code, data = _export_json(
+        capsys, run_dir, *tflite, "--quantize", "int8", "--full-integer", "--float-blocks", "1"
+    )
+    assert code == 2 and "--full-integer" in data["message"]
+    code, data = _export_json(capsys, run_dir, *tflite, "--quantize", "int8", "--float-blocks", "1")
+    assert code == 2 and data["error"] == "ConfigError" and "from 0 to 0" in data["message"]
+    assert not (tmp_path / "m.tflite").exists()
+
+
 def test_console_entry_point_exports_in_a_fresh_process(run_dir, tmp_path):
     out = tmp_path / "model.tflite"
     command = [sys.executable, "-m", "audio_transfer", "export", str(run_dir), "--format", "tflite"]

@@ -75,6 +75,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="with --quantize int8: quantize the feature front-end too (by default it stays float32)",
     )
     parser.add_argument(
+        "--float-blocks",
+        type=_count,
+        default=None,
+        metavar="N",
+        help=(
+            "with --quantize int8: keep the base's bottom N blocks float32 besides the front-end (default: "
+            "the base's choice, 1 for speech_embedding; 2 agrees more often with Keras, +67 KB)"
+        ),
+    )
+    parser.add_argument(
         "--streaming",
         action="store_true",
         help=(
@@ -114,6 +124,12 @@ def run(args: argparse.Namespace) -> CommandResult:
 
     if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io or args.full_integer):
         raise ConfigError("--quantize, --int8-io and --full-integer apply to --format tflite only.")
+    if args.float_blocks is not None and (args.quantize != "int8" or args.full_integer):
+        raise ConfigError(
+            "--float-blocks applies to --format tflite --quantize int8 without --full-integer, received "
+            f"--format {args.export_format} --quantize {args.quantize}"
+            f"{' --full-integer' if args.full_integer else ''}."
+        )
     if args.streaming:
         return _export_streaming(args)
     model, labels, config = _load_run(args.run_dir, safe_mode=args.safe_mode)
@@ -142,7 +158,7 @@ def run(args: argparse.Namespace) -> CommandResult:
             quantize=args.quantize,
             representative_data=calibration,
             int8_io=args.int8_io,
-            float_layers=() if args.full_integer else None,
+            float_layers=_int8_float_layers(model, args),
             **common,
         )
     lines = [
@@ -247,6 +263,15 @@ def _load_run(run_dir: Path, *, safe_mode: bool) -> tuple[Any, tuple[str, ...], 
     except (OSError, ValueError, TypeError) as error:
         raise ConfigError(f"Cannot load {run_dir / MODEL_FILE}: {error}") from error
     return model, labels, config
+
+
+def _int8_float_layers(model, args: argparse.Namespace) -> tuple[str, ...] | None:
+    """``float_layers`` of ``export_tflite``: none with --full-integer, the default without --float-blocks."""
+    from audio_transfer.export import int8_float_layers
+
+    if args.full_integer:
+        return ()
+    return None if args.float_blocks is None else int8_float_layers(model, float_blocks=args.float_blocks)
 
 
 def _clips(

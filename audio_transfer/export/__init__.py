@@ -3,6 +3,7 @@
 - :func:`export_saved_model`: TensorFlow SavedModel, ``serving_default`` → ``{"scores", "labels"}``.
 - :func:`export_tflite`: builtin-ops-only ``.tflite`` (float32, float16, dynamic or full-integer int8) with
   TFLite Model Metadata (labels, audio properties) that MediaPipe's ``AudioClassifier`` reads.
+- :func:`int8_float_layers`: the layers an int8 export keeps in float32 (front-end, bottom blocks).
 - :class:`TFLiteClassifier`: runs an exported file with LiteRT on float waveforms.
 - :class:`ParityReport`: agreement, accuracy, size and latency of an export against its Keras model.
 - :class:`TFLiteMetadata`: writes and reads the Model Metadata.
@@ -23,6 +24,7 @@ _LAZY = {
     "check_builtin_ops": "audio_transfer.export.tflite_export",
     "export_saved_model": "audio_transfer.export.saved_model_export",
     "export_tflite": "audio_transfer.export.tflite_export",
+    "int8_float_layers": "audio_transfer.export.tflite_export",
 }
 
 
@@ -43,4 +45,5 @@ __all__ = [
     "check_builtin_ops",
     "export_saved_model",
     "export_tflite",
+    "int8_float_layers",
 ]
