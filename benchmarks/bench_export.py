@@ -7,7 +7,7 @@ targets: float32 max |Δp| ≤ 1e-4; int8 top-1 agreement ≥ 99%, accuracy drop
 ≤ 5 ms per 1 s clip. Run from the repository root::
 
     audio-transfer demo --out /tmp/demo
-    PYTHONPATH=. python benchmarks/bench_export.py /tmp/demo/run [--rounds 5]
+    PYTHONPATH=. python benchmarks/bench_export.py /tmp/demo/run [--rounds 5] [--float-blocks 2]
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import numpy as np
 from audio_transfer.export import TFLiteClassifier
 
 
-def export(run_dir: Path, quantize: str, out: Path) -> dict:
+def export(run_dir: Path, quantize: str, out: Path, *extra: str) -> dict:
     command = [sys.executable, "-m", "audio_transfer", "export", str(run_dir), "--format", "tflite"]
-    command += ["--quantize", quantize, "--out", str(out), "--json"]
+    command += ["--quantize", quantize, "--out", str(out), "--json", *extra]
     result = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(result.stdout)["report"]
 
@@ -40,14 +40,23 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path, help="a keyword-spotting run folder (model.keras, config.yaml)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds (default 5)")
     parser.add_argument("--calls", type=int, default=50, help="invocations per round (default 50)")
+    parser.add_argument(
+        "--float-blocks",
+        type=int,
+        default=None,
+        help="also export int8 keeping this many base blocks float (row int8+N), to weigh size and agreement",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench_export_") as folder:
         reports, classifiers = {}, {}
-        for quantize in ("none", "int8"):
-            path = Path(folder) / f"{quantize}.tflite"
-            reports[quantize] = export(args.run_dir, quantize, path)
-            classifiers[quantize] = TFLiteClassifier(path.read_bytes(), num_threads=1)
+        variants = {"none": ("none",), "int8": ("int8",)}
+        if args.float_blocks is not None:
+            variants[f"int8+{args.float_blocks}"] = ("int8", "--float-blocks", str(args.float_blocks))
+        for name, (quantize, *extra) in variants.items():
+            path = Path(folder) / f"{name}.tflite"
+            reports[name] = export(args.run_dir, quantize, path, *extra)
+            classifiers[name] = TFLiteClassifier(path.read_bytes(), num_threads=1)
         num_samples = classifiers["none"].num_samples
         clip = np.random.default_rng(0).uniform(-0.1, 0.1, (1, num_samples)).astype(np.float32)
         seconds: dict[str, list[float]] = {name: [] for name in classifiers}
