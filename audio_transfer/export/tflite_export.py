@@ -201,8 +201,8 @@ def _parity(
 
 
 def int8_float_layers(model: keras.Model, *, float_blocks: int | None = None) -> tuple[str, ...]:
-    """Names of the layers an int8 export keeps in float32 by default: the model's feature front-ends and
-    the bottom blocks of its base, for ``export_tflite(float_layers=...)``.
+    """Names of the layers an int8 export keeps in float32: the model's feature front-ends and the bottom
+    ``float_blocks`` blocks of its base, for ``export_tflite(float_layers=...)``.
 
     Args:
         model: a classifier, usually a task with a ``base`` (:class:`~audio_transfer.bases.AudioBase`).
