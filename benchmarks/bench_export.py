@@ -67,16 +67,19 @@ def main() -> None:
                 seconds[name].append(classifier.run(np.repeat(clip, args.calls, axis=0))[1])
 
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, LiteRT 1 thread")
-    columns = ("size KB", "ms/clip", "agreement", "Keras acc", "file acc", "max|dp|")
+    print("close: disagreements on clips whose top two Keras probabilities differ by less than 0.1")
+    columns = ("size KB", "ms/clip", "agreement", "close", "Keras acc", "file acc", "max|dp|", "mean|dp|")
     print(f"{'file':8s}" + "".join(f"{column:>10s}" for column in columns))
     for name, report in reports.items():
         values = (
             f"{report['size_bytes'] / 1000:10.1f}",
             f"{1e3 * statistics.median(seconds[name]):10.2f}",
             f"{report['top1_agreement']:10.3f}",
+            f"{report['close_call_disagreements']:10d}",
             f"{report['keras_accuracy']:10.3f}",
             f"{report['exported_accuracy']:10.3f}",
             f"{report['max_abs_probability_difference']:10.2e}",
+            f"{report['mean_max_abs_probability_difference']:10.2e}",
         )
         print(f"{'float32' if name == 'none' else name:8s}" + "".join(values))
     speed = statistics.median(seconds["none"]) / statistics.median(seconds["int8"])

@@ -26,7 +26,7 @@ from export_support import (
 
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
 from audio_transfer.errors import ConfigError, ExportError, InputShapeError
-from audio_transfer.export import TFLiteClassifier, check_builtin_ops, export_tflite
+from audio_transfer.export import ParityReport, TFLiteClassifier, check_builtin_ops, export_tflite
 from audio_transfer.features import get_frontend
 
 
@@ -281,3 +281,24 @@ def test_float_layers_must_name_layers_of_the_model(model, calibration, tmp_path
             float_layers=("no_such_layer",),
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parity_report_counts_the_disagreements_keras_called_close():
+    keras_probabilities = np.array([[0.52, 0.48], [0.9, 0.1], [0.3, 0.7]])
+    exported_probabilities = np.array([[0.45, 0.55], [0.2, 0.8], [0.32, 0.68]])
+    report = ParityReport.compare(
+        keras_probabilities=keras_probabilities,
+        exported_probabilities=exported_probabilities,
+        label_indices=np.array([0, 0, 1]),
+        size_bytes=1,
+        seconds_per_clip=0.001,
+        format="tflite",
+        quantize="int8",
+        input_dtype="float32",
+        output_dtype="float32",
+        runtime="test",
+    )
+    assert report.top1_agreement == pytest.approx(1 / 3) and report.close_call_disagreements == 1
+    assert report.max_abs_probability_difference == pytest.approx(0.7)
+    assert report.mean_max_abs_probability_difference == pytest.approx((0.07 + 0.7 + 0.02) / 3)
+    assert "(1 of 2 differing clips close calls)" in report.summary()

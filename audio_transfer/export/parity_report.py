@@ -17,6 +17,8 @@ from audio_transfer.export._atomic import write_bytes_atomic
 logger = logging.getLogger(__name__)
 
 REPORT_SUFFIX = ".report.json"
+# A clip whose top two Keras probabilities differ by less than this is a close call.
+CLOSE_CALL_MARGIN = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +35,11 @@ class ParityReport:
         keras_accuracy: top-1 accuracy of the Keras model on the clips.
         exported_accuracy: top-1 accuracy of the exported model on the clips.
         max_abs_probability_difference: largest absolute difference between any two probabilities.
+        mean_max_abs_probability_difference: the largest absolute difference of each clip, averaged over
+            the clips: the typical deviation, where the maximum shows the worst clip.
+        close_call_disagreements: how many of the clips where the models' top classes differ the Keras
+            model itself called close, its top two probabilities within ``CLOSE_CALL_MARGIN`` (0.1): int8
+            flips such clips more easily than confident ones.
         size_bytes: size of the exported file (SavedModel: all files of the directory).
         mean_latency_ms: mean milliseconds per clip of one inference call.
         runtime: what ran the exported model (``"ai_edge_litert, 1 thread"``).
@@ -55,6 +62,8 @@ class ParityReport:
     keras_accuracy: float
     exported_accuracy: float
     max_abs_probability_difference: float
+    mean_max_abs_probability_difference: float
+    close_call_disagreements: int
     size_bytes: int
     mean_latency_ms: float
     runtime: str
@@ -87,6 +96,9 @@ class ParityReport:
             )
         keras_top1, exported_top1 = keras_probabilities.argmax(axis=1), exported_probabilities.argmax(axis=1)
         difference = np.abs(keras_probabilities - exported_probabilities)
+        per_clip = difference.max(axis=1) if difference.size else np.zeros(1)
+        top_two = np.sort(keras_probabilities, axis=1)[:, -2:]
+        close = (top_two[:, 1] - top_two[:, 0] < CLOSE_CALL_MARGIN) if top_two.shape[1] == 2 else False
         return cls(
             format=format,
             quantize=quantize,
@@ -96,7 +108,9 @@ class ParityReport:
             top1_agreement=float(np.mean(keras_top1 == exported_top1)),
             keras_accuracy=float(np.mean(keras_top1 == label_indices)),
             exported_accuracy=float(np.mean(exported_top1 == label_indices)),
-            max_abs_probability_difference=float(difference.max()) if difference.size else 0.0,
+            max_abs_probability_difference=float(per_clip.max()),
+            mean_max_abs_probability_difference=float(per_clip.mean()),
+            close_call_disagreements=int(np.sum((keras_top1 != exported_top1) & close)),
             size_bytes=int(size_bytes),
             mean_latency_ms=1000.0 * float(seconds_per_clip),
             runtime=runtime,
@@ -111,9 +125,13 @@ class ParityReport:
         write_bytes_atomic(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode("utf-8"))
 
     def summary(self) -> str:
-        """One line for people: agreement, both accuracies, max difference, size, latency."""
+        """One line for people: agreement (and the close calls among disagreements), both accuracies, max
+        difference, size, latency."""
+        disagreements = round((1 - self.top1_agreement) * self.num_clips)
+        close_calls = f" ({self.close_call_disagreements} of {disagreements} differing clips close calls)"
         return (
-            f"top-1 agreement {self.top1_agreement:.1%} on {self.num_clips} clips, accuracy Keras "
+            f"top-1 agreement {self.top1_agreement:.1%} on {self.num_clips} clips"
+            f"{close_calls if disagreements else ''}, accuracy Keras "
             f"{self.keras_accuracy:.1%} / exported {self.exported_accuracy:.1%}, max |Δp| "
             f"{self.max_abs_probability_difference:.2e}, {self.size_bytes} bytes, "
             f"{self.mean_latency_ms:.2f} ms/clip ({self.runtime})"
