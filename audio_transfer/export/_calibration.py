@@ -79,7 +79,7 @@ class _Floors:
             others = [int(other) for other in operator.inputs if int(other) != tensor]
             return self._scalar_constant(others[0]) if len(others) == 1 else None
         if kind == _OPS.LEAKY_RELU:
-            alpha = operator.builtinOptions.alpha
+            alpha = getattr(operator.builtinOptions, "alpha", 0.0)  # options absent: leave it alone
             floor = self.of(int(operator.outputs[0]))
             if floor is None or not alpha > 0:
                 return None
