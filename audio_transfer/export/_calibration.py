@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import logging
 
-import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema_fb
+from ai_edge_litert.tools import flatbuffer_utils
 
 logger = logging.getLogger(__name__)
-
-_OPS = schema_fb.BuiltinOperator
 
 
 def tighten_saturated_ranges(calibrated: bytes) -> bytes:
@@ -35,7 +33,7 @@ def tighten_saturated_ranges(calibrated: bytes) -> bytes:
         calibrated: a float TFLite flatbuffer carrying calibration min/max per tensor (what TensorFlow's
             quantization debugger holds as ``calibrated_model``).
     """
-    model = schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAs(calibrated, 0))
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
     narrowed = 0
     for subgraph in model.subgraphs:
         floors = _Floors(model, subgraph)
@@ -50,9 +48,7 @@ def tighten_saturated_ranges(calibrated: bytes) -> bytes:
     if not narrowed:
         return calibrated
     logger.info("int8: %d activation ranges start at the floor their consumer saturates at.", narrowed)
-    builder = flatbuffers.Builder(len(calibrated) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))  # the quantizer takes bytes only
 
 
 class _Floors:
@@ -72,24 +68,19 @@ class _Floors:
         if len(consumers) != 1 or tensor in self.outputs:
             return None
         operator = consumers[0]
-        kind = self._builtin_code(operator)
-        if kind == _OPS.RELU:
+        kind = flatbuffer_utils.opcode_to_name(self.model, operator.opcodeIndex)
+        if kind == "RELU":
             return 0.0
-        if kind == _OPS.MAXIMUM:
+        if kind == "MAXIMUM":
             others = [int(other) for other in operator.inputs if int(other) != tensor]
             return self._scalar_constant(others[0]) if len(others) == 1 else None
-        if kind == _OPS.LEAKY_RELU:
+        if kind == "LEAKY_RELU":
             alpha = getattr(operator.builtinOptions, "alpha", 0.0)  # options absent: leave it alone
             floor = self.of(int(operator.outputs[0]))
             if floor is None or not alpha > 0:
                 return None
             return floor / alpha if floor < 0 else floor
         return None
-
-    def _builtin_code(self, operator: schema_fb.OperatorT) -> int:
-        code = self.model.operatorCodes[operator.opcodeIndex]
-        # Codes up to 127 are also stored in the deprecated int8 field; the larger one is right.
-        return max(code.builtinCode, code.deprecatedBuiltinCode)
 
     def _scalar_constant(self, tensor: int) -> float | None:
         description = self.subgraph.tensors[tensor]
