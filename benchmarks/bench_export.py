@@ -146,12 +146,19 @@ def compare_on_extra_clips(
         f"extra clips: {len(waveforms)}, Keras accuracy {np.mean(keras_top1 == label_indices):.3f}, "
         f"{int(near_tie.sum())} near ties (top two within {NEAR_TIE_MARGIN})"
     )
-    columns = ("disagreements", "agreement", "on near ties")
+    columns = ("disagreements", "agreement", "on near ties", "accuracy")
     print(f"{'file':8s}" + "".join(f"{column:>14s}" for column in columns))
     for name, classifier in classifiers.items():
-        differ = classifier.predict(waveforms).argmax(axis=1) != keras_top1
+        top1 = classifier.predict(waveforms).argmax(axis=1)
+        differ = top1 != keras_top1
         on_near_ties = int((differ & near_tie).sum())
-        values = (f"{int(differ.sum()):14d}", f"{1 - differ.mean():14.4f}", f"{on_near_ties:14d}")
+        accuracy = np.mean(top1 == label_indices)
+        values = (
+            f"{int(differ.sum()):14d}",
+            f"{1 - differ.mean():14.4f}",
+            f"{on_near_ties:14d}",
+            f"{accuracy:14.4f}",
+        )
         print(f"{'float32' if name == 'none' else name:8s}" + "".join(values))
 
 
