@@ -241,18 +241,21 @@ class LogMelSpectrogram(keras.layers.Layer):
             # Frame t holds samples [t * frame_step, t * frame_step + frame_length) after the window offset.
             frames = self._frames(waveform[:, self._window_offset :], num_frames) * self._window
             return self._dft_stages(frames)
-        # Keep exactly the samples under the windows of the whole frames, so that the convolution yields
-        # num_frames outputs. The zeros appended first are never inside a whole frame; they only give an
-        # input too short for one frame the frame_length - frame_step samples that make that count zero.
+        # Keep the samples under the windows of the whole frames, and at least one window's worth: the
+        # zeros appended first are never inside a whole frame, they only let an input too short for one
+        # frame convolve to a single frame that the final slice drops. (oneDNN's convolution, TensorFlow's
+        # default on x86 CPUs, returns a wrongly shaped tensor or fails for an input shorter than its kernel,
+        # seen with TensorFlow 2.21.)
         waveform = tf.pad(waveform, [[0, 0], [0, self.frame_span]])
         start = self._window_offset
-        stop = start + tf.maximum(0, (num_frames - 1) * self.frame_step + self.frame_length)
-        return tf.nn.conv1d(
+        stop = start + tf.maximum(num_frames - 1, 0) * self.frame_step + self.frame_length
+        frames = tf.nn.conv1d(
             tf.expand_dims(waveform[:, start:stop], -1),
             self._dft_kernel,
             stride=self.frame_step,
             padding="VALID",
         )
+        return frames[:, :num_frames]
 
     def _frames(self, waveform, num_frames):
         """``(batch, frames, frame_length)``: rows of ``frame_step`` samples, each frame the concatenation
