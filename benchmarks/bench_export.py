@@ -13,7 +13,7 @@ targets: float32 max |Δp| ≤ 1e-4; int8 top-1 agreement ≥ 99%, accuracy drop
 The run's validation split is small (180 clips for the demo), and int8 flips mostly clips whose top two
 Keras probabilities are nearly tied, so a few such clips decide its agreement. ``--extra-clips`` adds labelled
 folders (e.g. ``audio-transfer synth --seed 7`` voices, real recordings) on which every file is compared with
-Keras as well, and the script prints how many near ties each set holds.
+Keras as well (the same table, and how many of those clips Keras itself calls close).
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from audio_transfer.data import decode_examples, load_labelled_audio
-from audio_transfer.export import TFLiteClassifier
+from audio_transfer.export import ParityReport, TFLiteClassifier
+from audio_transfer.export.parity_report import CLOSE_CALL_MARGIN
+from audio_transfer.export.tflite_export import LITERT_RUNTIME
 from audio_transfer.training import load_run
-
-NEAR_TIE_MARGIN = 0.02  # top two Keras probabilities closer than this: a clip int8 noise may flip
 
 
 def export(run_dir: Path, quantize: str, out: Path, *extra: str) -> dict:
@@ -55,6 +55,24 @@ def extra_clips(run_dir: Path, folders: list[Path]) -> tuple[np.ndarray, np.ndar
     clips = decode_examples(examples, sample_rate=config.sample_rate, clip_seconds=config.clip_seconds)
     probabilities = run.task.predict(clips.waveforms, batch_size=64, verbose=0)
     return clips.waveforms, clips.label_indices(run.labels), probabilities
+
+
+def print_table(reports: dict[str, dict], milliseconds: dict[str, float]) -> None:
+    """One row per exported file: its parity report's figures and ``milliseconds`` per clip."""
+    columns = ("size KB", "ms/clip", "agreement", "close", "Keras acc", "file acc", "max|dp|", "mean|dp|")
+    print(f"{'file':8s}" + "".join(f"{column:>10s}" for column in columns))
+    for name, report in reports.items():
+        values = (
+            f"{report['size_bytes'] / 1000:10.1f}",
+            f"{milliseconds[name]:10.2f}",
+            f"{report['top1_agreement']:10.3f}",
+            f"{report['close_call_disagreements']:10d}",
+            f"{report['keras_accuracy']:10.3f}",
+            f"{report['exported_accuracy']:10.3f}",
+            f"{report['max_abs_probability_difference']:10.2e}",
+            f"{report['mean_max_abs_probability_difference']:10.2e}",
+        )
+        print(f"{'float32' if name == 'none' else name:8s}" + "".join(values))
 
 
 def main() -> None:
@@ -100,22 +118,13 @@ def main() -> None:
                 seconds[name].append(classifier.run(np.repeat(clip, args.calls, axis=0))[1])
 
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, LiteRT 1 thread")
-    print("close: disagreements on clips whose top two Keras probabilities differ by less than 0.1")
-    columns = ("size KB", "ms/clip", "agreement", "close", "Keras acc", "file acc", "max|dp|", "mean|dp|")
-    print(f"{'file':8s}" + "".join(f"{column:>10s}" for column in columns))
-    for name, report in reports.items():
-        values = (
-            f"{report['size_bytes'] / 1000:10.1f}",
-            f"{1e3 * statistics.median(seconds[name]):10.2f}",
-            f"{report['top1_agreement']:10.3f}",
-            f"{report['close_call_disagreements']:10d}",
-            f"{report['keras_accuracy']:10.3f}",
-            f"{report['exported_accuracy']:10.3f}",
-            f"{report['max_abs_probability_difference']:10.2e}",
-            f"{report['mean_max_abs_probability_difference']:10.2e}",
-        )
-        print(f"{'float32' if name == 'none' else name:8s}" + "".join(values))
-    speed = statistics.median(seconds["none"]) / statistics.median(seconds["int8"])
+    print(
+        f"close: disagreements on clips whose top two Keras probabilities differ by less than "
+        f"{CLOSE_CALL_MARGIN}"
+    )
+    milliseconds = {name: 1e3 * statistics.median(times) for name, times in seconds.items()}
+    print_table(reports, milliseconds)
+    speed = milliseconds["none"] / milliseconds["int8"]
     size = reports["none"]["size_bytes"] / reports["int8"]["size_bytes"]
     print(f"int8 vs float32: {speed:.2f}x the speed, {size:.2f}x smaller")
     float32, int8 = reports["none"], reports["int8"]
@@ -123,7 +132,7 @@ def main() -> None:
         ("float32 max |dp|", float32["max_abs_probability_difference"], 1e-4),
         ("int8 accuracy drop (points)", 100 * (int8["keras_accuracy"] - int8["exported_accuracy"]), 1.0),
         ("int8 size (KB)", int8["size_bytes"] / 1000, 500.0),
-        ("int8 ms per clip", 1e3 * statistics.median(seconds["int8"]), 5.0),
+        ("int8 ms per clip", milliseconds["int8"], 5.0),
     )
     for label, value, most in targets:
         print(f"target {label}: {value:.4g} (goal <= {most:g}) {'met' if value <= most else 'NOT met'}")
@@ -131,35 +140,34 @@ def main() -> None:
     verdict = "met" if agreement >= 0.99 else "NOT met"
     print(f"target int8 top-1 agreement: {agreement:.4g} (goal >= 0.99) {verdict}")
     if args.extra_clips:
-        compare_on_extra_clips(args.run_dir, args.extra_clips, classifiers)
+        compare_on_extra_clips(args.run_dir, args.extra_clips, classifiers, reports)
 
 
 def compare_on_extra_clips(
-    run_dir: Path, folders: list[Path], classifiers: dict[str, TFLiteClassifier]
+    run_dir: Path, folders: list[Path], classifiers: dict[str, TFLiteClassifier], reports: dict[str, dict]
 ) -> None:
-    """Agreement of every file with Keras on the clips of ``folders``, and how many of them are near ties."""
+    """The table again, on the clips of ``folders``: each file's parity report against Keras there."""
     waveforms, label_indices, expected = extra_clips(run_dir, folders)
-    keras_top1 = expected.argmax(axis=1)
     top_two = np.sort(expected, axis=1)[:, -2:]
-    near_tie = top_two[:, 1] - top_two[:, 0] < NEAR_TIE_MARGIN
-    print(
-        f"extra clips: {len(waveforms)}, Keras accuracy {np.mean(keras_top1 == label_indices):.3f}, "
-        f"{int(near_tie.sum())} near ties (top two within {NEAR_TIE_MARGIN})"
-    )
-    columns = ("disagreements", "agreement", "on near ties", "accuracy")
-    print(f"{'file':8s}" + "".join(f"{column:>14s}" for column in columns))
+    close_calls = int(np.sum(top_two[:, 1] - top_two[:, 0] < CLOSE_CALL_MARGIN))
+    print(f"extra clips: {len(waveforms)}, {close_calls} of them Keras close calls")
+    extra_reports, milliseconds = {}, {}
     for name, classifier in classifiers.items():
-        top1 = classifier.predict(waveforms).argmax(axis=1)
-        differ = top1 != keras_top1
-        on_near_ties = int((differ & near_tie).sum())
-        accuracy = np.mean(top1 == label_indices)
-        values = (
-            f"{int(differ.sum()):14d}",
-            f"{1 - differ.mean():14.4f}",
-            f"{on_near_ties:14d}",
-            f"{accuracy:14.4f}",
-        )
-        print(f"{'float32' if name == 'none' else name:8s}" + "".join(values))
+        probabilities, seconds_per_clip = classifier.run(waveforms)
+        extra_reports[name] = ParityReport.compare(
+            keras_probabilities=expected,
+            exported_probabilities=probabilities,
+            label_indices=label_indices,
+            size_bytes=reports[name]["size_bytes"],
+            seconds_per_clip=seconds_per_clip,
+            format="tflite",
+            quantize=reports[name]["quantize"],
+            input_dtype=classifier.input_dtype.name,
+            output_dtype=classifier.output_dtype.name,
+            runtime=LITERT_RUNTIME,
+        ).to_dict()
+        milliseconds[name] = extra_reports[name]["mean_latency_ms"]
+    print_table(extra_reports, milliseconds)
 
 
 if __name__ == "__main__":
