@@ -119,8 +119,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from audio_transfer.export import export_saved_model, export_tflite
-    from audio_transfer.export._serving import static_input_length
+    from audio_transfer.export import export_saved_model, export_tflite, static_input_length
 
     if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io or args.full_integer):
         raise ConfigError("--quantize, --int8-io and --full-integer apply to --format tflite only.")

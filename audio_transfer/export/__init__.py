@@ -8,6 +8,7 @@
 - :class:`ParityReport`: agreement, accuracy, size and latency of an export against its Keras model.
 - :class:`TFLiteMetadata`: writes and reads the Model Metadata.
 - :class:`ExportResult`: what an export wrote.
+- :func:`static_input_length`: the fixed input length (samples) a model declares, or None.
 
 Everything but :mod:`audio_transfer.export.options` imports TensorFlow, on first access.
 """
@@ -25,6 +26,7 @@ _LAZY = {
     "export_saved_model": "audio_transfer.export.saved_model_export",
     "export_tflite": "audio_transfer.export.tflite_export",
     "int8_float_layers": "audio_transfer.export.tflite_export",
+    "static_input_length": "audio_transfer.export._serving",
 }
 
 
@@ -46,4 +48,5 @@ __all__ = [
     "export_saved_model",
     "export_tflite",
     "int8_float_layers",
+    "static_input_length",
 ]

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from audio_transfer.errors import InputShapeError
-from audio_transfer.export._atomic import write_bytes_atomic
+from audio_transfer.atomic_files import write_text
+from audio_transfer.errors import ExportOutputError, InputShapeError
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class ParityReport:
 
     def write_json(self, path: str | os.PathLike) -> None:
         """Write the report as JSON to ``path`` atomically."""
-        write_bytes_atomic(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode("utf-8"))
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n", error=ExportOutputError)
 
     def summary(self) -> str:
         """One line for people: agreement (and the close calls among disagreements), both accuracies, max

@@ -11,9 +11,9 @@ import keras
 import numpy as np
 
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
+from audio_transfer.atomic_files import check_writable, write_bytes
 from audio_transfer.bases import AudioBase
-from audio_transfer.errors import ConfigError, ExportError
-from audio_transfer.export._atomic import check_output_path, write_bytes_atomic
+from audio_transfer.errors import ConfigError, ExportError, ExportOutputError
 from audio_transfer.export._conversion import SAVED_MODEL_HINT, convert
 from audio_transfer.export._serving import (
     check_input_type,
@@ -121,7 +121,7 @@ def export_tflite(
         if held_out is not None
         else None
     )
-    check_output_path(out, directory=False)
+    check_writable(out, directory=False, error=ExportOutputError)
 
     float_layers = _float_layers(
         model, quantize=quantize, float_layers=float_layers, int8_io=int8_io, input_type=input_type
@@ -144,7 +144,7 @@ def export_tflite(
     report = None
     if clips is not None:
         report = _parity(model, classifier, clips, quantize=quantize, size_bytes=len(content))
-    write_bytes_atomic(out, content)
+    write_bytes(out, content, error=ExportOutputError)
     written_report = write_report_beside(report, out)
     return ExportResult(
         path=out,

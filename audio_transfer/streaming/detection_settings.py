@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from audio_transfer.atomic_files import write_json
 from audio_transfer.errors import ConfigError
-from audio_transfer.evaluation import write_json
 
 # Written by `audio-transfer evaluate-stream` into the run folder; read by `detect` and copied by `export`.
 STREAMING_FILE = "streaming.json"

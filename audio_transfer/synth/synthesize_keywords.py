@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from audio_transfer._checks import is_positive_int
-from audio_transfer.atomic_files import atomic_write
+from audio_transfer.atomic_files import write_text
 from audio_transfer.audio import AUDIO_EXTENSIONS, save_audio, trim_silence
 from audio_transfer.data import NoiseBank
 from audio_transfer.errors import ConfigError
@@ -158,7 +158,7 @@ def synthesize_keywords(
         manifest=manifest,
     )
     content = {"report": report.to_dict(), "settings": dataclasses.asdict(settings), "clips": clips}
-    atomic_write(manifest, lambda file: file.write(json.dumps(content, indent=1).encode("utf-8")))
+    write_text(manifest, json.dumps(content, indent=1))
     return report
 
 
