@@ -196,7 +196,10 @@ def _refused_as(error: type[OutputError], path: Path) -> Iterator[None]:
     except OutputError:
         raise
     except OSError as refused:
-        raise error(f"Cannot write {path}: {refused}. Free space or choose a writable path.") from refused
+        raise error(
+            f"Cannot write {path}: {refused}. Check that its folder exists and is writable and that the disk "
+            "has space, or choose another path."
+        ) from refused
 
 
 def _replace_directory(source: Path, path: Path) -> None:

@@ -60,7 +60,7 @@ def test_failed_or_interrupted_file_write_keeps_the_old_file(
     with pytest.raises(expected) as raised:
         write_bytes(path, b"new")
     if expected is OutputError:
-        assert str(path) in str(raised.value) and "writable path" in str(raised.value)
+        assert str(path) in str(raised.value) and "choose another path" in str(raised.value)
     assert path.read_bytes() == b"old"
     assert [entry.name for entry in tmp_path.iterdir()] == ["model.tflite"]
 
