@@ -23,12 +23,12 @@ from streaming_support import (
     write_wav,
 )
 from tiny_conv_base import tiny_base
-from tiny_streaming_base import HOP_SAMPLES, KERNEL_FRAMES, tiny_streaming_base
+from tiny_streaming_base import HOP_SAMPLES, KERNEL_FRAMES, TinyStreamingBase, tiny_streaming_base
 
 from audio_transfer.bases import StreamableBase, load_base
 from audio_transfer.bases.streamable_base import as_streamable, streamable_base_names
 from audio_transfer.cli.main import main
-from audio_transfer.errors import ConfigError
+from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.streaming import (
     KeywordDetector,
     StreamingSpotter,
@@ -164,3 +164,25 @@ def test_a_base_that_does_not_stream_is_named_with_the_bases_that_do(tmp_path):
     with pytest.raises(ConfigError, match="TinyConvBase"):
         export_streaming_tflite(spotter, clip_seconds=1.0, out=tmp_path / "x.tflite")
     assert not (tmp_path / "x.tflite").exists()
+
+
+class _MisalignedBase(TinyStreamingBase):
+    """Streams hops twice as long as the hop_seconds it declares."""
+
+    @property
+    def stream_hop_samples(self) -> int:
+        return 2 * HOP_SAMPLES
+
+
+def test_a_base_whose_stream_hop_is_not_its_hop_seconds_is_refused():
+    spotter = KeywordSpotter(_MisalignedBase(), ["_silence_", "beep"])
+    with pytest.raises(ConfigError, match=r"hops of 640 samples but declares hop_seconds=0.02 \(320"):
+        KeywordDetector(spotter, clip_seconds=1.0)
+
+
+def test_stream_embeddings_check_their_arguments():
+    base = tiny_streaming_base()
+    with pytest.raises(InputShapeError, match=r"\(batch, samples\), received shape \(320,\)"):
+        base.stream_embeddings(np.zeros(320, np.float32), count=1)
+    with pytest.raises(ConfigError, match="positive number of embeddings, received 0"):
+        base.stream_embeddings(np.zeros((1, 320), np.float32), count=0)

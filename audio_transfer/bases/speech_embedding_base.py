@@ -243,7 +243,7 @@ class SpeechEmbeddingBase(StreamableBase, AudioBase):
     def stream_embeddings(self, waveforms: np.ndarray, *, count: int) -> np.ndarray:
         """The numbers :meth:`stream_step` computes, with the network run over the spectrogram of up to
         512 hops at a time instead of once per hop. See :meth:`StreamableBase.stream_embeddings`."""
-        waveforms = np.asarray(waveforms, np.float32)
+        waveforms = self._stream_input(waveforms, count=count)
         return np.concatenate(
             [
                 _embed_hop_buffers(

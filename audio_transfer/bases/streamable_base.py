@@ -7,7 +7,7 @@ import importlib
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer.errors import ConfigError
+from audio_transfer.errors import ConfigError, InputShapeError
 
 
 class StreamableBase:
@@ -82,14 +82,27 @@ class StreamableBase:
             ``(batch, count, embedding_dim)`` float32: embedding ``k`` of the window starting at sample
             ``k * stream_hop_samples``.
         """
+        waveforms = self._stream_input(waveforms, count=count)
         hop, warmup = self.stream_hop_samples, self.stream_warmup_hops
         num_hops = count + warmup
-        waveforms = np.asarray(waveforms, np.float32)[:, : num_hops * hop]
+        waveforms = waveforms[:, : num_hops * hop]
         padded = np.zeros((len(waveforms), num_hops * hop), np.float32)
         padded[:, : waveforms.shape[1]] = waveforms
         hops = padded.reshape(len(waveforms), num_hops, hop)
         embeddings = _run_steps(self, hops, self.initial_stream_state(len(waveforms)))
         return embeddings.numpy()[:, warmup:]
+
+    def _stream_input(self, waveforms: np.ndarray, *, count: int) -> np.ndarray:
+        """``waveforms`` as a ``(batch, samples)`` float32 array, after checking it and ``count``."""
+        waveforms = np.asarray(waveforms, np.float32)
+        if waveforms.ndim != 2:
+            raise InputShapeError(
+                f"{type(self).__name__}.stream_embeddings takes streams of shape (batch, samples), received "
+                f"shape {waveforms.shape}."
+            )
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ConfigError(f"count must be a positive number of embeddings, received {count!r}.")
+        return waveforms
 
 
 @tf.function(reduce_retracing=True)
@@ -124,6 +137,9 @@ def streamable_base_names() -> list[str]:
 def as_streamable(base: object, *, purpose: str) -> StreamableBase:
     """``base`` itself when it streams, else a :class:`ConfigError` naming it and the bases that stream.
 
+    Also checks that the base's hop is its ``hop_seconds``: embedding ``k`` of a stream is then the one of
+    the window at ``k * hop_seconds``, as the base computes on whole clips.
+
     Args:
         base: the base of a task.
         purpose: what needs streaming, for the message (e.g. ``"A streaming TFLite model"``).
@@ -132,9 +148,16 @@ def as_streamable(base: object, *, purpose: str) -> StreamableBase:
         >>> as_streamable(spotter.base, purpose="A streaming TFLite model").stream_hop_samples
         1280
     """
-    if isinstance(base, StreamableBase):
-        return base
-    raise ConfigError(
-        f"{purpose} needs a base that streams (implements StreamableBase); {type(base).__name__} does not. "
-        f"Bases that stream: {', '.join(streamable_base_names()) or 'none'}; train on one of them."
-    )
+    if not isinstance(base, StreamableBase):
+        raise ConfigError(
+            f"{purpose} needs a base that streams (implements StreamableBase); {type(base).__name__} does "
+            f"not. Bases that stream: {', '.join(streamable_base_names()) or 'none'}; train on one of them."
+        )
+    declared = round(base.hop_seconds * base.sample_rate)
+    if base.stream_hop_samples != declared:
+        raise ConfigError(
+            f"{type(base).__name__} streams hops of {base.stream_hop_samples} samples but declares "
+            f"hop_seconds={base.hop_seconds} ({declared} samples); its stream_hop_samples and hop_seconds "
+            "must agree."
+        )
+    return base

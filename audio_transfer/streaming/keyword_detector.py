@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer.bases.streamable_base import StreamableBase
+from audio_transfer.bases.streamable_base import StreamableBase, as_streamable
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.streaming.detection import Detection
 from audio_transfer.streaming.detection_settings import DetectionSettings
@@ -96,7 +96,9 @@ class KeywordDetector:
             raise ConfigError(f"stride_seconds must be positive, received {stride_seconds!r}.")
         self.settings = settings or DetectionSettings()
         base = spotter.base
-        streams = isinstance(base, StreamableBase)
+        streams = isinstance(base, StreamableBase)  # other bases run whole on every window
+        if streams:
+            as_streamable(base, purpose="Keyword detection")  # checks the base's hop
         self.uses_embeddings = streams and self.stride_samples % base.stream_hop_samples == 0
         if streams and not self.uses_embeddings:
             logger.warning(
