@@ -106,6 +106,11 @@ class SpeechEmbeddingBase(StreamableBase, AudioBase):
     ``[8k, 8k + 76)``: the same numbers as windowing first, with no framing op and without recomputing the
     ~9.5x overlap between windows.
 
+    It streams (:class:`~audio_transfer.bases.StreamableBase`): :meth:`stream_step` turns each 80 ms hop of
+    1,280 samples into the next embedding, keeping the last 640 samples and the last 2 input rows of each
+    time convolution as its state; the hop grid and its one difference from whole clips (the log-mel floor
+    taken per hop) are described in ``audio_transfer/bases/_speech_embedding_hops.py``.
+
     Blocks (``set_trainable(n)`` unfreezes the top ``n``), bottom to top: ``stage_1`` (3x3, 1x3 and 3x1
     convs, 24 filters, 2x2 pool), ``stage_2`` (4 convs, 48 filters, 1x2 pool), ``stage_3`` (4 convs, 72
     filters, 2x2 pool), ``stage_4`` (4 convs, 96 filters, 1x2 pool), ``stage_5`` (4 convs, 96 filters, 2x2
