@@ -30,6 +30,9 @@ class AudioBase(keras.Model):
     implement ``embed(waveform, training)`` on the padded waveform and return their trainable units,
     bottom to top, from ``blocks``. Blocks must be direct children of the base.
 
+    A base that can also run one hop of audio at a time (for keyword detection over long audio and the
+    streaming TFLite export) implements :class:`~audio_transfer.bases.StreamableBase` as well.
+
     Args:
         sample_rate: rate in Hz the input waveform must have.
         embedding_dim: size of each output embedding.
