@@ -2,7 +2,7 @@
 
 They are package data in ``audio_transfer/pretrained/<base>/`` (listed in ``pyproject.toml``'s
 ``[tool.setuptools.package-data]``), so a wheel and a source checkout find them at the same place. The
-conversion scripts and model cards that produce and describe them stay in ``models/<base>/`` of the repository.
+conversion scripts and model cards that produce and describe them stay in the repository's ``models/<base>/``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,6 @@ def pretrained_asset(base: str, filename: str) -> Path:
     if candidate.is_file():
         return candidate
     raise BaseNotFoundError(
-        f"The weights file {filename!r} of base {base!r} is missing: {candidate} does not exist. Reinstall "
-        f"audio_transfer, or rebuild the file with the conversion script in models/{base}/ of the repository."
+        f"The weights file {filename!r} of base {base!r} is missing; looked in {candidate}. Reinstall "
+        f"audio_transfer, or rebuild the file with the conversion script in the repository's models/{base}/."
     )
