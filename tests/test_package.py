@@ -68,3 +68,25 @@ def test_wheel_package_data_holds_every_pretrained_file():
 def test_missing_pretrained_file_names_the_path_and_the_conversion_script():
     with pytest.raises(BaseNotFoundError, match=r"pretrained/speech_embedding/absent\.weights\.h5.*models/"):
         pretrained_asset("speech_embedding", "absent.weights.h5")
+
+
+# Imports every module of the package with the test-only and benchmark-only libraries made unimportable.
+_IMPORT_WITHOUT_EXTRAS = """
+import importlib, pkgutil, sys
+EXTRAS = {"librosa", "numba", "llvmlite", "scipy", "sklearn", "pytest", "hypothesis"}
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in EXTRAS:
+            raise ImportError(f"{name} is only in an extra")
+sys.meta_path.insert(0, Refuse())
+import audio_transfer
+for module in pkgutil.walk_packages(audio_transfer.__path__, "audio_transfer."):
+    if module.name != "audio_transfer.__main__":
+        importlib.import_module(module.name)
+"""
+
+
+def test_the_package_imports_without_the_dev_and_bench_extras():
+    """librosa (and what it pulls in) is the tests' reference, not a dependency: no module may import it."""
+    out = subprocess.run([sys.executable, "-c", _IMPORT_WITHOUT_EXTRAS], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
