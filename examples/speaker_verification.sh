@@ -3,7 +3,7 @@
 #
 # Usage: examples/speaker_verification.sh DATA_DIR OUT_DIR [MIN_CLIPS]
 #   DATA_DIR   one sub-folder of clips per speaker; or a Speech Commands-layout folder (regrouped by speaker
-#              into OUT_DIR/speakers with links, e.g. ../shared/data/speech_commands_subset)
+#              into OUT_DIR/speakers with links, e.g. $AUDIO_TRANSFER_DATA/speech_commands_subset)
 #   OUT_DIR    where the enrollments and reports go
 #   MIN_CLIPS  when regrouping: keep speakers with at least this many clips (default 10)
 #

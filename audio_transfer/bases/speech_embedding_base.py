@@ -131,8 +131,8 @@ class SpeechEmbeddingBase(StreamableBase, AudioBase):
         TensorShape([2, 3, 96])
     """
 
-    # int8 keeps stage_1 (3 small convs on the log-mel) in float: on a keyword spotter's 180 held-out clips
-    # the embedding's error fell from 9.3% to 5.2% RMS and top-1 agreement rose from 91% to 96%, for 9 KB.
+    # int8 keeps stage_1 (3 small convs on the log-mel) in float32; what that buys and costs is measured in
+    # benchmarks/RESULTS.md ("Float blocks of speech_embedding").
     int8_float_blocks = 1
 
     def __init__(self, **kwargs) -> None:

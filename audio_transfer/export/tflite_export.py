@@ -208,8 +208,7 @@ def int8_float_layers(model: keras.Model, *, float_blocks: int | None = None) ->
         model: a classifier, usually a task with a ``base`` (:class:`~audio_transfer.bases.AudioBase`).
         float_blocks: how many of the base's blocks (bottom first) stay float; ``None``: the base's own
             ``int8_float_blocks`` (1 for ``speech_embedding``). Each float block lowers the int8 error and
-            adds its weights in float32: on 2,210 clips, the demo's spotter agreed with Keras on 97.9% with
-            1 (496 KB), 98.0% with 2 (563 KB), 98.3% with 3 (726 KB) and 99.1% with 5 (1,349 KB).
+            adds its weights in float32 (agreement and size by count: ``benchmarks/RESULTS.md``).
 
     Raises:
         ConfigError: ``float_blocks`` is negative, or more than the base has (or the model has no base).

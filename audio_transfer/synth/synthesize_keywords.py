@@ -27,8 +27,8 @@ from audio_transfer.synth.synthesize import get_synthesizer, synthesize
 
 logger = logging.getLogger(__name__)
 
-#: clips per word written by default. Real-digit accuracy was flat from 30 to 200 per word (90-92% with 0.5 s
-#: context, benchmarks/synth_vs_real.py); 100 gives each split of a speaker-disjoint split about 10 voices.
+#: clips per word written by default: 100 gives each split of a speaker-disjoint split about 10 voices
+#: (accuracy on real speech by count: benchmarks/RESULTS.md, "Clips per word").
 DEFAULT_PER_WORD = 100
 MANIFEST_NAME = "synth.json"
 # A word that does not fit the clip is spoken again this much faster than needed, up to eSpeak's maximum.
