@@ -7,12 +7,15 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from audio_transfer.errors import InputShapeError
 from audio_transfer.export._atomic import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from audio_transfer.export.verifier_parity_report import VerifierParityReport
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +147,7 @@ def report_path(model_path: str | os.PathLike) -> Path:
     return model_path.with_name(model_path.name + REPORT_SUFFIX)
 
 
-def write_report_beside(report: ParityReport | None, model_path: Path) -> Path | None:
+def write_report_beside(report: ParityReport | VerifierParityReport | None, model_path: Path) -> Path | None:
     """Write ``report`` beside the export; without a report, remove a stale one left by an earlier export.
 
     Returns:
