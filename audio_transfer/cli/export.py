@@ -269,11 +269,13 @@ def _export_verifier(args: argparse.Namespace) -> CommandResult:
         quantize=args.quantize,
         input_type=args.input_type,
     )
+    described = result.description
     lines = [
-        f"Wrote {result.path} ({result.format} speaker verifier, quantize {result.quantize}, "
-        f"{result.size_bytes} bytes): input ({result.num_samples},) {result.input_dtype} at "
-        f"{result.sample_rate} Hz, output a {result.embedding_dim}-d unit embedding; accept at cosine >= "
-        f"{result.threshold:.3f}. Described in {result.description_path}."
+        f"Wrote {result.path} ({described['model_format']} speaker verifier, quantize "
+        f"{described['quantize']}, {result.size_bytes} bytes): input ({described['num_samples']},) "
+        f"{described['input_dtype']} at {described['sample_rate']} Hz, output a "
+        f"{described['embedding_dim']}-d unit embedding; accept at cosine >= {described['threshold']:.3f}. "
+        f"Described in {result.description_path}."
     ]
     if result.report is not None:
         lines.append(f"Parity: {result.report.summary()}; report in {result.report_path}.")

@@ -24,8 +24,20 @@ REPORT_SUFFIX = ".report.json"
 CLOSE_CALL_MARGIN = 0.1
 
 
+class _JsonReport:
+    """What every export report dataclass shares: a JSON form, written atomically."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        """Write the report as JSON to ``path`` atomically (beside the export: ``<out>.report.json``)."""
+        write_json_atomic(path, self.to_dict())
+
+
 @dataclasses.dataclass(frozen=True)
-class ParityReport:
+class ParityReport(_JsonReport):
     """Agreement, accuracy, size and speed of an exported classifier against its Keras source.
 
     Args:
@@ -119,14 +131,6 @@ class ParityReport:
             runtime=runtime,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The report as a JSON-serialisable dict."""
-        return dataclasses.asdict(self)
-
-    def write_json(self, path: str | os.PathLike) -> None:
-        """Write the report as JSON to ``path`` atomically."""
-        write_bytes_atomic(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode("utf-8"))
-
     def summary(self) -> str:
         """One line for people: agreement (and the close calls among disagreements), both accuracies, max
         difference, size, latency."""
@@ -139,6 +143,12 @@ class ParityReport:
             f"{self.max_abs_probability_difference:.2e}, {self.size_bytes} bytes, "
             f"{self.mean_latency_ms:.2f} ms/clip ({self.runtime})"
         )
+
+
+def write_json_atomic(path: str | os.PathLike, document: dict[str, Any]) -> Path:
+    """Write ``document`` as indented JSON to ``path`` atomically; returns the path."""
+    write_bytes_atomic(Path(path), (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    return Path(path)
 
 
 def report_path(model_path: str | os.PathLike) -> Path:

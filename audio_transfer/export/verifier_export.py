@@ -29,7 +29,6 @@ On the device:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,10 +37,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer.atomic_files import atomic_write
-from audio_transfer.errors import ConfigError, ExportError, InputShapeError
+from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.evaluation import trial_pairs
-from audio_transfer.export._atomic import check_output_path, directory_atomic
+from audio_transfer.export._atomic import check_output_path, directory_atomic, write_bytes_atomic
 from audio_transfer.export._conversion import convert
 from audio_transfer.export._serving import (
     EMBEDDING_NAME,
@@ -52,7 +50,7 @@ from audio_transfer.export._serving import (
     serving_module,
 )
 from audio_transfer.export.options import FORMATS
-from audio_transfer.export.parity_report import write_report_beside
+from audio_transfer.export.parity_report import write_json_atomic, write_report_beside
 from audio_transfer.export.saved_model_export import (
     TENSORFLOW_RUNTIME,
     run_saved_model,
@@ -163,7 +161,7 @@ def export_verifier(
         runtime = TFLiteClassifier(content, num_threads=1)
         size_bytes = len(content)
         run = runtime.run
-        _write_bytes(out, content)
+        write_bytes_atomic(out, content)
     else:
         module = serving_module(verifier, spec, input_type=input_type, batch_size=None, with_labels=False)
         with directory_atomic(out) as directory:
@@ -207,19 +205,10 @@ def export_verifier(
         "threshold_source": threshold_source or "given",
         "enrollments": {"format": ENROLLMENTS_FORMAT, "version": ENROLLMENTS_VERSION},
     }
-    description_path = verifier_description_path(out)
-    text = json.dumps(description, indent=2) + "\n"
-    atomic_write(description_path, lambda file: file.write(text.encode("utf-8")))
+    description_path = write_json_atomic(verifier_description_path(out), description)
     report_path = write_report_beside(report, out)
     return VerifierExportResult(
         path=out,
-        format=format,
-        quantize=quantize,
-        input_dtype=dtype.name,
-        sample_rate=spec.sample_rate,
-        num_samples=spec.num_samples,
-        embedding_dim=embedding_dim,
-        threshold=float(threshold),
         size_bytes=size_bytes,
         description_path=description_path,
         description=description,
@@ -252,13 +241,6 @@ def _check_speaker_clips(
             f"in {len(speakers)} clips."
         )
     return waveforms, speakers
-
-
-def _write_bytes(path: Path, content: bytes) -> None:
-    try:
-        atomic_write(path, lambda file: file.write(content))
-    except OSError as error:
-        raise ExportError(f"Cannot write {path}: {error}. Choose a writable --out.") from error
 
 
 def _saved_model_runner(directory: Path, *, dtype: tf.DType):

@@ -15,28 +15,16 @@ class VerifierExportResult:
 
     Args:
         path: the ``.tflite`` file or SavedModel folder written.
-        format: ``"tflite"`` or ``"saved_model"``.
-        quantize: quantization applied (``"none"``, ``"float16"`` or ``"dynamic"``).
-        input_dtype: element type of the input tensor (``"float32"`` or ``"int16"``).
-        sample_rate: rate in Hz the input waveform must have.
-        num_samples: samples per clip the model takes.
-        embedding_dim: size of the unit-length embedding it returns.
-        threshold: acceptance threshold on the cosine score, shipped in the description.
         size_bytes: bytes on disk of the model.
         description_path: the ``<path>.verifier.json`` beside the model.
-        description: its content.
+        description: its content: ``model_format``, ``quantize``, ``input_dtype``, ``sample_rate``,
+            ``num_samples``, ``embedding_dim``, ``threshold``, ... (see
+            :mod:`audio_transfer.export.verifier_export`).
         report: EER parity on held-out speakers, when clips were given.
         report_path: where the report JSON was written, when there is one.
     """
 
     path: Path
-    format: str
-    quantize: str
-    input_dtype: str
-    sample_rate: int
-    num_samples: int
-    embedding_dim: int
-    threshold: float
     size_bytes: int
     description_path: Path
     description: dict[str, Any]

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-from typing import Any
 
 import numpy as np
 
-from audio_transfer.atomic_files import atomic_write
 from audio_transfer.errors import InputShapeError
 from audio_transfer.evaluation import cosine_scores, trial_pairs, verification_metrics
+from audio_transfer.export.parity_report import _JsonReport
 
 
 @dataclasses.dataclass(frozen=True)
-class VerifierParityReport:
+class VerifierParityReport(_JsonReport):
     """EER of an exported embedding model and of its Keras source on the same trials, and how far their
     embeddings and decisions differ.
 
@@ -44,6 +41,9 @@ class VerifierParityReport:
     format: str
     quantize: str
     input_dtype: str
+    runtime: str
+    size_bytes: int
+    mean_latency_ms: float
     num_clips: int
     num_speakers: int
     num_target_trials: int
@@ -56,9 +56,6 @@ class VerifierParityReport:
     decision_agreement: float
     min_embedding_cosine: float
     max_abs_embedding_difference: float
-    size_bytes: int
-    mean_latency_ms: float
-    runtime: str
 
     @classmethod
     def compare(
@@ -127,15 +124,6 @@ class VerifierParityReport:
             mean_latency_ms=1000.0 * float(seconds_per_clip),
             runtime=runtime,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as a JSON-serialisable dict."""
-        return dataclasses.asdict(self)
-
-    def write_json(self, path: str | os.PathLike) -> None:
-        """Write the report as JSON to ``path`` atomically."""
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        atomic_write(path, lambda file: file.write(text.encode("utf-8")))
 
     def summary(self) -> str:
         """One line for people: both EERs, decision agreement at the threshold, embedding closeness."""
