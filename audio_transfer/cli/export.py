@@ -22,7 +22,7 @@ import yaml
 from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError, DatasetError
-from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
+from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES, VERIFIER_QUANTIZE_MODES
 
 logger = logging.getLogger(__name__)
 
@@ -242,13 +242,11 @@ def _export_verifier(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.export import export_verifier
     from audio_transfer.training import load_run
 
-    if args.quantize not in ("none", "float16", "dynamic") or args.int8_io or args.full_integer:
+    if args.quantize not in VERIFIER_QUANTIZE_MODES or args.int8_io or args.full_integer:
         raise ConfigError(
-            f"{args.run_dir} is a speaker-verification run, which exports with --quantize none, float16 or "
-            "dynamic, without --int8-io or --full-integer."
+            f"{args.run_dir} is a speaker-verification run, which exports with --quantize "
+            f"{', '.join(VERIFIER_QUANTIZE_MODES)}, without --int8-io or --full-integer."
         )
-    if args.float_blocks is not None:
-        raise ConfigError("--float-blocks applies to int8 classifiers, not to a speaker-verification run.")
     run = load_run(args.run_dir, safe_mode=args.safe_mode)
     num_samples = round(run.config.clip_seconds * run.task.sample_rate)
     threshold = run_threshold(run)

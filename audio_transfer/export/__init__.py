@@ -18,7 +18,7 @@ Everything but :mod:`audio_transfer.export.options` imports TensorFlow, on first
 
 import importlib
 
-from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
+from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES, VERIFIER_QUANTIZE_MODES
 
 _LAZY = {
     "ExportResult": "audio_transfer.export.export_result",
@@ -45,6 +45,7 @@ __all__ = [
     "FORMATS",
     "INPUT_TYPES",
     "QUANTIZE_MODES",
+    "VERIFIER_QUANTIZE_MODES",
     "ExportResult",
     "ParityReport",
     "TFLiteClassifier",

@@ -26,13 +26,14 @@ PCM16_FULL_SCALE = 32768.0
 
 @dataclasses.dataclass(frozen=True)
 class ClassifierSpec:
-    """What an export promises: input length, sample rate, the output's name, and the labels in output
-    order (none for an embedding model)."""
+    """What an export promises: input length, sample rate, the output's name and size, and the labels in
+    output order (none for an embedding model)."""
 
     labels: tuple[str, ...]
     sample_rate: int
     num_samples: int
     output_name: str = SCORES_NAME
+    output_size: int = 0
 
     @property
     def clip_seconds(self) -> float:
@@ -87,7 +88,9 @@ def classifier_spec(
             f"The model has {width} outputs but {len(labels)} labels were given; pass the labels "
             "of the run the model was trained in (labels.txt)."
         )
-    return ClassifierSpec(labels=labels, sample_rate=sample_rate, num_samples=num_samples)
+    return ClassifierSpec(
+        labels=labels, sample_rate=sample_rate, num_samples=num_samples, output_size=len(labels)
+    )
 
 
 def embedding_spec(model: keras.Model, *, sample_rate: int | None, num_samples: int | None) -> ClassifierSpec:
@@ -102,9 +105,13 @@ def embedding_spec(model: keras.Model, *, sample_rate: int | None, num_samples: 
         raise ExportError(f"model must be a keras.Model, received {type(model).__name__}.")
     sample_rate = model_sample_rate(model, sample_rate)
     num_samples = input_length(model, num_samples)
-    output_width(model, num_samples, expected="one embedding output (batch, embedding_dim)")
+    width = output_width(model, num_samples, expected="one embedding output (batch, embedding_dim)")
     return ClassifierSpec(
-        labels=(), sample_rate=sample_rate, num_samples=num_samples, output_name=EMBEDDING_NAME
+        labels=(),
+        sample_rate=sample_rate,
+        num_samples=num_samples,
+        output_name=EMBEDDING_NAME,
+        output_size=width,
     )
 
 

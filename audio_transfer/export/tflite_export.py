@@ -135,10 +135,7 @@ def export_tflite(
     )
     check_builtin_ops(flatbuffer)
     content = TFLiteMetadata(labels=spec.labels, sample_rate=spec.sample_rate).attach(flatbuffer)
-    try:
-        classifier = TFLiteClassifier(content, num_threads=1)
-    except ExportError as error:
-        raise ExportError(f"{error} {SAVED_MODEL_HINT}") from error
+    classifier = load_in_litert(content)
     report = None
     if clips is not None:
         report = _parity(model, classifier, clips, quantize=quantize, size_bytes=len(content))
@@ -159,6 +156,15 @@ def export_tflite(
         report=report,
         report_path=written_report,
     )
+
+
+def load_in_litert(content: bytes) -> TFLiteClassifier:
+    """The converted file loaded once with LiteRT (one thread), as a device would load it; ExportError
+    pointing to SavedModel when LiteRT cannot."""
+    try:
+        return TFLiteClassifier(content, num_threads=1)
+    except ExportError as error:
+        raise ExportError(f"{error} {SAVED_MODEL_HINT}") from error
 
 
 def check_builtin_ops(model: bytes) -> None:

@@ -29,8 +29,9 @@ On the device:
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
@@ -49,15 +50,14 @@ from audio_transfer.export._serving import (
     embedding_spec,
     serving_module,
 )
-from audio_transfer.export.options import FORMATS
+from audio_transfer.export.options import FORMATS, VERIFIER_QUANTIZE_MODES
 from audio_transfer.export.parity_report import write_json_atomic, write_report_beside
 from audio_transfer.export.saved_model_export import (
     TENSORFLOW_RUNTIME,
     run_saved_model,
     save_serving_module,
 )
-from audio_transfer.export.tflite_classifier import TFLiteClassifier
-from audio_transfer.export.tflite_export import LITERT_RUNTIME, check_builtin_ops
+from audio_transfer.export.tflite_export import LITERT_RUNTIME, check_builtin_ops, load_in_litert
 from audio_transfer.export.verifier_export_result import VerifierExportResult
 from audio_transfer.export.verifier_parity_report import VerifierParityReport
 from audio_transfer.tasks.speaker_verifier import ENROLLMENTS_FORMAT, ENROLLMENTS_VERSION
@@ -65,8 +65,6 @@ from audio_transfer.tasks.speaker_verifier import ENROLLMENTS_FORMAT, ENROLLMENT
 VERIFIER_FORMAT = "audio_transfer.verifier"
 VERIFIER_VERSION = 1
 VERIFIER_SUFFIX = ".verifier.json"
-# Quantizations that need no calibration data; int8 activations would need clips of many speakers.
-VERIFIER_QUANTIZE_MODES = ("none", "float16", "dynamic")
 
 
 def verifier_description_path(model_path: str | os.PathLike) -> Path:
@@ -153,40 +151,25 @@ def export_verifier(
     clips = None if held_out is None else _check_speaker_clips(held_out, num_samples=spec.num_samples)
     check_output_path(out, directory=format == "saved_model")
 
+    parity = functools.partial(
+        _parity, verifier, clips, threshold=threshold, format=format, quantize=quantize, dtype=dtype
+    )
     if format == "tflite":
         content = convert(
             verifier, spec, quantize=quantize, input_type=input_type, calibration=None, int8_io=False
         )
         check_builtin_ops(content)
-        runtime = TFLiteClassifier(content, num_threads=1)
         size_bytes = len(content)
-        run = runtime.run
+        report = parity(load_in_litert(content).run, size_bytes=size_bytes)
         write_bytes_atomic(out, content)
     else:
         module = serving_module(verifier, spec, input_type=input_type, batch_size=None, with_labels=False)
         with directory_atomic(out) as directory:
             size_bytes = save_serving_module(module, spec, directory, out=out)
-        run = _saved_model_runner(out, dtype=dtype)
-    report = None
-    if clips is not None:
-        waveforms, speakers = clips
-        exported, seconds_per_clip = run(waveforms)
-        report = VerifierParityReport.compare(
-            keras_embeddings=verifier.predict(as_heard(waveforms, dtype=dtype), batch_size=32, verbose=0),
-            exported_embeddings=exported,
-            speakers=speakers,
-            threshold=threshold,
-            size_bytes=size_bytes,
-            seconds_per_clip=seconds_per_clip,
-            format=format,
-            quantize=quantize,
-            input_dtype=dtype.name,
-            runtime=LITERT_RUNTIME if format == "tflite" else TENSORFLOW_RUNTIME,
-        )
-        if threshold is None:
-            threshold = report.threshold
-            threshold_source = threshold_source or "EER threshold of the export on the held-out speakers"
-    embedding_dim = int(keras.ops.shape(verifier(np.zeros((1, spec.num_samples), np.float32)))[-1])
+            report = parity(_saved_model_runner(directory, dtype=dtype), size_bytes=size_bytes)
+    if threshold is None:
+        threshold = report.threshold
+        threshold_source = threshold_source or "EER threshold of the export on the held-out speakers"
     description = {
         "format": VERIFIER_FORMAT,
         "version": VERIFIER_VERSION,
@@ -199,7 +182,7 @@ def export_verifier(
         "input_name": INPUT_NAME,
         "input_dtype": dtype.name,
         "output_name": EMBEDDING_NAME,
-        "embedding_dim": embedding_dim,
+        "embedding_dim": spec.output_size,
         "score": "cosine",
         "threshold": float(threshold),
         "threshold_source": threshold_source or "given",
@@ -241,6 +224,36 @@ def _check_speaker_clips(
             f"in {len(speakers)} clips."
         )
     return waveforms, speakers
+
+
+def _parity(
+    verifier: keras.Model,
+    clips: tuple[np.ndarray, np.ndarray] | None,
+    run: Callable[[np.ndarray], tuple[np.ndarray, float]],
+    *,
+    threshold: float | None,
+    size_bytes: int,
+    format: str,
+    quantize: str,
+    dtype: tf.DType,
+) -> VerifierParityReport | None:
+    """The EER parity report of the export ``run`` against the Keras verifier; None without clips."""
+    if clips is None:
+        return None
+    waveforms, speakers = clips
+    exported, seconds_per_clip = run(waveforms)
+    return VerifierParityReport.compare(
+        format=format,
+        quantize=quantize,
+        input_dtype=dtype.name,
+        runtime=LITERT_RUNTIME if format == "tflite" else TENSORFLOW_RUNTIME,
+        size_bytes=size_bytes,
+        seconds_per_clip=seconds_per_clip,
+        keras_embeddings=verifier.predict(as_heard(waveforms, dtype=dtype), batch_size=32, verbose=0),
+        exported_embeddings=exported,
+        speakers=speakers,
+        threshold=threshold,
+    )
 
 
 def _saved_model_runner(directory: Path, *, dtype: tf.DType):

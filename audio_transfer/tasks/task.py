@@ -108,7 +108,8 @@ class Task(keras.Model):
         Args:
             waveforms: a ``(clips, samples)`` array, one ``(samples,)`` clip, a sequence of 1-D clips of
                 different lengths (float32 at :attr:`sample_rate`), an audio file path, or a sequence of
-                paths (or of paths and clips), decoded as :meth:`load_clips` does.
+                paths (or of paths and clips), each decoded whole to mono at :attr:`sample_rate` (see
+                :meth:`load_clips`).
             batch_size: clips per forward pass.
             clip_seconds: centre-crop or zero-pad every clip (and file) to this length, as the training
                 clips were; ``None`` runs each clip at its own length.
@@ -125,7 +126,9 @@ class Task(keras.Model):
             clips = list(waveforms)
         if not clips:
             raise InputShapeError(f"{type(self).__name__} received no clips to run on.")
-        clips = [self.load_clips([clip])[0][0] if is_audio_path(clip) else clip for clip in clips]
+        clips = [
+            load_audio(clip, sample_rate=self.sample_rate) if is_audio_path(clip) else clip for clip in clips
+        ]
         for i, clip in enumerate(clips):
             if np.ndim(clip) != 1:
                 raise InputShapeError(
