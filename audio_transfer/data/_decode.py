@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,10 +54,11 @@ def raise_if_too_many_failures(
         return
     listing = "; ".join(f"{item.path}: {item.reason}" for item in skipped[:_LISTED_FAILURES])
     more = f" (and {failed - _LISTED_FAILURES} more)" if failed > _LISTED_FAILURES else ""
+    enough = math.ceil(100 * failed / total) / 100
     raise DatasetError(
         f"{failed} of {total} audio files failed to decode, more than max_failure_fraction="
-        f"{max_failure_fraction:g} allows: {listing}{more}. Fix or remove these files, or raise "
-        "max_failure_fraction to skip them."
+        f"{max_failure_fraction:g} allows: {listing}{more}. Fix or remove these files, or skip them with a "
+        f"higher max_failure_fraction (`train --set max_failure_fraction={enough:g}`)."
     )
 
 
