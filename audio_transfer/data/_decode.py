@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -16,6 +16,7 @@ from audio_transfer.audio import load_audio
 from audio_transfer.data.audio_example import AudioExample
 from audio_transfer.data.skipped_file import SkippedFile
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
+from audio_transfer.progress import track
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +28,11 @@ _Result = TypeVar("_Result")
 
 
 def parallel_map(
-    function: Callable[[_Item], _Result], items: Iterable[_Item], *, num_workers: int | None = None
+    function: Callable[[_Item], _Result], items: Sequence[_Item], *, num_workers: int | None = None
 ) -> list[_Result]:
     """``[function(item) for item in items]`` in threads (libsndfile and soxr release the GIL); in order."""
     with ThreadPoolExecutor(max_workers=num_workers or min(8, os.cpu_count() or 1)) as pool:
-        return list(pool.map(function, items))
+        return list(track(pool.map(function, items), "Decoding audio files", total=len(items)))
 
 
 def check_failure_fraction(max_failure_fraction: float) -> None:

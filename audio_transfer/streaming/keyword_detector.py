@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from audio_transfer.bases.speech_embedding_base import HOP_FRAMES, WINDOW_FRAMES, SpeechEmbeddingBase
 from audio_transfer.errors import ConfigError, InputShapeError
+from audio_transfer.progress import track
 from audio_transfer.streaming import _hops
 from audio_transfer.streaming.detection import Detection
 from audio_transfer.streaming.detection_settings import DetectionSettings
@@ -226,7 +227,7 @@ class KeywordDetector:
         probabilities = np.concatenate(
             [
                 forward(np.ascontiguousarray(flat[i : i + _CLIP_BATCH])).numpy()
-                for i in range(0, len(flat), _CLIP_BATCH)
+                for i in track(range(0, len(flat), _CLIP_BATCH), "Detecting keywords")
             ]
         )
         return probabilities.reshape(len(batch), count, -1)
@@ -252,7 +253,7 @@ class KeywordDetector:
         embeddings = np.concatenate(
             [
                 self._embeddings(batch, base, first=first, count=min(_EMBEDDINGS_PER_PASS, needed - first))
-                for first in range(0, needed, _EMBEDDINGS_PER_PASS)
+                for first in track(range(0, needed, _EMBEDDINGS_PER_PASS), "Detecting keywords")
             ],
             axis=1,
         )
