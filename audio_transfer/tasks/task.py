@@ -9,6 +9,7 @@ from keras import ops
 
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.errors import ConfigError, InputShapeError
+from audio_transfer.progress import track
 
 
 @keras.saving.register_keras_serializable(package="audio_transfer")
@@ -109,12 +110,15 @@ class Task(keras.Model):
         for i, clip in enumerate(clips):
             by_length.setdefault(len(clip), []).append(i)
         rows: list[np.ndarray] = [np.empty(0)] * len(clips)
-        for indices in by_length.values():
-            for start in range(0, len(indices), batch_size):
-                chunk = indices[start : start + batch_size]
-                outputs = forward(np.stack([np.asarray(clips[i], np.float32) for i in chunk])).numpy()
-                for i, row in zip(chunk, outputs, strict=True):
-                    rows[i] = row
+        chunks = [
+            ids[start : start + batch_size]
+            for ids in by_length.values()
+            for start in range(0, len(ids), batch_size)
+        ]
+        for chunk in track(chunks, "Running the model on clips"):
+            outputs = forward(np.stack([np.asarray(clips[i], np.float32) for i in chunk])).numpy()
+            for i, row in zip(chunk, outputs, strict=True):
+                rows[i] = row
         return np.stack(rows)
 
     def _inference_function(self):
