@@ -18,7 +18,7 @@ from streaming_support import LABELS, save_run, write_wav
 from audio_transfer.audio import save_audio
 from audio_transfer.cli import main as cli_main
 from audio_transfer.cli._progress_line import ProgressLine
-from audio_transfer.cli.output import EXIT_INTERNAL, EXIT_NO, EXIT_USAGE
+from audio_transfer.cli.output import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NO, EXIT_USAGE
 from audio_transfer.cli.train import resolve_config
 from audio_transfer.progress import progress_hook, track
 from audio_transfer.training import TrainConfig
@@ -157,6 +157,12 @@ def test_file_system_errors_exit_2(tmp_path, monkeypatch, capsys):
     _failing_info(monkeypatch, PermissionError(13, "Permission denied", str(tmp_path / "out")))
     assert cli_main.main(["info", str(tmp_path), "--json"]) == EXIT_USAGE
     assert _json(capsys)["error"] == "PermissionError"
+
+
+def test_ctrl_c_exits_130_without_a_traceback(tmp_path, monkeypatch, capsys):
+    _failing_info(monkeypatch, KeyboardInterrupt())
+    assert cli_main.main(["info", str(tmp_path)]) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.splitlines() == ["ERROR audio_transfer: Interrupted."]
 
 
 def test_usage_errors_exit_2(capsys):

@@ -9,7 +9,7 @@ Each verb lives in its own module of this package with two functions:
 and progress to stderr. Exit codes: 0 success; 1 the answer is no (``verify`` rejected a clip, ``detect``
 found no keyword); 2 a usage, configuration or data error (argparse's errors,
 :class:`~audio_transfer.errors.AudioTransferError`, ``OSError``: one line naming what to fix); 3 an
-internal failure (any other exception: one line, the traceback with ``--verbose``).
+internal failure (any other exception: one line, the traceback with ``--verbose``); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from audio_transfer.cli._native_logs import quiet_tensorflow_startup
 from audio_transfer.cli._progress_line import ProgressLine
-from audio_transfer.cli.output import EXIT_INTERNAL, EXIT_USAGE, CommandResult
+from audio_transfer.cli.output import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CommandResult
 from audio_transfer.errors import AudioTransferError
 from audio_transfer.progress import progress_hook
 from audio_transfer.version import __version__
@@ -111,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with progress_hook(_progress_line):
             result: CommandResult = args._run(args)
+    except KeyboardInterrupt:
+        logger.error("Interrupted.")
+        return EXIT_INTERRUPTED
     except (AudioTransferError, OSError) as error:
         logger.error("%s", error)
         return _failed(args, error, EXIT_USAGE)

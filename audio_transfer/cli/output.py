@@ -10,6 +10,7 @@ EXIT_OK = 0
 EXIT_NO = 1  # the command worked and the answer is no: a rejected clip, no keyword found
 EXIT_USAGE = 2  # a usage, configuration or data error the message says how to fix
 EXIT_INTERNAL = 3  # an unexpected exception (a bug, or an environment the package did not foresee)
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report a SIGINT
 
 
 @dataclasses.dataclass(frozen=True)
