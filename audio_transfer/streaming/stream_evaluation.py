@@ -246,7 +246,7 @@ def _load_files(
     paths: Sequence[Path], *, sample_rate: int
 ) -> tuple[dict[Path, np.ndarray], list[SkippedFile]]:
     loaded, skipped = {}, []
-    for path in paths:
+    for path in track(paths, "Decoding audio files"):
         try:
             waveform = load_audio(path, sample_rate=sample_rate)
         except AudioDecodeError as error:
