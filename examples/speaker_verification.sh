@@ -32,6 +32,8 @@ step "Enroll $FIRST from ${HALF} of their ${#OWN[@]} clips"
 rm -f "$OUT/enrollments.json"
 run enroll ge2e_speaker --enrollments "$OUT/enrollments.json" --name "$FIRST" "${OWN[@]:0:HALF}"
 
-step "Verify another clip of $FIRST and a clip of $OTHER against $FIRST"
+step "Verify another clip of $FIRST and a clip of $OTHER against $FIRST, at the EER threshold measured above"
 IMPOSTOR="$(find -L "$SPEAKERS/$OTHER" -name '*.wav' | sort | head -n 1)"
-run verify ge2e_speaker --enrollments "$OUT/enrollments.json" --name "$FIRST" "${OWN[HALF]}" "$IMPOSTOR"
+# verify exits 1 when it rejects a clip, as it should reject the impostor's.
+run verify ge2e_speaker --enrollments "$OUT/enrollments.json" --threshold-from "$OUT/verification" \
+    --name "$FIRST" "${OWN[HALF]}" "$IMPOSTOR" || (( $? == 1 ))

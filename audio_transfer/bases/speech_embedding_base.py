@@ -14,6 +14,7 @@ from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.bases.streamable_base import StreamableBase
 from audio_transfer.errors import InputShapeError
 from audio_transfer.features import get_frontend
+from audio_transfer.progress import track
 
 NUM_MEL_BINS = 32
 WINDOW_FRAMES = 76
@@ -262,7 +263,7 @@ class SpeechEmbeddingBase(StreamableBase, AudioBase):
                         num_hops=min(_EMBEDDINGS_PER_PASS, count - first) + self.stream_warmup_hops,
                     ),
                 ).numpy()
-                for first in range(0, count, _EMBEDDINGS_PER_PASS)
+                for first in track(range(0, count, _EMBEDDINGS_PER_PASS), "Embedding audio hop by hop")
             ],
             axis=1,
         )

@@ -23,6 +23,7 @@ from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export._calibration import tighten_saturated_ranges
 from audio_transfer.export._serving import INPUT_NAME, ClassifierSpec, serving_module, to_pcm16
 from audio_transfer.features import compact_dft
+from audio_transfer.progress import track
 
 SAVED_MODEL_HINT = "Export with --format saved_model instead (export_saved_model), which keeps every TF op."
 
@@ -114,7 +115,7 @@ def _run(
 
 
 def _representative_dataset(calibration: np.ndarray, input_type: str) -> Iterator[dict[str, np.ndarray]]:
-    for clip in calibration:
+    for clip in track(calibration, "Calibrating int8"):
         batch = clip[np.newaxis]
         yield {INPUT_NAME: to_pcm16(batch) if input_type == "int16" else batch}
 

@@ -20,6 +20,7 @@ from audio_transfer.atomic_files import atomic_write
 from audio_transfer.audio import AUDIO_EXTENSIONS, save_audio, trim_silence
 from audio_transfer.data import NoiseBank
 from audio_transfer.errors import ConfigError
+from audio_transfer.progress import track
 from audio_transfer.synth.speech_synthesizer import RATE_WPM_LIMITS, SpeechSynthesizer
 from audio_transfer.synth.synth_report import SynthReport
 from audio_transfer.synth.synth_settings import HUMAN_VARIANTS, SynthSettings
@@ -129,7 +130,7 @@ def synthesize_keywords(
     clips: list[dict] = []
     # Clip n of every word is spoken by the same voice, so each speaker says every word (balanced splits).
     order = np.random.default_rng(seed).permutation(len(voices))
-    for word in words:
+    for word in track(words, "Synthesizing words"):
         word_seed = (seed, zlib.crc32(word.encode("utf-8")))
         waveforms, records = [], []
         for index in range(per_word):

@@ -17,6 +17,7 @@ from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.data import SkippedFile
 from audio_transfer.data.decoded_clips import clip_samples_for
 from audio_transfer.errors import AudioDecodeError, ConfigError, InputShapeError
+from audio_transfer.progress import track
 
 logger = logging.getLogger(__name__)
 
@@ -143,12 +144,15 @@ class Task(keras.Model):
         for i, clip in enumerate(clips):
             by_length.setdefault(len(clip), []).append(i)
         rows: list[np.ndarray] = [np.empty(0)] * len(clips)
-        for indices in by_length.values():
-            for start in range(0, len(indices), batch_size):
-                chunk = indices[start : start + batch_size]
-                outputs = forward(np.stack([np.asarray(clips[i], np.float32) for i in chunk])).numpy()
-                for i, row in zip(chunk, outputs, strict=True):
-                    rows[i] = row
+        chunks = [
+            ids[start : start + batch_size]
+            for ids in by_length.values()
+            for start in range(0, len(ids), batch_size)
+        ]
+        for chunk in track(chunks, "Running the model on clips"):
+            outputs = forward(np.stack([np.asarray(clips[i], np.float32) for i in chunk])).numpy()
+            for i, row in zip(chunk, outputs, strict=True):
+                rows[i] = row
         return np.stack(rows)
 
     def load_clips(
