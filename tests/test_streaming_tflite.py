@@ -135,7 +135,7 @@ def test_reset_forgets_the_audio_heard(exported):
     np.testing.assert_array_equal(spotter.run(noisy[: 20 * 1280]), first)
 
 
-def test_streaming_needs_the_speech_embedding_base(tmp_path):
+def test_streaming_needs_a_base_that_streams(tmp_path):
     with pytest.raises(ConfigError, match="speech_embedding"):
         export_streaming_tflite(
             KeywordSpotter(tiny_base(), ["_silence_", "beep"]), clip_seconds=1.0, out=tmp_path / "x.tflite"

@@ -9,6 +9,7 @@ from audio_transfer.bases.base_info import BaseInfo
 from audio_transfer.bases.hub_base import HubBase
 from audio_transfer.bases.keras_model_base import KerasModelBase
 from audio_transfer.bases.registry import list_bases, load_base, load_preset, register_preset
+from audio_transfer.bases.streamable_base import StreamableBase
 from audio_transfer.bases.yamnet_base import YAMNetBase
 from audio_transfer.bases.yamnet_weights import load_yamnet_weights
 
@@ -17,6 +18,7 @@ __all__ = [
     "BaseInfo",
     "HubBase",
     "KerasModelBase",
+    "StreamableBase",
     "YAMNetBase",
     "list_bases",
     "load_base",

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from audio_transfer import checks
+from audio_transfer.bases._keras_compat import nested_layers, set_own_trainable_flag
 from audio_transfer.errors import ConfigError, InputShapeError
 
 
@@ -15,7 +16,7 @@ def _set_trainable(layer: keras.layers.Layer, trainable: bool) -> None:
     A plain ``layer.trainable = value`` is skipped when ``layer.trainable`` already holds ``value`` (Keras's
     trackable ``__setattr__`` short-circuits ``self.x = self.x``), leaving any sublayer frozen earlier frozen.
     """
-    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
+    for sublayer in nested_layers(layer):
         keras.layers.Layer.trainable.fset(sublayer, trainable)
 
 
@@ -30,6 +31,9 @@ class AudioBase(keras.Model):
     :func:`audio_transfer.bases.load_base`, so ``from_config`` rebuilds a base without any weight file),
     implement ``embed(waveform, training)`` on the padded waveform and return their trainable units,
     bottom to top, from ``blocks``. Blocks must be direct children of the base.
+
+    A base that can also run one hop of audio at a time (for keyword detection over long audio and the
+    streaming TFLite export) implements :class:`~audio_transfer.bases.StreamableBase` as well.
 
     Args:
         sample_rate: rate in Hz the input waveform must have.
@@ -114,7 +118,7 @@ class AudioBase(keras.Model):
                 f"{len(blocks)} blocks. Pass a number from 0 to {len(blocks)}, or True for all."
             )
         _set_trainable(self, False)
-        self._trainable = True  # the base's own flag only: a frozen model reports no trainable weights
+        set_own_trainable_flag(self, True)  # a model whose own flag is off reports no trainable weights
         for block in blocks[len(blocks) - trainable :]:
             _set_trainable(block, True)
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from audio_transfer.bases import _speech_embedding_hops as hops
 from audio_transfer.bases.audio_base import AudioBase
+from audio_transfer.bases.streamable_base import StreamableBase
 from audio_transfer.errors import InputShapeError
 from audio_transfer.features import get_frontend
+from audio_transfer.progress import track
 
 NUM_MEL_BINS = 32
 WINDOW_FRAMES = 76
 HOP_FRAMES = 8
+# Embeddings computed per pass over a long stream (about 41 s of audio): bounds memory on hour-long files.
+_EMBEDDINGS_PER_PASS = 512
 LEAKY_SLOPE = 0.2
 ACTIVATION_FLOOR = -0.4
 
@@ -38,6 +46,9 @@ class _FlooredLeakyReLU(keras.layers.Layer):
 
     def call(self, inputs):
         return ops.maximum(ops.leaky_relu(inputs, negative_slope=self.negative_slope), self.floor)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -82,7 +93,7 @@ def _build_blocks() -> list[keras.Sequential]:
 
 
 @keras.saving.register_keras_serializable(package="audio_transfer")
-class SpeechEmbeddingBase(AudioBase):
+class SpeechEmbeddingBase(StreamableBase, AudioBase):
     """Google's speech_embedding (TF Hub ``google/speech_embedding/1``) as a Keras 3 :class:`AudioBase`.
 
     Front-end: the ``"speech_embedding"`` preset of :func:`audio_transfer.features.get_frontend` (32 log-mel
@@ -95,6 +106,11 @@ class SpeechEmbeddingBase(AudioBase):
     exactly 8 frames, aligned with the window starts, so output ``k`` is the embedding of frames
     ``[8k, 8k + 76)``: the same numbers as windowing first, with no framing op and without recomputing the
     ~9.5x overlap between windows.
+
+    It streams (:class:`~audio_transfer.bases.StreamableBase`): :meth:`stream_step` turns each 80 ms hop of
+    1,280 samples into the next embedding, keeping the last 640 samples and the last 2 input rows of each
+    time convolution as its state; the hop grid and its one difference from whole clips (the log-mel floor
+    taken per hop) are described in ``audio_transfer/bases/_speech_embedding_hops.py``.
 
     Blocks (``set_trainable(n)`` unfreezes the top ``n``), bottom to top: ``stage_1`` (3x3, 1x3 and 3x1
     convs, 24 filters, 2x2 pool), ``stage_2`` (4 convs, 48 filters, 1x2 pool), ``stage_3`` (4 convs, 72
@@ -116,8 +132,8 @@ class SpeechEmbeddingBase(AudioBase):
         TensorShape([2, 3, 96])
     """
 
-    # int8 keeps stage_1 (3 small convs on the log-mel) in float: on a keyword spotter's 180 held-out clips
-    # the embedding's error fell from 9.3% to 5.2% RMS and top-1 agreement rose from 91% to 96%, for 9 KB.
+    # int8 keeps stage_1 (3 small convs on the log-mel) in float32; what that buys and costs is measured in
+    # benchmarks/RESULTS.md ("Float blocks of speech_embedding").
     int8_float_blocks = 1
 
     def __init__(self, **kwargs) -> None:
@@ -177,6 +193,112 @@ class SpeechEmbeddingBase(AudioBase):
         frames = self.frontend.num_frames(max(num_samples, self.min_samples))
         return 1 + (frames - WINDOW_FRAMES) // HOP_FRAMES
 
+    # -- streaming: one 80 ms hop at a time (StreamableBase, see _speech_embedding_hops.py) ----------------
+    @property
+    def stream_hop_samples(self) -> int:
+        """1,280 samples (8 log-mel frames): one embedding per hop."""
+        return HOP_FRAMES * self.frontend.frame_step
+
+    @property
+    def stream_warmup_hops(self) -> int:
+        """9: embedding ``k`` spans frames ``[8k, 8k + 76)``, whose last one hop ``k + 9`` computes."""
+        return (WINDOW_FRAMES - HOP_FRAMES + hops.LEAD_FRAMES) // HOP_FRAMES
+
+    @property
+    def stream_state_size(self) -> int:
+        """The last 640 samples, and the last 2 input rows of each of the 11 time convolutions."""
+        return sum(math.prod(shape) for shape in self._stream_state_shapes())
+
+    def stream_step(self, audio: tf.Tensor, state: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One 80 ms hop, each piece of the network computed once.
+
+        The log-mel frames are the 8 the hop completes, from the hop and the last 640 samples of the
+        previous one, their 80 dB floor taken per hop. Every time convolution (kernel 3 in time) gets the
+        last 2 rows of its input from the state, so each layer computes only its new rows; the time pools
+        then pair exactly the rows a run over the whole spectrogram pairs, so one new embedding comes out.
+        See :meth:`StreamableBase.stream_step` for arguments and shapes.
+        """
+        audio = tf.convert_to_tensor(audio, tf.float32)
+        state = tf.convert_to_tensor(state, tf.float32)
+        if audio.shape[-1] != self.stream_hop_samples or state.shape[-1] != self.stream_state_size:
+            raise InputShapeError(
+                f"{type(self).__name__}.stream_step takes audio (batch, {self.stream_hop_samples}) and state "
+                f"(batch, {self.stream_state_size}), received {tuple(audio.shape)} and {tuple(state.shape)}."
+            )
+        shapes = self._stream_state_shapes()
+        sizes = [math.prod(shape) for shape in shapes]
+        parts = [
+            tf.reshape(part, (-1, *shape))
+            for part, shape in zip(tf.split(state, sizes, axis=1), shapes, strict=True)
+        ]
+        samples = tf.concat([parts.pop(0), audio], axis=1)
+        next_parts = [samples[:, -self._stream_lead_samples :]]
+        buffers = samples[:, tf.newaxis, : self._stream_buffer_samples]
+        x = tf.expand_dims(hops.hop_log_mel(self.frontend, buffers, frames_per_hop=HOP_FRAMES), axis=-1)
+        for layer in self._stream_layers():
+            if hops.is_time_conv(layer):
+                x = tf.concat([parts.pop(0), x], axis=1)
+                next_parts.append(x[:, -(layer.kernel_size[0] - 1) :])
+            x = layer(x, training=False)
+        embedding = tf.reshape(x, (-1, 1, self.embedding_dim))
+        next_state = hops.concat_flat(
+            [tf.reshape(part, (-1, size)) for part, size in zip(next_parts, sizes, strict=True)]
+        )
+        return embedding, next_state
+
+    def stream_embeddings(self, waveforms: np.ndarray, *, count: int) -> np.ndarray:
+        """The numbers :meth:`stream_step` computes, with the network run over the spectrogram of up to
+        512 hops at a time instead of once per hop. See :meth:`StreamableBase.stream_embeddings`."""
+        waveforms = self._stream_input(waveforms, count=count)
+        return np.concatenate(
+            [
+                _embed_hop_buffers(
+                    self,
+                    hops.hop_buffers(
+                        waveforms,
+                        hop=self.stream_hop_samples,
+                        lead=self._stream_lead_samples,
+                        span=self._stream_buffer_samples,
+                        first_hop=first,
+                        num_hops=min(_EMBEDDINGS_PER_PASS, count - first) + self.stream_warmup_hops,
+                    ),
+                ).numpy()
+                for first in track(range(0, count, _EMBEDDINGS_PER_PASS), "Embedding audio hop by hop")
+            ],
+            axis=1,
+        )
+
+    @property
+    def _stream_lead_samples(self) -> int:
+        """Samples of the previous hop that a hop's frames reach back to (640)."""
+        return hops.LEAD_FRAMES * self.frontend.frame_step
+
+    @property
+    def _stream_buffer_samples(self) -> int:
+        """Samples the front-end reads per hop (1,632: 8 frames of 512 samples every 160)."""
+        return self.frontend.frame_span + (HOP_FRAMES - 1) * self.frontend.frame_step
+
+    def _stream_layers(self) -> list[keras.layers.Layer]:
+        return [layer for block in self.blocks for layer in block.layers]
+
+    def _stream_state_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes (without batch) of the state's parts: audio, then each time convolution's input rows."""
+        shapes: list[tuple[int, ...]] = [(self._stream_lead_samples,)]
+        shape = (1, HOP_FRAMES, NUM_MEL_BINS, 1)
+        for layer in self._stream_layers():
+            if hops.is_time_conv(layer):
+                shapes.append((layer.kernel_size[0] - 1, *shape[2:]))
+                shape = (shape[0], shape[1] + layer.kernel_size[0] - 1, *shape[2:])
+            shape = tuple(layer.compute_output_shape(shape))
+        return shapes
+
     def get_config(self) -> dict:
         # Every hyper-parameter is fixed: skip AudioBase's, which this constructor does not take.
         return keras.Model.get_config(self)
+
+
+@tf.function(reduce_retracing=True)
+def _embed_hop_buffers(base: SpeechEmbeddingBase, buffers: tf.Tensor) -> tf.Tensor:
+    """Embeddings ``h0 .. h0 + hops - 10`` from the ``(batch, hops, 1632)`` buffers of hops ``h0 ..``."""
+    frames = hops.hop_log_mel(base.frontend, buffers, frames_per_hop=HOP_FRAMES)
+    return base.embed_log_mel(frames[:, hops.LEAD_FRAMES :], training=False)

@@ -20,6 +20,7 @@ from audio_transfer.evaluation import (
     ClassificationReport,
     classification_metrics,
 )
+from audio_transfer.progress import track
 from audio_transfer.tasks import Classifier, SpeakerVerifier, is_task_file
 from audio_transfer.training import METRICS_FILE, MODEL_FILE, TrainingRun, load_run
 
@@ -99,7 +100,7 @@ def load_whole_clips(
 ) -> tuple[list[np.ndarray], list[Path], list[SkippedFile]]:
     """Decode whole files (no cropping) for speaker embeddings; undecodable files are skipped and listed."""
     clips, kept, skipped = [], [], []
-    for path in paths:
+    for path in track(paths, "Decoding audio files"):
         try:
             clips.append(load_audio(path, sample_rate=sample_rate))
             kept.append(path)

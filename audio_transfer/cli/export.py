@@ -1,10 +1,12 @@
-"""``audio-transfer export RUN_DIR --format {saved_model,tflite} --out PATH``: ship a trained classifier.
+"""``audio-transfer export RUN_DIR --format {saved_model,tflite} --out PATH``: ship a trained classifier
+or speaker verifier.
 
 RUN_DIR is a training run's folder: ``model.keras``, ``labels.txt`` (one label per line, output order) and
 ``config.yaml`` (``sample_rate``, ``clip_seconds``, and the data the run trained on: ``data_dir``,
 ``val_data_dir``, ``validation_fraction``, ``keywords``, ...). The run's data, or ``--data DIR`` (one folder
 per class), supplies int8 calibration clips (its training split) and the held-out clips of the parity
-report (its validation split).
+report (its validation split). A speaker-verification run exports its embedding model with
+``PATH.verifier.json`` (threshold, enrollments format) and an EER parity report on held-out speakers.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import yaml
 from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError, DatasetError
-from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
+from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES, VERIFIER_QUANTIZE_MODES
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "config.yaml"
+VERIFICATION_TASK = "speaker-verification"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -131,6 +134,8 @@ def run(args: argparse.Namespace) -> CommandResult:
         )
     if args.streaming:
         return _export_streaming(args)
+    if _run_task(args.run_dir) == VERIFICATION_TASK:
+        return _export_verifier(args)
     model, labels, config = _load_run(args.run_dir, safe_mode=args.safe_mode)
     sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
     num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
@@ -218,6 +223,97 @@ def _export_streaming(args: argparse.Namespace) -> CommandResult:
         f"{result.description['warmup_hops']} hops warm up. Described in {result.description_path}."
     )
     return CommandResult(data=result.to_dict(), text=text)
+
+
+def _run_task(run_dir: Path) -> str | None:
+    """The ``task`` a run folder's ``config.yaml`` names; ``None`` when it has none (checked later)."""
+    try:
+        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return config.get("task") if isinstance(config, dict) else None
+
+
+def _export_verifier(args: argparse.Namespace) -> CommandResult:
+    """A speaker-verification run: its embedding model, ``PATH.verifier.json`` (input, embedding size,
+    threshold, enrollments format) and an EER parity report on held-out speakers."""
+    from audio_transfer.cli._tasks import run_threshold
+    from audio_transfer.export import export_verifier
+    from audio_transfer.training import load_run
+
+    if args.quantize not in VERIFIER_QUANTIZE_MODES or args.int8_io or args.full_integer:
+        raise ConfigError(
+            f"{args.run_dir} is a speaker-verification run, which exports with --quantize "
+            f"{', '.join(VERIFIER_QUANTIZE_MODES)}, without --int8-io or --full-integer."
+        )
+    run = load_run(args.run_dir, safe_mode=args.safe_mode)
+    num_samples = round(run.config.clip_seconds * run.task.sample_rate)
+    threshold = run_threshold(run)
+    held_out = _held_out_speakers(args, run.config, num_samples=num_samples, sample_rate=run.task.sample_rate)
+    if threshold is None and held_out is None:
+        raise ConfigError(
+            f"{args.run_dir} records no EER threshold (metrics.json) and there are no held-out speakers to "
+            "measure one: pass --data DIR with clips of speakers the run did not train on (one folder each)."
+        )
+    result = export_verifier(
+        run.task,
+        out=args.out,
+        format=args.export_format,
+        num_samples=num_samples,
+        threshold=threshold,
+        threshold_source=None if threshold is None else f"EER threshold measured by training ({run.run_dir})",
+        held_out=held_out,
+        quantize=args.quantize,
+        input_type=args.input_type,
+    )
+    described = result.description
+    lines = [
+        f"Wrote {result.path} ({described['model_format']} speaker verifier, quantize "
+        f"{described['quantize']}, {result.size_bytes} bytes): input ({described['num_samples']},) "
+        f"{described['input_dtype']} at {described['sample_rate']} Hz, output a "
+        f"{described['embedding_dim']}-d unit embedding; accept at cosine >= {described['threshold']:.3f}. "
+        f"Described in {result.description_path}."
+    ]
+    if result.report is not None:
+        lines.append(f"Parity: {result.report.summary()}; report in {result.report_path}.")
+    else:
+        lines.append("No parity report: no held-out speakers (the run's data_dir, or --data DIR).")
+    return CommandResult(data=result.to_dict(), text="\n".join(lines))
+
+
+def _held_out_speakers(
+    args: argparse.Namespace, config, *, num_samples: int, sample_rate: int
+) -> tuple[np.ndarray, list[str]] | None:
+    """Clips of speakers the verifier did not train on, with their speakers: every clip of ``--data``, else
+    the run's ``val_data_dir``, else the speakers training held out of ``data_dir`` (the same split, from
+    the run's settings). ``None`` without data or with ``--held-out-clips 0``."""
+    from audio_transfer.data import decode_examples, load_labelled_audio
+    from audio_transfer.training import hold_out_validation
+
+    source = args.data or config.val_data_dir or config.data_dir
+    if source is None or args.held_out_clips == 0:
+        return None
+    if not Path(source).exists():
+        raise DatasetError(
+            f"The data folder {source} does not exist; pass --data DIR with held-out speakers."
+        )
+    examples = load_labelled_audio(source, seed=config.seed).examples
+    if not (args.data or config.val_data_dir):
+        # How training holds out verification speakers: whole classes (speakers), by a stable hash.
+        examples = hold_out_validation(
+            examples,
+            fraction=config.validation_fraction,
+            hold_out="classes",
+            min_examples=config.min_examples_for_validation,
+            seed=config.seed,
+        )[1]
+    rng = np.random.default_rng(config.seed)
+    chosen = [examples[index] for index in sorted(rng.permutation(len(examples))[: args.held_out_clips])]
+    clips = decode_examples(chosen, sample_rate=sample_rate, clip_seconds=num_samples / sample_rate)
+    if len(set(clips.labels)) < 2:
+        logger.warning("Fewer than two held-out speakers in %s: no parity report.", source)
+        return None
+    return clips.waveforms, clips.labels
 
 
 def _count(text: str) -> int:

@@ -1,13 +1,13 @@
 """Streaming keyword detection: a keyword spotter slid over long audio, measured, and its on-device variant.
 
-- :class:`KeywordDetector`: posteriors over long audio (for speech_embedding spotters the base runs once
-  per 80 ms hop) and :class:`Detection` s after smoothing, threshold and refractory period
-  (:func:`smooth_posteriors`, :func:`pick_detections`).
+- :class:`KeywordDetector`: posteriors over long audio (for spotters on a base that streams, see
+  :class:`~audio_transfer.bases.StreamableBase`, the base runs once per hop) and :class:`Detection` s
+  after smoothing, threshold and refractory period (:func:`smooth_posteriors`, :func:`pick_detections`).
 - :class:`DetectionSettings`: threshold, smoothing and refractory period, saved as ``streaming.json``.
 - :func:`evaluate_stream` / :class:`StreamEvaluation`: false-reject rate and false accepts per hour across
   thresholds, the threshold for a target, the DET curve.
 - :class:`StreamingSpotter`, :func:`export_streaming_tflite`, :class:`TFLiteStreamingSpotter`: the spotter
-  as one step per 80 ms hop with explicit state, as a builtin-ops TFLite file, and run with LiteRT.
+  as one step per hop of its base with explicit state, as a builtin-ops TFLite file, and run with LiteRT.
 
 Layer: above ``tasks``, ``evaluation`` and ``export``; below ``cli``. Modules importing TensorFlow load on
 first access.

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer.bases.speech_embedding_base import HOP_FRAMES, WINDOW_FRAMES, SpeechEmbeddingBase
+from audio_transfer.bases.streamable_base import StreamableBase, as_streamable
+from audio_transfer.checks import is_number
 from audio_transfer.errors import ConfigError, InputShapeError
-from audio_transfer.streaming import _hops
+from audio_transfer.progress import track
 from audio_transfer.streaming.detection import Detection
 from audio_transfer.streaming.detection_settings import DetectionSettings
 from audio_transfer.streaming.posteriors import pick_detections, smooth_posteriors
@@ -21,8 +22,6 @@ from audio_transfer.tasks import Classifier
 logger = logging.getLogger(__name__)
 
 DEFAULT_STRIDE_SECONDS = 0.08
-# Embeddings computed per pass over a long stream (about 41 s of audio): bounds memory on hour-long files.
-_EMBEDDINGS_PER_PASS = 512
 _HEAD_BATCH = 4096
 _CLIP_BATCH = 32
 
@@ -37,18 +36,20 @@ class KeywordDetector:
 
     The classifier sees windows every ``stride_seconds``: its training clip with the task's
     ``context_seconds`` on both sides, which in a stream is the audio around the clip (inside the task
-    model, on isolated clips, it is silence). For a spotter on the ``speech_embedding`` base with a stride
-    that is a multiple of 80 ms, the base runs once over the whole stream (one embedding per 80 ms hop, each
-    computed once, as the streaming TFLite model does on a device) and the head runs on every run of
-    consecutive embeddings a window spans; for other classifiers base and head run on every window. The
+    model, on isolated clips, it is silence). For a spotter on a base that streams
+    (:class:`~audio_transfer.bases.StreamableBase`, e.g. ``speech_embedding`` with its 80 ms hop) and a
+    stride that is a multiple of the base's hop, the base runs once over the whole stream (one embedding per
+    hop, each computed once, as the streaming TFLite model does on a device) and the head runs on every run
+    of consecutive embeddings a window spans; for other classifiers base and head run on every window. The
     posteriors are then smoothed by a trailing moving average, and a keyword fires where its smoothed
     probability reaches the threshold, outside the refractory period of the previous detection (see
     :func:`~audio_transfer.streaming.pick_detections`). A detection reports the window that fired: the
     keyword lies somewhere in it, and a device listening live fires at its end.
 
-    On the speech_embedding path the log-mel front-end takes its 80 dB floor per hop, as on a device (see
-    ``audio_transfer/streaming/_hops.py``), instead of per training clip; posteriors equal the classifier's
-    on each window wherever the audio stays within 80 dB of the window's loudest frame. Each window is the
+    On the streaming path posteriors equal the classifier's on each window apart from what the base
+    documents as its streaming difference (speech_embedding takes its log-mel floor per hop, as on a device,
+    instead of per training clip: the same numbers wherever the audio stays within 80 dB of the window's
+    loudest frame). Each window is the
     base and head on the audio itself: with ``context_seconds`` > 0 the task model proper would instead pad
     the clip with silence.
 
@@ -86,7 +87,7 @@ class KeywordDetector:
             )
         self.keyword_indices = tuple(self.labels.index(label) for label in self.keywords)
         self.sample_rate = spotter.sample_rate
-        if not (isinstance(clip_seconds, (int, float)) and clip_seconds > 0):
+        if not (is_number(clip_seconds) and clip_seconds > 0):
             raise ConfigError(f"clip_seconds must be positive, received {clip_seconds!r}.")
         self.clip_samples = round(clip_seconds * self.sample_rate)
         self.context_samples = spotter.context_samples
@@ -97,17 +98,18 @@ class KeywordDetector:
             raise ConfigError(f"stride_seconds must be positive, received {stride_seconds!r}.")
         self.settings = settings or DetectionSettings()
         base = spotter.base
-        self.uses_embeddings = (
-            isinstance(base, SpeechEmbeddingBase) and self.stride_samples % _hops.hop_samples(base) == 0
-        )
-        if isinstance(base, SpeechEmbeddingBase) and not self.uses_embeddings:
+        streams = isinstance(base, StreamableBase)  # other bases run whole on every window
+        if streams:
+            as_streamable(base, purpose="Keyword detection")  # checks the base's hop
+        self.uses_embeddings = streams and self.stride_samples % base.stream_hop_samples == 0
+        if streams and not self.uses_embeddings:
             logger.warning(
-                "stride %.3f s is not a multiple of the base's 0.08 s hop: the whole model runs on every "
+                "stride %.3f s is not a multiple of the base's %.3f s hop: the whole model runs on every "
                 "window, which is much slower.",
                 stride_seconds,
+                base.stream_hop_samples / self.sample_rate,
             )
         self._head = spotter.head_model()
-        self._embed_hops = None
         self._forward = None
 
     @classmethod
@@ -226,7 +228,7 @@ class KeywordDetector:
         probabilities = np.concatenate(
             [
                 forward(np.ascontiguousarray(flat[i : i + _CLIP_BATCH])).numpy()
-                for i in range(0, len(flat), _CLIP_BATCH)
+                for i in track(range(0, len(flat), _CLIP_BATCH), "Detecting keywords")
             ]
         )
         return probabilities.reshape(len(batch), count, -1)
@@ -243,19 +245,12 @@ class KeywordDetector:
         return self._forward
 
     def _embedding_posteriors(self, batch: np.ndarray) -> np.ndarray:
-        """speech_embedding once per hop over each stream, then the head on clip-long runs of embeddings."""
+        """The streaming base once per hop over each stream, then the head on clip-long runs of embeddings."""
         base = self.spotter.base
-        step = self.stride_samples // _hops.hop_samples(base)
+        step = self.stride_samples // base.stream_hop_samples
         per_clip = base.num_windows(self.window_samples)
         num_windows = self.num_windows(batch.shape[1])
-        needed = (num_windows - 1) * step + per_clip
-        embeddings = np.concatenate(
-            [
-                self._embeddings(batch, base, first=first, count=min(_EMBEDDINGS_PER_PASS, needed - first))
-                for first in range(0, needed, _EMBEDDINGS_PER_PASS)
-            ],
-            axis=1,
-        )
+        embeddings = base.stream_embeddings(batch, count=(num_windows - 1) * step + per_clip)
         positions = np.arange(num_windows)[:, np.newaxis] * step + np.arange(per_clip)[np.newaxis, :]
         runs = embeddings[:, positions].reshape(-1, per_clip, embeddings.shape[-1])
         outputs = [
@@ -263,25 +258,3 @@ class KeywordDetector:
             for i in range(0, len(runs), _HEAD_BATCH)
         ]
         return np.concatenate(outputs).reshape(len(batch), num_windows, -1)
-
-    def _embeddings(
-        self, batch: np.ndarray, base: SpeechEmbeddingBase, *, first: int, count: int
-    ) -> np.ndarray:
-        """Embeddings ``first .. first + count - 1`` of each stream: ``(streams, count, 96)``."""
-        # Embedding k spans frames [8k, 8k + 76), made by hops k .. k + 9.
-        num_hops = count + (WINDOW_FRAMES - HOP_FRAMES + _hops.LEAD_FRAMES) // HOP_FRAMES
-        buffers = _hops.hop_buffers(batch, base, first_hop=first, num_hops=num_hops)
-        return self._embedding_function(base)(buffers).numpy()
-
-    def _embedding_function(self, base: SpeechEmbeddingBase):
-        if self._embed_hops is None:
-
-            @tf.function(
-                input_signature=[tf.TensorSpec((None, None, _hops.buffer_samples(base)), tf.float32)]
-            )
-            def embed_hops(buffers):
-                frames = _hops.hop_log_mel(base, buffers)[:, _hops.LEAD_FRAMES :]
-                return base.embed_log_mel(frames, training=False)
-
-            self._embed_hops = embed_hops
-        return self._embed_hops

@@ -76,22 +76,25 @@ def export_streaming_tflite(
 ) -> StreamingExport:
     """Write the :class:`StreamingSpotter` of ``spotter`` as a float32 TFLite file, builtin ops only.
 
-    The file has two inputs, ``audio`` ``(1, 1280)`` float32 samples in [-1, 1] at 16 kHz and ``state``
-    ``(1, state_size)``, and two outputs, ``scores`` ``(1, classes)`` and ``next_state`` ``(1, state_size)``
-    to feed back as ``state`` on the next hop (zeros at the start). Beside it,
+    The file has two inputs, ``audio`` ``(1, hop_samples)`` float32 samples in [-1, 1] at the base's sample
+    rate (``(1, 1280)`` at 16 kHz for speech_embedding) and ``state`` ``(1, state_size)``, and two
+    outputs, ``scores`` ``(1, classes)`` and ``next_state`` ``(1, state_size)`` to feed back as ``state``
+    on the next hop (zeros at the start). Beside it,
     ``<out>.streaming.json`` describes the tensors (with their positions, for TensorFlow Lite for
     Microcontrollers), hop, state size, warm-up hops, labels, keywords and the detection settings a device
     should apply to the scores (``settings``, e.g. those ``evaluate-stream`` chose). Both files are written
     atomically.
 
     Args:
-        spotter: a trained classifier on the ``speech_embedding`` base.
+        spotter: a trained classifier on a base that streams
+            (:class:`~audio_transfer.bases.StreamableBase`, e.g. ``speech_embedding``).
         clip_seconds: its training clip length.
         out: the ``.tflite`` path.
         settings: detection settings recorded in the description (defaults when ``None``).
 
     Raises:
-        ConfigError: the spotter is not on the speech_embedding base.
+        ConfigError: the spotter is no classifier, or its base does not stream (the message names the
+            bases that do).
         ExportError: non-builtin operators (named), conversion failure, unwritable ``out``.
 
     Example:
