@@ -168,3 +168,12 @@ def test_output_path_checks(tmp_path):
         check_writable(tmp_path / "file", directory=True)
     with pytest.raises(ExportError, match="is a directory"):
         check_writable(tmp_path, directory=False, error=ExportOutputError)
+
+
+def test_keras_saves_through_a_named_temporary_file(tmp_path):
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with atomic_file(tmp_path / "model.keras") as temporary:
+        model.save(temporary)
+    assert [entry.name for entry in tmp_path.iterdir()] == ["model.keras"]
+    assert keras.saving.load_model(tmp_path / "model.keras").count_params() == 8
