@@ -1,10 +1,11 @@
 """``audio-transfer export RUN_DIR --format {saved_model,tflite} --out PATH``: ship a trained classifier.
 
-RUN_DIR is a training run's folder: ``model.keras``, ``labels.txt`` (one label per line, output order) and
-``config.yaml`` (``sample_rate``, ``clip_seconds``, and the data the run trained on: ``data_dir``,
-``val_data_dir``, ``validation_fraction``, ``keywords``, ...). The run's data, or ``--data DIR`` (one folder
-per class), supplies int8 calibration clips (its training split) and the held-out clips of the parity
-report (its validation split).
+RUN_DIR is a training run's folder (see :class:`~audio_transfer.training.RunFolder`): ``model.keras``,
+``labels.txt`` (one label per line, output order), ``config.yaml`` (``sample_rate``, ``clip_seconds``, ...)
+and ``splits.csv``, the clips the run trained on and held out. int8 calibrates on the run's training clips
+and the parity report compares on the clips it held out. ``--data DIR`` (one folder per class) replaces
+them with a split of DIR; a run folder without ``splits.csv`` (written before runs recorded their clips)
+splits its ``data_dir`` again with its settings, as before, with a warning.
 """
 
 from __future__ import annotations
@@ -12,21 +13,20 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import yaml
 
 from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError, DatasetError
 from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:  # importing audio_transfer.training loads TensorFlow; parsers must stay fast
+    from audio_transfer.data import AudioExample
+    from audio_transfer.training import RunFolder, TrainConfig
 
-MODEL_FILE = "model.keras"
-LABELS_FILE = "labels.txt"
-CONFIG_FILE = "config.yaml"
+logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -132,16 +132,27 @@ def run(args: argparse.Namespace) -> CommandResult:
         )
     if args.streaming:
         return _export_streaming(args)
-    model, labels, config = _load_run(args.run_dir, safe_mode=args.safe_mode)
-    sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
+    from audio_transfer.tasks import Task
+    from audio_transfer.training import CONFIG_FILE, LABELS_FILE, MODEL_FILE, RunFolder
+
+    folder = RunFolder(args.run_dir)
+    folder.require(MODEL_FILE, LABELS_FILE, CONFIG_FILE)
+    model = folder.read_model(safe_mode=args.safe_mode)
+    if isinstance(model, Task) and args.export_format not in model.export_formats:
+        raise ConfigError(
+            f"{args.run_dir} holds a {type(model).__name__}, which exports as "
+            f"{', '.join(model.export_formats) or 'nothing yet'}; received --format {args.export_format}."
+        )
+    labels, config = tuple(folder.read_labels()), folder.read_config()
+    sample_rate, clip_seconds = config.sample_rate, config.clip_seconds
     num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
     if num_samples is None:
         raise ConfigError(
-            f"{args.run_dir / CONFIG_FILE} has no clip_seconds and the model accepts any input length; add "
+            f"{folder.file(CONFIG_FILE)} has no clip_seconds and the model accepts any input length; add "
             "clip_seconds (the training clip length) to the config."
         )
     calibrate = args.export_format == "tflite" and args.quantize == "int8"
-    calibration, held_out = _clips(args, config, labels, num_samples=num_samples, calibrate=calibrate)
+    calibration, held_out = _clips(args, folder, config, labels, num_samples=num_samples, calibrate=calibrate)
     common = dict(
         labels=labels,
         sample_rate=sample_rate,
@@ -232,39 +243,6 @@ def _count(text: str) -> int:
     return value
 
 
-def _load_run(run_dir: Path, *, safe_mode: bool) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
-    """The Keras model, labels and config of a run folder, with errors that name the missing piece."""
-    import keras
-
-    if not run_dir.is_dir():
-        raise ConfigError(f"RUN_DIR {run_dir} is not a folder; pass the folder a training run wrote.")
-    for name in (MODEL_FILE, LABELS_FILE, CONFIG_FILE):
-        if not (run_dir / name).is_file():
-            raise ConfigError(
-                f"{run_dir} has no {name}; RUN_DIR must hold {MODEL_FILE}, {LABELS_FILE}, {CONFIG_FILE}."
-            )
-    labels = tuple(line.strip() for line in (run_dir / LABELS_FILE).read_text().splitlines() if line.strip())
-    try:
-        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"Cannot read {run_dir / CONFIG_FILE}: {error}") from error
-    if not isinstance(config, dict) or "sample_rate" not in config:
-        raise ConfigError(f"{run_dir / CONFIG_FILE} must be a mapping with sample_rate (and clip_seconds).")
-    from audio_transfer.tasks import is_task_file, load_task
-
-    try:
-        # A task's file names the audio_transfer modules to import (bases register lazily); other models
-        # load as plain Keras models.
-        path = run_dir / MODEL_FILE
-        if is_task_file(path):
-            model = load_task(path, safe_mode=safe_mode)
-        else:
-            model = keras.saving.load_model(path, safe_mode=safe_mode)
-    except (OSError, ValueError, TypeError) as error:
-        raise ConfigError(f"Cannot load {run_dir / MODEL_FILE}: {error}") from error
-    return model, labels, config
-
-
 def _int8_float_layers(model, args: argparse.Namespace) -> tuple[str, ...] | None:
     """``float_layers`` of ``export_tflite``: none with --full-integer, the default without --float-blocks."""
     from audio_transfer.export import int8_float_layers
@@ -276,35 +254,26 @@ def _int8_float_layers(model, args: argparse.Namespace) -> tuple[str, ...] | Non
 
 def _clips(
     args: argparse.Namespace,
-    config: dict[str, Any],
+    folder: RunFolder,
+    config: TrainConfig,
     labels: tuple[str, ...],
     *,
     num_samples: int,
     calibrate: bool,
 ) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
     """Calibration clips (training split, int8 only) and held-out clips with label indices (validation
-    split), from ``--data`` or the run's data; ``(None, None)`` without data."""
-    from audio_transfer.data import decode_examples, load_splits
+    split): the run's recorded splits, or a split of ``--data``; ``(None, None)`` without data."""
+    from audio_transfer.data import decode_examples
 
-    source = args.data or config.get("data_dir")
-    if source is None or (not calibrate and args.held_out_clips == 0):
+    if not calibrate and args.held_out_clips == 0:
         return None, None
-    if not Path(source).exists():
-        raise DatasetError(
-            f"The data folder {source} does not exist; pass --data DIR with the run's classes."
-        )
-    _, splits = load_splits(
-        source,
-        validation_source=None if args.data else config.get("val_data_dir"),
-        validation_fraction=config.get("validation_fraction") or 0.2,
-        test_fraction=0.0,
-        keywords=config.get("keywords"),
-        unknown_fraction=config.get("unknown_fraction", 0.1),
-        silence_fraction=config.get("silence_fraction", 0.0),
-        seed=config.get("seed", 0),
-    )
-    sample_rate = config["sample_rate"]
-    rng = np.random.default_rng(config.get("seed", 0))
+    splits = None if args.data else folder.read_splits()
+    if splits is None:
+        splits = _split_again(args, folder, config)
+    if splits is None:
+        return None, None
+    sample_rate = config.sample_rate
+    rng = np.random.default_rng(config.seed)
 
     def decoded(split: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
         known = [example for example in splits[split] if example.label in labels]
@@ -321,8 +290,45 @@ def _clips(
     calibration = decoded("train", args.calibration_clips)[0] if calibrate else None
     held_out = decoded("validation", args.held_out_clips) if args.held_out_clips else None
     if held_out is not None and len(held_out[0]) == 0:
-        logger.warning("The validation split of %s is empty: no parity report.", source)
+        logger.warning("The validation split of %s is empty: no parity report.", args.data or folder.path)
         held_out = None
     if calibration is not None and len(calibration) == 0:
         calibration = None
     return calibration, held_out
+
+
+def _split_again(
+    args: argparse.Namespace, folder: RunFolder, config: TrainConfig
+) -> dict[str, list[AudioExample]] | None:
+    """Training and validation examples split from ``--data``, or from the run's ``data_dir`` with its
+    settings for a run folder that did not record its splits; ``None`` when there is no data."""
+    from audio_transfer.data import load_splits
+    from audio_transfer.training import SPLITS_FILE
+
+    source = args.data or config.data_dir
+    if source is None:
+        return None
+    if not Path(source).exists():
+        raise DatasetError(
+            f"The data folder {source} does not exist; pass --data DIR with the run's classes."
+        )
+    if args.data is None:
+        logger.warning(
+            "%s has no %s (it was trained before runs recorded their clips): splitting %s again with the "
+            "run's settings, so the held-out clips may differ from those training held out. Train again to "
+            "record them, or pass --data DIR.",
+            folder.path,
+            SPLITS_FILE,
+            source,
+        )
+    _, splits = load_splits(
+        source,
+        validation_source=None if args.data else config.val_data_dir,
+        validation_fraction=config.validation_fraction,
+        test_fraction=0.0,
+        keywords=config.keywords,
+        unknown_fraction=config.unknown_fraction,
+        silence_fraction=config.silence_fraction,
+        seed=config.seed,
+    )
+    return splits
