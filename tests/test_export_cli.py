@@ -186,3 +186,10 @@ def test_evaluate_refuses_a_tflite_file_for_unknown_classes_or_verification(
         main(["evaluate", str(exported_file), "--data", str(data_dir), "--task", "speaker-verification"]) != 0
     )
     assert "is a classifier" in capsys.readouterr().err
+
+
+def test_a_run_without_recorded_splits_splits_its_data_again_and_says_so(run_dir, tmp_path, capsys):
+    code = main(["export", str(run_dir), "--format", "saved_model", "--out", str(tmp_path / "saved")])
+    captured = capsys.readouterr()
+    assert code == 0 and "Parity:" in captured.out
+    assert f"{run_dir} has no splits.csv" in captured.err and "splitting" in captured.err
