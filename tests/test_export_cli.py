@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 
@@ -17,14 +16,8 @@ from export_support import LABELS, NUM_SAMPLES, SAMPLE_RATE, tone_clips
 from audio_transfer.cli.main import main
 from audio_transfer.export import TFLiteMetadata
 
-
-@pytest.fixture(autouse=True)
-def _restore_package_logger():
-    """main() points the "audio_transfer" logger at the captured stderr; undo that for later tests."""
-    logger = logging.getLogger("audio_transfer")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
+# main() points the package logger at the captured stderr: undone after every test.
+pytestmark = pytest.mark.usefixtures("restore_package_logger")
 
 
 @pytest.fixture(scope="module")

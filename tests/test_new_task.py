@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import shutil
 
 import keras
@@ -41,6 +40,9 @@ from audio_transfer.training import (
 )
 from audio_transfer.training.holdout import HOLDOUT_MODES
 
+# main() points the package logger at the captured stderr: undone after every test.
+pytestmark = pytest.mark.usefixtures("restore_package_logger")
+
 PITCHES_HZ = {"low": 300.0, "mid": 1000.0, "high": 3000.0}
 
 
@@ -54,15 +56,6 @@ class ToneSorter(AudioClassifier):
     default_context_seconds = 0.0
     default_clip_seconds = 0.4
     validation_hold_out = "clips"
-
-
-@pytest.fixture(autouse=True)
-def _restore_package_logger():
-    """main() points the "audio_transfer" logger at the captured stderr; undo that for later tests."""
-    logger = logging.getLogger("audio_transfer")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +161,7 @@ def test_the_new_task_exports_from_python_and_from_the_cli(trained, workspace, t
 def test_the_cli_knows_the_new_task_and_the_config_validates_against_the_registry():
     assert "tone-sorter" in task_names() and task_class("tone-sorter") is ToneSorter
     assert TrainConfig(task="tone-sorter").resolved().base == "speech_embedding"  # inherited default
-    with pytest.raises(ConfigError, match="task must be one of kws, .*tone-sorter"):
+    with pytest.raises(ConfigError, match=r"task must be one of kws, .*tone-sorter"):
         TrainConfig(task="tone-sorters")
     with pytest.raises(ConfigError, match="Unknown task 'nope'; the tasks are kws"):
         task_class("nope")
@@ -178,7 +171,7 @@ def test_registering_refuses_a_taken_name_and_a_class_that_is_not_a_task():
     class Impostor(AudioClassifier):
         task_name = "kws"
 
-    with pytest.raises(ConfigError, match="'kws' is taken by audio_transfer.tasks.keyword_spotter"):
+    with pytest.raises(ConfigError, match=r"'kws' is taken by audio_transfer\.tasks\.keyword_spotter"):
         register_task(Impostor)
     with pytest.raises(ConfigError, match="takes a Task subclass"):
         register_task(dict)

@@ -336,5 +336,5 @@ def test_fit_takes_an_optimizer_or_a_factory_per_stage(rng):
     )  # fmt: skip
     Trainer(spotter(), config, verbose=0).fit(x, y, optimizer=factory)
     assert rates == [0.01, 0.001]
-    with pytest.raises(ConfigError, match="optimizer must be a keras.optimizers.Optimizer"):
+    with pytest.raises(ConfigError, match=r"optimizer must be a keras\.optimizers\.Optimizer"):
         Trainer(spotter(), config, verbose=0).fit(x, y, optimizer=lambda rate: "adam")

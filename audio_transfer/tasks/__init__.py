@@ -16,19 +16,20 @@ import importlib
 
 from audio_transfer.tasks.task_registry import register_task, task_class, task_names
 
-_LAZY = {
-    "AudioClassifier": "audio_transfer.tasks.audio_classifier",
-    "ClassificationObjective": "audio_transfer.tasks.classification_objective",
-    "Classifier": "audio_transfer.tasks.classifier",
-    "KeywordSpotter": "audio_transfer.tasks.keyword_spotter",
-    "MarginSoftmaxObjective": "audio_transfer.tasks.margin_softmax_objective",
-    "SpeakerClassifier": "audio_transfer.tasks.speaker_classifier",
-    "SpeakerVerifier": "audio_transfer.tasks.speaker_verifier",
-    "Task": "audio_transfer.tasks.task",
-    "TrainingObjective": "audio_transfer.tasks.training_objective",
-    "is_task_file": "audio_transfer.tasks.task_loading",
-    "load_task": "audio_transfer.tasks.task_loading",
+# Module (in this package) -> the public names it defines, imported on first access.
+_MODULES = {
+    "audio_classifier": ("AudioClassifier",),
+    "classification_objective": ("ClassificationObjective",),
+    "classifier": ("Classifier",),
+    "keyword_spotter": ("KeywordSpotter",),
+    "margin_softmax_objective": ("MarginSoftmaxObjective",),
+    "speaker_classifier": ("SpeakerClassifier",),
+    "speaker_verifier": ("SpeakerVerifier",),
+    "task": ("Task",),
+    "task_loading": ("is_task_file", "load_task"),
+    "training_objective": ("TrainingObjective",),
 }
+_LAZY = {name: f"{__name__}.{module}" for module, names in _MODULES.items() for name in names}
 
 
 def __getattr__(name: str):
