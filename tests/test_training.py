@@ -284,7 +284,7 @@ def test_fit_takes_a_dataset_batched_or_not_as_it_takes_arrays(rng):
     import tensorflow as tf
 
     x, y = tones(rng, 3)
-    config = TrainConfig(epochs=2, augment=False, seed=4)
+    config = TrainConfig(epochs=2, min_steps_per_epoch=2, augment=False, seed=4)
     sources = {
         "arrays": ((x, y), {}),
         "batched": ((tf.data.Dataset.from_tensor_slices((x, y)).batch(4),), {}),
@@ -321,7 +321,8 @@ def test_fit_refuses_datasets_it_cannot_read_and_says_what_to_pass(rng):
 def test_fit_takes_an_optimizer_or_a_factory_per_stage(rng):
     x, y = tones(rng, 2)
     optimizer = keras.optimizers.SGD(0.05)
-    Trainer(spotter(), TrainConfig(epochs=2, augment=False), verbose=0).fit(x, y, optimizer=optimizer)
+    config = TrainConfig(epochs=1, min_steps_per_epoch=2, augment=False)
+    Trainer(spotter(), config, verbose=0).fit(x, y, optimizer=optimizer)
     assert int(optimizer.iterations.numpy()) > 0
 
     rates = []
@@ -331,10 +332,13 @@ def test_fit_takes_an_optimizer_or_a_factory_per_stage(rng):
         return keras.optimizers.Adam(learning_rate)
 
     config = TrainConfig(
-        epochs=1, fine_tune_blocks=1, fine_tune_epochs=1, augment=False, learning_rate=0.01,
-        fine_tune_learning_rate=0.001,
+        epochs=1, min_steps_per_epoch=2, fine_tune_blocks=1, fine_tune_epochs=1, augment=False,
+        learning_rate=0.01, fine_tune_learning_rate=0.001,
     )  # fmt: skip
     Trainer(spotter(), config, verbose=0).fit(x, y, optimizer=factory)
     assert rates == [0.01, 0.001]
+    optimizer = keras.optimizers.SGD(0.05, momentum=0.5)
+    result = Trainer(spotter(), config, verbose=0).fit(x, y, optimizer=optimizer)  # stage 2: a copy
+    assert [row["stage"] for row in result.history] == ["head", "fine_tune"]
     with pytest.raises(ConfigError, match=r"optimizer must be a keras\.optimizers\.Optimizer"):
         Trainer(spotter(), config, verbose=0).fit(x, y, optimizer=lambda rate: "adam")

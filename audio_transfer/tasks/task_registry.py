@@ -57,8 +57,9 @@ def register_task(cls: type) -> type:
     Registering makes the name valid in :class:`~audio_transfer.training.TrainConfig` and ``--task``, and
     lets :func:`~audio_transfer.training.train_run` build, train, evaluate and save it like a built-in
     task. The class must also be registered with Keras (``keras.saving.register_keras_serializable``) to
-    save and load. Registering the same class again is harmless; another class under a taken name is an
-    error.
+    save and load; a run of it loads (and its ``config.yaml`` validates) in a process that has imported
+    the module registering it. Registering the same class again is harmless; another class under a taken
+    name is an error.
 
     Example:
         >>> @register_task
