@@ -258,6 +258,11 @@ def test_hold_out_of_whole_speakers_for_verification():
     assert len(train) + len(validation) == len(examples)
 
 
+def test_hold_out_none_keeps_every_example_for_training():
+    examples = _examples(3, ["s1", "s2", "s3"])
+    assert hold_out_validation(examples, fraction=0.5, hold_out="none", min_examples=1) == (examples, [])
+
+
 def test_few_examples_all_train_and_the_log_says_so(caplog):
     examples = _examples(1, [f"spk{i}" for i in range(9)])
     with caplog.at_level(logging.WARNING, logger="audio_transfer"):

@@ -52,8 +52,9 @@ class Task(keras.Model):
     - ``evaluation``: how it is measured and reported: ``"classification"`` (accuracy, per-class report)
       or ``"verification"`` (EER and minDCF over pairs of clips);
     - ``export_formats``: the formats ``audio-transfer export`` writes for it;
-    - :meth:`from_settings` (a fresh task from training settings) and :meth:`training_objective` (its loss,
-      metrics and training models).
+    - :meth:`from_settings` (a fresh task from training settings), :meth:`check_trainable`,
+      :meth:`training_objective` (its loss, metrics and training models) and
+      :meth:`untrained_alternative`.
     """
 
     task_name: ClassVar[str | None] = None
