@@ -9,7 +9,7 @@ TensorFlow, on first use)::
 
     spotter = KeywordSpotter(load_base("speech_embedding"), ["yes", "no"])
     Trainer(spotter, TrainConfig(epochs=30)).fit(waveforms, label_indices)  # (clips, 16000) float32, (clips,)
-    export_tflite(spotter, labels=["yes", "no"], sample_rate=16000, out="kws.tflite")
+    export_tflite(spotter, num_samples=16000, out="kws.tflite")  # labels and sample rate: the task's
 
 Importing the package selects Keras's TensorFlow backend (before Keras is imported) and checks that the
 choice held: the front-ends, hub bases and TFLite export are TensorFlow graphs, so no other backend works.
@@ -37,7 +37,10 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("TrainConfig", "Trainer", "load_run", "train_run"), "audio_transfer.training"),
     **dict.fromkeys(("classification_metrics", "verification_metrics"), "audio_transfer.evaluation"),
-    **dict.fromkeys(("TFLiteClassifier", "export_saved_model", "export_tflite"), "audio_transfer.export"),
+    **dict.fromkeys(
+        ("TFLiteClassifier", "export_saved_model", "export_tflite", "export_verifier"),
+        "audio_transfer.export",
+    ),
     "KeywordDetector": "audio_transfer.streaming",
     "synthesize_keywords": "audio_transfer.synth",
 }

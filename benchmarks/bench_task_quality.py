@@ -20,7 +20,8 @@ as the issue's peers do, a logistic regression on the same frozen base's embeddi
 over the clip (scikit-learn: ``pip install -e '.[bench]'``). Clean embeddings are cached on disk across draws.
 Run from the repository root::
 
-    PYTHONPATH=. python benchmarks/bench_task_quality.py ../shared/data/speech_commands_subset [--draws 8]
+    PYTHONPATH=. python benchmarks/bench_task_quality.py $AUDIO_TRANSFER_DATA/speech_commands_subset \\
+        [--draws 8]
 """
 
 from __future__ import annotations

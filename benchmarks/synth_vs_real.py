@@ -18,7 +18,7 @@ scikit-learn is needed for the classifier (``pip install -e '.[bench]'``; not a 
 
 Usage::
 
-    python benchmarks/synth_vs_real.py --real ../shared/data/speech_commands_subset \\
+    python benchmarks/synth_vs_real.py --real $AUDIO_TRANSFER_DATA/speech_commands_subset \\
         --oww-models /tmp/oww/openwakeword/resources/models --settings baseline,default --seeds 0 1
 
 Prints one line per (setting, per-word count, seed) and a summary with the mean over seeds.

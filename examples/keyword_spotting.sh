@@ -3,7 +3,7 @@
 #
 # Usage: examples/keyword_spotting.sh DATA_DIR OUT_DIR [KEYWORDS [TEST_DIR]]
 #   DATA_DIR  one sub-folder of clips per word (<speaker>_nohash_<n>.wav), optionally _background_noise_/,
-#             e.g. ../shared/data/speech_commands_subset
+#             e.g. $AUDIO_TRANSFER_DATA/speech_commands_subset
 #   OUT_DIR   where the run folder and the TFLite file go
 #   KEYWORDS  comma-separated words to spot (default yes,no,up,down,left,right,on,off,stop,go); the other
 #             words become _unknown_, excerpts of _background_noise_ become _silence_

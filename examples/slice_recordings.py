@@ -1,9 +1,9 @@
 """Cut long recordings into short clips, a folder per class, named so that splits do not leak.
 
 Reads RECORDINGS/<class>.wav (one recording per class, e.g.
-../shared/data/speech_commands_subset/_background_noise_) or RECORDINGS/<class>/*.wav (several per class);
-writes OUT/<class>/<recording>-b<block>_nohash_<n>.wav, ready for `audio-transfer train OUT --task classify`
-(see sound_classification.sh).
+$AUDIO_TRANSFER_DATA/speech_commands_subset/_background_noise_) or RECORDINGS/<class>/*.wav (several per
+class); writes OUT/<class>/<recording>-b<block>_nohash_<n>.wav, ready for
+`audio-transfer train OUT --task classify` (see sound_classification.sh).
 
 Neighbouring clips of one recording sound alike, so a validation clip cut next to a training clip would
 score the model on audio it has almost heard. Each run of --block-clips consecutive clips is therefore named

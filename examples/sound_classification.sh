@@ -6,7 +6,7 @@
 #             1 s clips first, each stretch of 5 clips named as one "speaker" so that validation clips come
 #             from other parts of the recordings than training clips:
 #               python examples/slice_recordings.py RECORDINGS DATA_DIR --max-clips 40
-#             e.g. RECORDINGS=../shared/data/speech_commands_subset/_background_noise_ (6 recordings: dishes,
+#             e.g. RECORDINGS=$AUDIO_TRANSFER_DATA/speech_commands_subset/_background_noise_ (6 recordings: dishes,
 #             cat, exercise bike, pink noise, running tap, white noise -> 6 sound classes)
 #   OUT_DIR   where the run folder and the exported model go
 #   BASE      hub:<handle> of a hub preset (see `audio-transfer bases`; default

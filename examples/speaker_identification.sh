@@ -3,7 +3,7 @@
 #
 # Usage: examples/speaker_identification.sh DATA_DIR OUT_DIR [MIN_CLIPS]
 #   DATA_DIR   one sub-folder of clips per speaker; or a Speech Commands-layout folder
-#              (<word>/<speaker>_nohash_<n>.wav, e.g. ../shared/data/speech_commands_subset), regrouped by
+#              (<word>/<speaker>_nohash_<n>.wav, e.g. $AUDIO_TRANSFER_DATA/speech_commands_subset), regrouped by
 #              speaker into OUT_DIR/speakers with links
 #   OUT_DIR    where the run folder goes
 #   MIN_CLIPS  when regrouping: keep speakers with at least this many clips (default 10)

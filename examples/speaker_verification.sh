@@ -3,7 +3,7 @@
 #
 # Usage: examples/speaker_verification.sh DATA_DIR OUT_DIR [MIN_CLIPS]
 #   DATA_DIR   one sub-folder of clips per speaker; or a Speech Commands-layout folder (regrouped by speaker
-#              into OUT_DIR/speakers with links, e.g. ../shared/data/speech_commands_subset)
+#              into OUT_DIR/speakers with links, e.g. $AUDIO_TRANSFER_DATA/speech_commands_subset)
 #   OUT_DIR    where the enrollments and reports go
 #   MIN_CLIPS  when regrouping: keep speakers with at least this many clips (default 10)
 #
@@ -32,6 +32,8 @@ step "Enroll $FIRST from ${HALF} of their ${#OWN[@]} clips"
 rm -f "$OUT/enrollments.json"
 run enroll ge2e_speaker --enrollments "$OUT/enrollments.json" --name "$FIRST" "${OWN[@]:0:HALF}"
 
-step "Verify another clip of $FIRST and a clip of $OTHER against $FIRST"
+step "Verify another clip of $FIRST and a clip of $OTHER against $FIRST, at the EER threshold measured above"
 IMPOSTOR="$(find -L "$SPEAKERS/$OTHER" -name '*.wav' | sort | head -n 1)"
-run verify ge2e_speaker --enrollments "$OUT/enrollments.json" --name "$FIRST" "${OWN[HALF]}" "$IMPOSTOR"
+# verify exits 1 when it rejects a clip, as it should reject the impostor's.
+run verify ge2e_speaker --enrollments "$OUT/enrollments.json" --threshold-from "$OUT/verification" \
+    --name "$FIRST" "${OWN[HALF]}" "$IMPOSTOR" || (( $? == 1 ))

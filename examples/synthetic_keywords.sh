@@ -2,7 +2,7 @@
 # Keywords nobody has recorded yet: train on eSpeak NG speech only, test on real recordings.
 #
 # Usage: examples/synthetic_keywords.sh REAL_DIR OUT_DIR [WORDS]
-#   REAL_DIR  real recordings, one sub-folder per word (e.g. ../shared/data/speech_commands_subset); only
+#   REAL_DIR  real recordings, one sub-folder per word (e.g. $AUDIO_TRANSFER_DATA/speech_commands_subset); only
 #             the WORDS folders are used, and only for testing
 #   OUT_DIR   where the synthetic data, the run and the test report go
 #   WORDS     comma-separated words (default: the digits zero,...,nine)

@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests make their own audio; real speech in ../shared is used when present."""
+"""Shared fixtures. Tests make their own audio; real speech in $AUDIO_TRANSFER_DATA is used when present."""
 
 from __future__ import annotations
 
@@ -8,20 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_paths import CORAL_YAMNET_DIR, REPO_ROOT, SPEECH_COMMANDS_DIR
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# The shared data beside the repo; AUDIO_TRANSFER_SHARED_DIR points elsewhere (e.g. from a git worktree).
-SHARED_DIR = Path(os.environ.get("AUDIO_TRANSFER_SHARED_DIR", REPO_ROOT.parent / "shared"))
-SPEECH_COMMANDS_DIR = SHARED_DIR / "data" / "speech_commands_subset"
-CORAL_YAMNET_DIR = SHARED_DIR / "models" / "yamnet_coral_int8"
+__all__ = ["REPO_ROOT"]  # tests import it from here
 
 
 @pytest.fixture(scope="session")
 def speech_commands_dir() -> Path:
-    """The Speech Commands subset beside the repo; the test is skipped when it is absent."""
+    """The Speech Commands subset in ``AUDIO_TRANSFER_DATA``; the test is skipped when it is absent."""
     if not SPEECH_COMMANDS_DIR.is_dir():
         pytest.skip(f"{SPEECH_COMMANDS_DIR} is absent")
     return SPEECH_COMMANDS_DIR
@@ -29,7 +26,7 @@ def speech_commands_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def coral_yamnet_dir() -> Path:
-    """Google Coral's int8 YAMNet beside the repo; the test is skipped when it is absent."""
+    """Google Coral's int8 YAMNet beside ``AUDIO_TRANSFER_DATA``; the test is skipped when it is absent."""
     if not CORAL_YAMNET_DIR.is_dir():
         pytest.skip(f"{CORAL_YAMNET_DIR} is absent")
     return CORAL_YAMNET_DIR

@@ -106,6 +106,22 @@ def tone_clips(count: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return waveforms.astype(np.float32), label_indices.astype(np.int64)
 
 
+# Each test "speaker" of a verifier export is a pitch; three clips each, a little apart.
+SPEAKER_PITCHES_HZ = {"ann": 300.0, "bob": 900.0, "eve": 2000.0, "joe": 3500.0}
+SPEAKER_CLIP_SAMPLES = 8000  # 0.5 s
+
+
+def speaker_tones() -> tuple[np.ndarray, list[str]]:
+    """Three 0.5 s tones per "speaker" of ``SPEAKER_PITCHES_HZ``: float32 ``(12, 8000)`` and the speakers."""
+    time = np.arange(SPEAKER_CLIP_SAMPLES) / SAMPLE_RATE
+    clips, speakers = [], []
+    for speaker, pitch in SPEAKER_PITCHES_HZ.items():
+        for k in range(3):
+            clips.append(0.5 * np.sin(2 * np.pi * (pitch + 15 * k) * time))
+            speakers.append(speaker)
+    return np.stack(clips).astype(np.float32), speakers
+
+
 @functools.cache
 def trained_classifier() -> keras.Model:
     """A classifier trained to near-perfect accuracy on tones (built once per test session)."""

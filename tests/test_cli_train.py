@@ -177,13 +177,52 @@ def test_enroll_then_verify(workspace, tmp_path):
 
     probe = str(workspace / "speakers" / "ann" / "clip9.wav")
     code, result = run_cli("verify", base, "--enrollments", str(enrollments), probe, "--threshold", "0.5")
-    assert code == 0 and result["threshold"] == 0.5
+    assert result["threshold"] == 0.5 and result["threshold_from"] == "--threshold"
     (match,) = result["results"]
     assert match["speaker"] == "ann" and set(match["scores"]) == {"ann", "eve"}
     assert match["accepted"] == (match["score"] >= 0.5)
+    assert code == (0 if match["accepted"] else 1)  # 1: rejected
+    code, result = run_cli("verify", base, "--enrollments", str(enrollments), probe, "--threshold", "1.01")
+    assert code == 1 and not result["results"][0]["accepted"]
 
     code, result = run_cli("verify", base, "--enrollments", str(enrollments), probe, "--name", "bob")
     assert code == 2 and "'bob' is not enrolled (enrolled: ann, eve)" in result["message"]
+
+
+def test_verify_uses_the_threshold_evaluate_measured_for_a_bare_base(workspace, tmp_path, capsys):
+    base = str(workspace / "tiny_base.keras")
+    code, evaluated = run_cli(
+        "evaluate", base, "--data", str(workspace / "speakers"), "--task", "speaker-verification",
+        "--out", str(tmp_path / "eval"),
+    )  # fmt: skip
+    assert code == 0
+    enrollments = str(tmp_path / "voices.json")
+    clips = [str(workspace / "speakers" / "bob" / f"clip{n}.wav") for n in range(3)]
+    assert run_cli("enroll", base, "--name", "bob", "--enrollments", enrollments, *clips)[0] == 0
+    probes = [str(workspace / "speakers" / name / "clip9.wav") for name in ("bob", "eve")]
+
+    code, result = run_cli(
+        "verify", base, "--enrollments", enrollments, *probes, "--threshold-from", str(tmp_path / "eval")
+    )
+    assert result["threshold"] == evaluated["eer_threshold"]
+    assert result["threshold_from"] == str(tmp_path / "eval" / "metrics.json")
+    assert code == (0 if all(r["accepted"] for r in result["results"]) else 1)
+    metrics_file = str(tmp_path / "eval" / "metrics.json")
+    assert (
+        run_cli("verify", base, "--enrollments", enrollments, *probes, "--threshold-from", metrics_file)[1]
+        == result
+    )
+    capsys.readouterr()
+
+    main(["verify", base, "--enrollments", enrollments, probes[0]])  # nothing measured: the default
+    captured = capsys.readouterr()
+    assert captured.out.rstrip().endswith("from default)")
+    assert "--threshold-from EVAL_DIR" in captured.err
+
+    code, result = run_cli(
+        "verify", base, "--enrollments", enrollments, probes[0], "--threshold-from", enrollments
+    )
+    assert code == 2 and result["error"] == "ConfigError" and "has no eer_threshold" in result["message"]
 
 
 def test_train_on_a_missing_folder_is_one_json_error(tmp_path, workspace):

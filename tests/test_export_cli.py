@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-from export_support import LABELS, NUM_SAMPLES, SAMPLE_RATE, tone_clips
+from export_support import LABELS, NUM_SAMPLES, SAMPLE_RATE, SPEAKER_CLIP_SAMPLES, speaker_tones, tone_clips
+from tiny_conv_base import tiny_base
 
 from audio_transfer.cli.main import main
 from audio_transfer.export import TFLiteMetadata
+from audio_transfer.tasks import SpeakerVerifier
 
 # main() points the package logger at the captured stderr: undone after every test.
 pytestmark = pytest.mark.usefixtures("restore_package_logger")
@@ -179,6 +181,50 @@ def test_evaluate_refuses_a_tflite_file_for_unknown_classes_or_verification(
         main(["evaluate", str(exported_file), "--data", str(data_dir), "--task", "speaker-verification"]) != 0
     )
     assert "is a classifier" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def verification_run(tmp_path_factory):
+    """A speaker-verification run folder (tiny base) and a folder of clips per held-out speaker."""
+    data = tmp_path_factory.mktemp("speakers")
+    clips, speakers = speaker_tones()
+    for index, (clip, speaker) in enumerate(zip(clips, speakers, strict=True)):
+        (data / speaker).mkdir(exist_ok=True)
+        sf.write(data / speaker / f"clip{index:02d}.wav", clip, SAMPLE_RATE)
+    run = tmp_path_factory.mktemp("run")
+    SpeakerVerifier(tiny_base(seed=3)).save(run / "model.keras")
+    (run / "labels.txt").write_text("ann\nbob\n")
+    config = {"task": "speaker-verification", "sample_rate": SAMPLE_RATE, "clip_seconds": 0.5}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    return run, data
+
+
+def test_cli_exports_a_verification_run_with_its_measured_threshold(verification_run, tmp_path, capsys):
+    run, data = verification_run
+    (run / "metrics.json").write_text(json.dumps({"eer_threshold": 0.625}))
+    try:
+        code = main(["export", str(run), "--format", "tflite", "--out", str(tmp_path / "v.tflite"),
+                     "--data", str(data), "--json"])  # fmt: skip
+    finally:
+        (run / "metrics.json").unlink()
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["description"]["threshold"] == 0.625 and result["description"]["embedding_dim"] == 8
+    assert result["report"]["num_speakers"] == 4 and result["report"]["threshold"] == 0.625
+    description = json.loads((tmp_path / "v.tflite.verifier.json").read_text())
+    assert description["threshold"] == 0.625 and "training" in description["threshold_source"]
+    assert description["num_samples"] == SPEAKER_CLIP_SAMPLES
+
+
+def test_cli_verification_run_without_threshold_or_data_names_the_fix(verification_run, tmp_path, capsys):
+    run, _ = verification_run
+    code = main(["export", str(run), "--format", "tflite", "--out", str(tmp_path / "v.tflite")])
+    assert code == 2
+    assert "--data DIR" in capsys.readouterr().err
+    code = main(
+        ["export", str(run), "--format", "tflite", "--quantize", "int8", "--out", str(tmp_path / "v")]
+    )
+    assert code == 2 and "speaker-verification run" in capsys.readouterr().err
 
 
 def test_a_run_without_recorded_splits_splits_its_data_again_and_says_so(run_dir, tmp_path, capsys):

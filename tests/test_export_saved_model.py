@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from export_support import LABELS, NUM_SAMPLES, SAMPLE_RATE, build_classifier, tone_clips, trained_classifier
+from tiny_conv_base import tiny_base
 
 from audio_transfer.errors import ExportError
 from audio_transfer.export import export_saved_model
+from audio_transfer.tasks import AudioClassifier
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +89,13 @@ def test_output_that_is_a_file_is_refused(tmp_path):
     out.write_bytes(b"")
     with pytest.raises(ExportError, match="is a file"):
         export_saved_model(build_classifier(), labels=LABELS, sample_rate=SAMPLE_RATE, out=out)
+
+
+def test_a_task_supplies_its_labels_and_sample_rate(tmp_path):
+    classifier = AudioClassifier(tiny_base(), ["dog", "rain"])
+    result = export_saved_model(classifier, num_samples=NUM_SAMPLES, out=tmp_path / "task")
+    assert (result.labels, result.sample_rate) == (classifier.labels, classifier.sample_rate)
+    loaded = tf.saved_model.load(str(result.path))
+    assert int(loaded.sample_rate.numpy()) == classifier.sample_rate
+    labels = loaded.signatures["serving_default"](waveform=tf.zeros((1, NUM_SAMPLES)))["labels"].numpy()
+    assert [label.decode() for label in labels] == ["dog", "rain"]

@@ -23,11 +23,19 @@ from export_support import (
     trained_classifier,
     trained_log_mel_classifier,
 )
+from tiny_conv_base import tiny_base
 
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
 from audio_transfer.errors import ConfigError, ExportError, InputShapeError
-from audio_transfer.export import ParityReport, TFLiteClassifier, check_builtin_ops, export_tflite
+from audio_transfer.export import (
+    ParityReport,
+    TFLiteClassifier,
+    TFLiteMetadata,
+    check_builtin_ops,
+    export_tflite,
+)
 from audio_transfer.features import get_frontend
+from audio_transfer.tasks import KeywordSpotter
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +310,25 @@ def test_parity_report_counts_the_disagreements_keras_called_close():
     assert report.max_abs_probability_difference == pytest.approx(0.7)
     assert report.mean_max_abs_probability_difference == pytest.approx((0.07 + 0.7 + 0.02) / 3)
     assert "(1 of 2 differing clips close calls)" in report.summary()
+
+
+def test_a_task_supplies_its_labels_and_sample_rate_and_arguments_override(tmp_path):
+    spotter = KeywordSpotter(tiny_base(), ["_silence_", "beep", "boop"])
+    result = export_tflite(spotter, num_samples=NUM_SAMPLES, out=tmp_path / "task.tflite")
+    assert (result.labels, result.sample_rate) == (spotter.labels, spotter.sample_rate)
+    assert TFLiteMetadata.read(result.path.read_bytes()).labels == spotter.labels
+    renamed = export_tflite(
+        spotter, labels=("a", "b", "c"), sample_rate=8000, num_samples=NUM_SAMPLES, out=tmp_path / "o.tflite"
+    )
+    assert (renamed.labels, renamed.sample_rate) == (("a", "b", "c"), 8000)
+    # A task runs on any length and does not record its training clip length: the error says what to pass.
+    with pytest.raises(ConfigError, match=r"does not record the clip length.*pass num_samples"):
+        export_tflite(spotter, out=tmp_path / "m.tflite")
+
+
+def test_a_plain_keras_model_needs_labels_and_sample_rate(model, tmp_path):
+    with pytest.raises(ConfigError, match=r"does not carry labels .*pass labels="):
+        export_tflite(model, sample_rate=SAMPLE_RATE, out=tmp_path / "m.tflite")
+    with pytest.raises(ConfigError, match=r"does not carry sample_rate .*pass sample_rate="):
+        export_tflite(model, labels=LABELS, out=tmp_path / "m.tflite")
+    assert list(tmp_path.iterdir()) == []

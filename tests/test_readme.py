@@ -12,7 +12,7 @@ from conftest import REPO_ROOT, make_tone
 import audio_transfer
 from audio_transfer.bases import list_bases
 from audio_transfer.cli.bases import markdown_table
-from audio_transfer.cli.main import COMMANDS
+from audio_transfer.cli.main import COMMANDS, build_parser
 
 README = (REPO_ROOT / "README.md").read_text()
 
@@ -47,6 +47,23 @@ def test_bases_table_is_generated_from_list_bases():
 def test_command_table_lists_every_verb():
     listed = re.findall(r"^\| `([a-z-]+)` \|", section("Command line"), flags=re.M)
     assert sorted(listed) == sorted(COMMANDS)
+
+
+def test_command_line_flags_and_exit_codes_are_the_cli_s():
+    from audio_transfer.cli import output
+
+    text = section("Command line")
+    parser = build_parser()
+    (verbs,) = [action for action in parser._actions if action.choices and "train" in action.choices]
+    accepted = set(parser._option_string_actions).union(
+        *(sub._option_string_actions for sub in verbs.choices.values())
+    )
+    flags = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", text))
+    assert {"--set", "--threshold-from", "--json"} <= flags and flags <= accepted
+    codes = {output.EXIT_OK: "success", output.EXIT_NO: "the answer is no", output.EXIT_USAGE: "usage"}
+    codes[output.EXIT_INTERNAL] = "internal failure"
+    for code, meaning in codes.items():
+        assert re.search(rf"\b{code} [^;]*{meaning}", text), (code, meaning)
 
 
 def test_examples_table_lists_every_script():

@@ -79,11 +79,11 @@ TINY_PRESET = {
 @pytest.fixture
 def tiny_preset(monkeypatch, tmp_path):
     """Register TINY_PRESET with shipped weights in a packaged-assets folder under tmp_path."""
-    package_root = tmp_path / "site-packages" / "audio_transfer"
-    monkeypatch.setattr(assets, "_PACKAGE_ROOT", package_root)
+    pretrained = tmp_path / "site-packages" / "audio_transfer" / "pretrained"
+    monkeypatch.setattr(assets, "PRETRAINED_DIR", pretrained)
     shipped = TinyBase()
     shipped(np.zeros((1, 160), np.float32))
-    weights = package_root / "pretrained" / "tiny" / "tiny.weights.h5"
+    weights = pretrained / "tiny" / "tiny.weights.h5"
     weights.parent.mkdir(parents=True)
     shipped.save_weights(weights)
     monkeypatch.setitem(PRESETS, "tiny", TINY_PRESET)  # restored after the test

@@ -1,8 +1,8 @@
 """SpeechEmbeddingBase against the original openWakeWord TFLite pipeline, and its base contract.
 
 The reference outputs in ``fixtures/speech_embedding_base_reference.npz`` were computed by
-``models/speech_embedding/convert.py --fixture`` with the wheel's ``melspectrogram.tflite`` (``/10 + 2``) and
-``embedding_model.tflite`` over 76-frame windows every 8 frames, on seeded synthetic audio (waveform
+``fixtures/make_speech_embedding_base_fixture.py`` with the wheel's ``melspectrogram.tflite`` (``/10 + 2``)
+and ``embedding_model.tflite`` over 76-frame windows every 8 frames, on seeded synthetic audio (waveform
 stored) and on three Speech Commands clips joined into one 3 s utterance (file names stored).
 """
 

@@ -3,11 +3,13 @@ import json
 import keras
 import numpy as np
 import pytest
+import soundfile as sf
 import tensorflow as tf
 from conftest import make_tone
 from tiny_conv_base import tiny_base
 
-from audio_transfer.errors import ConfigError, DatasetError, InputShapeError
+from audio_transfer.audio import crop_or_pad, load_audio, resample
+from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError, InputShapeError
 from audio_transfer.tasks import (
     AudioClassifier,
     KeywordSpotter,
@@ -161,3 +163,51 @@ def test_enrollments_from_another_embedding_size_are_refused(tmp_path, rng):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(DatasetError, match="not an audio_transfer enrollments file"):
         small.load_enrollments(tmp_path / "bad.json")
+
+
+def test_classify_and_predict_accept_audio_files_decoded_at_the_task_rate(tmp_path, rng):
+    task = TASKS["kws"]()
+    _perturb_head(task, rng)
+    clips = [make_tone(frequency_hz=f, duration_seconds=s) for f, s in ((400, 0.8), (1200, 1.3))]
+    paths = [tmp_path / "a.wav", tmp_path / "b.flac"]
+    sf.write(paths[0], clips[0], 16000)
+    sf.write(paths[1], resample(clips[1], orig_sample_rate=16000, target_sample_rate=8000), 8000)
+    decoded = [load_audio(path, sample_rate=16000) for path in paths]
+    np.testing.assert_allclose(
+        task.predict_waveforms(paths), task.predict_waveforms(decoded), rtol=1e-5, atol=1e-6
+    )
+    assert task.classify(str(paths[0]), top_k=2) == task.classify(decoded[0], top_k=2)
+    # clip_seconds crops and pads as the training clips were: centre, to the same length for every input.
+    fitted = [crop_or_pad(clip, num_samples=16000) for clip in decoded]
+    np.testing.assert_allclose(
+        task.predict_waveforms([paths[0], decoded[1]], clip_seconds=1.0),
+        task.predict_waveforms(np.stack(fitted)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_load_clips_raises_naming_a_bad_file_or_skips_and_lists_it(tmp_path):
+    task = TASKS["classify"]()
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.wav"
+    sf.write(good, make_tone(duration_seconds=0.3), 16000)
+    bad.write_bytes(b"not audio")
+    with pytest.raises(AudioDecodeError, match=r"bad\.wav"):
+        task.classify([good, bad])
+    clips, kept, skipped = task.load_clips([bad, good], clip_seconds=0.5, skip_undecodable=True)
+    assert kept == [good] and [clip.shape for clip in clips] == [(8000,)]
+    assert [item.path for item in skipped] == [str(bad)] and skipped[0].reason
+
+
+def test_verifier_verifies_and_enrolls_audio_files(tmp_path):
+    verifier = SpeakerVerifier(tiny_base())
+    tones = [make_tone(frequency_hz=f, duration_seconds=1.0) for f in (300, 320, 3000)]
+    paths = []
+    for index, tone in enumerate(tones):
+        paths.append(tmp_path / f"clip{index}.wav")
+        sf.write(paths[-1], tone, 16000)
+    verifier.enroll("low", paths[:2])
+    expected = float(verifier.embed_clips(load_audio(paths[2]))[0] @ verifier.centroid("low"))
+    assert verifier.verify(paths[2], "low") == pytest.approx(expected, abs=1e-6)
+    mean = verifier.embed_clips([load_audio(path) for path in paths[:2]]).mean(axis=0)
+    np.testing.assert_allclose(verifier.centroid("low"), mean / np.linalg.norm(mean), atol=1e-6)

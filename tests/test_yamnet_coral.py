@@ -1,4 +1,4 @@
-"""YAMNet with the weights of Google Coral's int8 YAMNet (../shared, Apache-2.0) against that model itself.
+"""YAMNet with the weights of Google Coral's int8 YAMNet (Apache-2.0, see tests/data_paths.py) against it.
 
 The directory holds ``yamnet_spectra_in.tflite`` (log-mel patch (1, 96, 64) in, 521 AudioSet scores out),
 ``yamnet_test_audio.bin`` (15600 int16 samples at 16 kHz) and ``yamnet_test_spectra.bin`` (its 96 x 64

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from audio_transfer.bases._keras_compat import nested_layers, set_own_trainable_flag
 from audio_transfer.errors import ConfigError, InputShapeError
 
 
@@ -14,7 +15,7 @@ def _set_trainable(layer: keras.layers.Layer, trainable: bool) -> None:
     A plain ``layer.trainable = value`` is skipped when ``layer.trainable`` already holds ``value`` (Keras's
     trackable ``__setattr__`` short-circuits ``self.x = self.x``), leaving any sublayer frozen earlier frozen.
     """
-    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
+    for sublayer in nested_layers(layer):
         keras.layers.Layer.trainable.fset(sublayer, trainable)
 
 
@@ -126,7 +127,7 @@ class AudioBase(keras.Model):
                 f"{len(blocks)} blocks. Pass a number from 0 to {len(blocks)}, or True for all."
             )
         _set_trainable(self, False)
-        self._trainable = True  # the base's own flag only: a frozen model reports no trainable weights
+        set_own_trainable_flag(self, True)  # a model whose own flag is off reports no trainable weights
         for block in blocks[len(blocks) - trainable :]:
             _set_trainable(block, True)
 

@@ -36,6 +36,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from audio_transfer.bases._keras_compat import in_safe_mode, track_variable
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.bases.frame_embeddings import as_frame_embeddings
 from audio_transfer.bases.hub_resolver import resolve_hub_handle
@@ -44,13 +45,6 @@ from audio_transfer.errors import BaseNotFoundError, ConfigError
 logger = logging.getLogger(__name__)
 
 CALL_CONVENTIONS = ("batched", "unbatched", "samples_and_sample_rate")
-
-
-def _loading_in_safe_mode() -> bool:
-    """Whether a ``keras.saving.load_model(..., safe_mode=True)`` is deserializing right now."""
-    from keras.src.saving import serialization_lib  # no public accessor exists in Keras 3.15
-
-    return serialization_lib.in_safe_mode() is True
 
 
 def _endpoint(module: Any, signature: str | None, *, tf1_hub_format: bool, source: str):
@@ -131,14 +125,15 @@ class _HubModuleLayer(keras.layers.Layer):
             self._accepts_training = "training" in parameters
         variables, trainable_ids = _module_variables(module, self._endpoint)
         for variable in variables:
-            self._track_variable(
+            track_variable(
+                self,
                 keras.Variable(
                     initializer=variable,
                     trainable=id(variable) in trainable_ids,
                     dtype=variable.dtype,
                     shape=variable.shape,
                     name=variable.name.replace("/", "_").replace(":", "_"),
-                )
+                ),
             )
         self.built = True
 
@@ -331,7 +326,7 @@ class HubBase(AudioBase):
 
     @classmethod
     def from_config(cls, config: dict) -> HubBase:
-        if _loading_in_safe_mode():
+        if in_safe_mode():
             raise ConfigError(
                 f"This file contains the hub base {config.get('handle')!r}, whose SavedModel graph runs when "
                 f"it is loaded, so keras.saving.load_model refuses it in safe mode. If you trust the file "

@@ -9,7 +9,7 @@ Each entry of :data:`PRESETS` maps a name to a dict:
     keyword arguments of its constructor (JSON-like values). ``load_base(name, **kwargs)`` overrides them.
 ``"weights"``
     file name of the shipped ``.weights.h5``, found with ``pretrained_asset(<preset name>, file)`` in
-    ``audio_transfer/pretrained/<name>/`` or ``models/<name>/``; ``None`` when the class brings its own
+    ``audio_transfer/pretrained/<name>/``; ``None`` when the class brings its own
     weights (hub models).
 ``"metadata"``
     ``description``, ``source``, ``licence``, ``parameter_count`` (int or None when not measured),
@@ -17,8 +17,8 @@ Each entry of :data:`PRESETS` maps a name to a dict:
     ``embedding_dim``, ``window_seconds``, ``hop_seconds`` unless ``config`` already sets them (a value lives
     in exactly one of the two; the registry checks the built base against it).
 
-To add a base: add an entry here (its weights in ``models/<name>/``); ``tests/test_registry.py`` validates
-every entry.
+To add a base: add an entry here (its weights in ``audio_transfer/pretrained/<name>/``, its conversion script
+and model card in ``models/<name>/``); ``tests/test_registry.py`` validates every entry.
 
 Hub handles are the ``https://tfhub.dev/...`` URLs that ``tensorflow_hub`` hashes to name its cache folders,
 so a cache filled by ``hub.resolve(<handle>)`` elsewhere is found offline (tfhub.dev now redirects to Kaggle

@@ -14,6 +14,7 @@ from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.bases.streamable_base import StreamableBase
 from audio_transfer.errors import InputShapeError
 from audio_transfer.features import get_frontend
+from audio_transfer.progress import track
 
 NUM_MEL_BINS = 32
 WINDOW_FRAMES = 76
@@ -131,8 +132,8 @@ class SpeechEmbeddingBase(StreamableBase, AudioBase):
         TensorShape([2, 3, 96])
     """
 
-    # int8 keeps stage_1 (3 small convs on the log-mel) in float: on a keyword spotter's 180 held-out clips
-    # the embedding's error fell from 9.3% to 5.2% RMS and top-1 agreement rose from 91% to 96%, for 9 KB.
+    # int8 keeps stage_1 (3 small convs on the log-mel) in float32; what that buys and costs is measured in
+    # benchmarks/RESULTS.md ("Float blocks of speech_embedding").
     int8_float_blocks = 1
 
     def __init__(self, **kwargs) -> None:
@@ -262,7 +263,7 @@ class SpeechEmbeddingBase(StreamableBase, AudioBase):
                         num_hops=min(_EMBEDDINGS_PER_PASS, count - first) + self.stream_warmup_hops,
                     ),
                 ).numpy()
-                for first in range(0, count, _EMBEDDINGS_PER_PASS)
+                for first in track(range(0, count, _EMBEDDINGS_PER_PASS), "Embedding audio hop by hop")
             ],
             axis=1,
         )

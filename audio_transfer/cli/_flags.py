@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from audio_transfer.training import TrainConfig
 
 
 def add_safe_mode_argument(parser: argparse.ArgumentParser) -> None:
@@ -16,3 +22,38 @@ def add_safe_mode_argument(parser: argparse.ArgumentParser) -> None:
             "mode); only for files you trust, such as a run you trained"
         ),
     )
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable) → ``args.settings``, a list of ``(key, value)`` for a TrainConfig."""
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        type=_setting,
+        default=[],
+        metavar="KEY=VALUE",
+        help=(
+            "any training setting (a field of the YAML config, the value read as YAML), repeatable: "
+            "--set fine_tune_blocks=1 --set max_failure_fraction=0.5 --set 'keywords=[up, down]'; "
+            "applied over --config, under the explicit flags"
+        ),
+    )
+
+
+def apply_settings(config: TrainConfig, settings: list[tuple[str, Any]]) -> TrainConfig:
+    """``config`` with the ``--set`` values applied, validated as the YAML config is (ConfigError names
+    the setting, or lists the known ones)."""
+    if not settings:
+        return config
+    return type(config).from_dict({**config.to_dict(), **dict(settings)}, source="--set")
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, received {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is not YAML ({error})") from None

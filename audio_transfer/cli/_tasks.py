@@ -14,6 +14,7 @@ from audio_transfer.audio import AUDIO_EXTENSIONS, load_audio
 from audio_transfer.bases import load_base
 from audio_transfer.data import SkippedFile
 from audio_transfer.errors import AudioDecodeError, DatasetError
+from audio_transfer.progress import track
 from audio_transfer.tasks import SpeakerVerifier
 from audio_transfer.training import (
     MODEL_FILE,
@@ -96,7 +97,7 @@ def load_whole_clips(
 ) -> tuple[list[np.ndarray], list[Path], list[SkippedFile]]:
     """Decode whole files (no cropping) for speaker embeddings; undecodable files are skipped and listed."""
     clips, kept, skipped = [], [], []
-    for path in paths:
+    for path in track(paths, "Decoding audio files"):
         try:
             clips.append(load_audio(path, sample_rate=sample_rate))
             kept.append(path)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from audio_transfer.atomic_files import atomic_write
+from audio_transfer.cli._flags import add_set_argument, apply_settings
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError, DatasetError
 
@@ -114,11 +115,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help=f"head epochs, early-stopped (default {DEFAULT_EPOCHS})",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_set_argument(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> CommandResult:
     stages = _Stages()
+    _train_config(args)  # bad --set values stop the demo before it synthesizes anything
     out = _prepare_out(args.out)
     synthesized = None
     if args.data is None:
@@ -263,12 +266,24 @@ def _write_manifest(path: Path, rows: Sequence[tuple[Path, str, str]]) -> None:
     atomic_write(path, lambda file: file.write(text.getvalue().encode("utf-8")))
 
 
-def _train(args: argparse.Namespace, splits: _Splits, run_dir: Path):
-    from audio_transfer.training import TrainConfig, train_run
+def _train_config(args: argparse.Namespace):
+    """The training settings with --set applied; refuses those the demo fixes or has flags for."""
+    from audio_transfer.training import TrainConfig
 
-    config = TrainConfig(
+    refused = {"task", "data_dir", "val_data_dir", "epochs", "seed"} & {key for key, _ in args.settings}
+    if refused:
+        raise ConfigError(
+            f"--set {', '.join(sorted(refused))}: demo trains a keyword spotter on its own splits; "
+            "use --data, --epochs and --seed."
+        )
+    return apply_settings(TrainConfig(base="speech_embedding"), args.settings)
+
+
+def _train(args: argparse.Namespace, splits: _Splits, run_dir: Path):
+    from audio_transfer.training import train_run
+
+    config = _train_config(args).replace(
         task="kws",
-        base="speech_embedding",
         data_dir=str(splits.manifest("train")),
         val_data_dir=str(splits.manifest("validation")) if splits.validation else None,
         epochs=args.epochs,

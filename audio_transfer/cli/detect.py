@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audio_transfer.cli.output import CommandResult
+from audio_transfer.cli.output import EXIT_NO, EXIT_OK, CommandResult
 
 
 def add_detection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +45,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "training clip length every --stride-seconds, scores smoothed by a moving average, a keyword "
             "fires where its smoothed score reaches the threshold, and nothing fires during the refractory "
             "period after a detection. Threshold and smoothing default to those `evaluate-stream` saved in "
-            "the run folder (streaming.json). Prints each detection's window (seconds) and score."
+            "the run folder (streaming.json). Prints each detection's window (seconds) and score; exits 1 "
+            "when no keyword is detected."
         ),
     )
     parser.add_argument("model", metavar="MODEL", help="run folder or .keras file of a keyword spotter")
@@ -94,4 +95,4 @@ def run(args: argparse.Namespace) -> CommandResult:
         f"{settings.threshold:g}, smoothing {settings.smoothing_seconds:g} s, refractory "
         f"{detector.refractory_seconds(settings):g} s)."
     )
-    return CommandResult(data=data, text="\n".join(lines))
+    return CommandResult(data=data, text="\n".join(lines), exit_code=EXIT_OK if detections else EXIT_NO)

@@ -44,7 +44,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="what to measure (default: what the model does)",
     )
     parser.add_argument(
-        "--out", type=Path, default=None, metavar="DIR", help="also write metrics.json, report.txt and a PNG"
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write metrics.json, report.txt and a PNG (verification: `verify --threshold-from DIR` "
+        "then accepts at its EER threshold)",
     )
     add_safe_mode_argument(parser)
     return parser

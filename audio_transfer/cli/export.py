@@ -1,11 +1,14 @@
-"""``audio-transfer export RUN_DIR --format {saved_model,tflite} --out PATH``: ship a trained classifier.
+"""``audio-transfer export RUN_DIR --format {saved_model,tflite} --out PATH``: ship a trained classifier
+or speaker verifier.
 
 RUN_DIR is a training run's folder (see :class:`~audio_transfer.training.RunFolder`): ``model.keras``,
 ``labels.txt`` (one label per line, output order), ``config.yaml`` (``sample_rate``, ``clip_seconds``, ...)
 and ``splits.csv``, the clips the run trained on and held out. int8 calibrates on the run's training clips
 and the parity report compares on the clips it held out. ``--data DIR`` (one folder per class) replaces
 them with a split of DIR; a run folder without ``splits.csv`` (written before runs recorded their clips)
-splits its ``data_dir`` again with its settings, as before, with a warning.
+splits its ``data_dir`` again with its settings, as before, with a warning. A speaker-verification run
+exports its embedding model with ``PATH.verifier.json`` (threshold, enrollments format) and an EER parity
+report on the speakers training held out.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError, DatasetError
-from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
+from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES, VERIFIER_QUANTIZE_MODES
 
 if TYPE_CHECKING:  # importing audio_transfer.training loads TensorFlow; parsers must stay fast
     from audio_transfer.data import AudioExample
@@ -136,13 +139,16 @@ def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.training import CONFIG_FILE, LABELS_FILE, MODEL_FILE, RunFolder
 
     folder = RunFolder(args.run_dir)
-    folder.require(MODEL_FILE, LABELS_FILE, CONFIG_FILE)
+    folder.require(MODEL_FILE, CONFIG_FILE)
     model = folder.read_model(safe_mode=args.safe_mode)
     if isinstance(model, Task) and args.export_format not in model.export_formats:
         raise ConfigError(
             f"{args.run_dir} holds a {type(model).__name__}, which exports as "
             f"{', '.join(model.export_formats) or 'nothing yet'}; received --format {args.export_format}."
         )
+    if isinstance(model, Task) and model.evaluation == "verification":
+        return _export_verifier(args, folder)
+    folder.require(MODEL_FILE, LABELS_FILE, CONFIG_FILE)
     labels, config = tuple(folder.read_labels()), folder.read_config()
     sample_rate, clip_seconds = config.sample_rate, config.clip_seconds
     num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
@@ -230,6 +236,103 @@ def _export_streaming(args: argparse.Namespace) -> CommandResult:
         f"{result.description['warmup_hops']} hops warm up. Described in {result.description_path}."
     )
     return CommandResult(data=result.to_dict(), text=text)
+
+
+def _export_verifier(args: argparse.Namespace, folder: RunFolder) -> CommandResult:
+    """A speaker-verification run: its embedding model, ``PATH.verifier.json`` (input, embedding size,
+    threshold, enrollments format) and an EER parity report on held-out speakers."""
+    from audio_transfer.cli._tasks import run_threshold
+    from audio_transfer.export import export_verifier
+    from audio_transfer.training import load_run
+
+    if args.quantize not in VERIFIER_QUANTIZE_MODES or args.int8_io or args.full_integer:
+        raise ConfigError(
+            f"{args.run_dir} is a speaker-verification run, which exports with --quantize "
+            f"{', '.join(VERIFIER_QUANTIZE_MODES)}, without --int8-io or --full-integer."
+        )
+    run = load_run(folder.path, safe_mode=args.safe_mode)
+    num_samples = round(run.config.clip_seconds * run.task.sample_rate)
+    threshold = run_threshold(run)
+    held_out = _held_out_speakers(
+        args, folder, run.config, num_samples=num_samples, sample_rate=run.task.sample_rate
+    )
+    if threshold is None and held_out is None:
+        raise ConfigError(
+            f"{args.run_dir} records no EER threshold (metrics.json) and there are no held-out speakers to "
+            "measure one: pass --data DIR with clips of speakers the run did not train on (one folder each)."
+        )
+    result = export_verifier(
+        run.task,
+        out=args.out,
+        format=args.export_format,
+        num_samples=num_samples,
+        threshold=threshold,
+        threshold_source=None if threshold is None else f"EER threshold measured by training ({run.run_dir})",
+        held_out=held_out,
+        quantize=args.quantize,
+        input_type=args.input_type,
+    )
+    described = result.description
+    lines = [
+        f"Wrote {result.path} ({described['model_format']} speaker verifier, quantize "
+        f"{described['quantize']}, {result.size_bytes} bytes): input ({described['num_samples']},) "
+        f"{described['input_dtype']} at {described['sample_rate']} Hz, output a "
+        f"{described['embedding_dim']}-d unit embedding; accept at cosine >= {described['threshold']:.3f}. "
+        f"Described in {result.description_path}."
+    ]
+    if result.report is not None:
+        lines.append(f"Parity: {result.report.summary()}; report in {result.report_path}.")
+    else:
+        lines.append("No parity report: no held-out speakers (the run's data_dir, or --data DIR).")
+    return CommandResult(data=result.to_dict(), text="\n".join(lines))
+
+
+def _held_out_speakers(
+    args: argparse.Namespace, folder: RunFolder, config: TrainConfig, *, num_samples: int, sample_rate: int
+) -> tuple[np.ndarray, list[str]] | None:
+    """Clips of speakers the verifier did not train on, with their speakers: every clip of ``--data``, else
+    the validation clips the run recorded (its ``val_data_dir``, or the speakers it held out of
+    ``data_dir``); a run that recorded none holds them out again with its settings. ``None`` without data
+    or with ``--held-out-clips 0``."""
+    from audio_transfer.data import decode_examples, load_labelled_audio
+    from audio_transfer.training import SPLITS_FILE, hold_out_validation
+
+    splits = None if args.data else folder.read_splits()
+    source = args.data or config.val_data_dir or config.data_dir
+    if args.held_out_clips == 0 or (splits is None and source is None):
+        return None
+    if splits is not None:
+        examples = splits["validation"]
+    elif not Path(source).exists():
+        raise DatasetError(
+            f"The data folder {source} does not exist; pass --data DIR with held-out speakers."
+        )
+    else:
+        examples = load_labelled_audio(source, seed=config.seed).examples
+        if not args.data:
+            logger.warning(
+                "%s has no %s (it was trained before runs recorded their clips): holding out speakers of %s "
+                "again with the run's settings.",
+                folder.path,
+                SPLITS_FILE,
+                source,
+            )
+        if not (args.data or config.val_data_dir):
+            # How training holds out verification speakers: whole classes (speakers), by a stable hash.
+            examples = hold_out_validation(
+                examples,
+                fraction=config.validation_fraction,
+                hold_out="classes",
+                min_examples=config.min_examples_for_validation,
+                seed=config.seed,
+            )[1]
+    rng = np.random.default_rng(config.seed)
+    chosen = [examples[index] for index in sorted(rng.permutation(len(examples))[: args.held_out_clips])]
+    clips = decode_examples(chosen, sample_rate=sample_rate, clip_seconds=num_samples / sample_rate)
+    if len(set(clips.labels)) < 2:
+        logger.warning("Fewer than two held-out speakers in %s: no parity report.", source or folder.path)
+        return None
+    return clips.waveforms, clips.labels
 
 
 def _count(text: str) -> int:

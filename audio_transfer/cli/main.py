@@ -5,8 +5,11 @@ Each verb lives in its own module of this package with two functions:
 - ``add_parser(subparsers) -> argparse.ArgumentParser`` declares its arguments (every verb gets ``--json``);
 - ``run(args) -> CommandResult`` does the work and returns what to print.
 
-``main`` prints the result as text, or as exactly one JSON object on stdout with ``--json``, sends logs to
-stderr, and turns :class:`~audio_transfer.errors.AudioTransferError` into a one-line message and exit code 2.
+``main`` prints the result as text, or as exactly one JSON object on stdout with ``--json``, and sends logs
+and progress to stderr. Exit codes: 0 success; 1 the answer is no (``verify`` rejected a clip, ``detect``
+found no keyword); 2 a usage, configuration or data error (argparse's errors,
+:class:`~audio_transfer.errors.AudioTransferError`, ``OSError``: one line naming what to fix); 3 an
+internal failure (any other exception: one line, the traceback with ``--verbose``); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from audio_transfer.cli.output import CommandResult
+from audio_transfer.cli._native_logs import quiet_tensorflow_startup
+from audio_transfer.cli._progress_line import ProgressLine
+from audio_transfer.cli.output import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CommandResult
 from audio_transfer.errors import AudioTransferError
+from audio_transfer.progress import progress_hook
 from audio_transfer.version import __version__
 
 # Verb -> module in audio_transfer.cli. Modules are imported lazily so `--version` stays fast.
@@ -39,6 +45,8 @@ COMMANDS: dict[str, str] = {
 }
 
 logger = logging.getLogger("audio_transfer")
+# Draws audio_transfer.progress on stderr; log lines clear it first.
+_progress_line = ProgressLine()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"audio-transfer {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output on stderr (-vv for debug), TensorFlow's own start-up lines and tracebacks",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for verb, module_name in COMMANDS.items():
@@ -74,6 +86,10 @@ class _StderrHandler(logging.StreamHandler):
     def stream(self, _value) -> None:
         pass
 
+    def emit(self, record: logging.LogRecord) -> None:
+        _progress_line.clear()
+        super().emit(record)
+
 
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
@@ -84,24 +100,53 @@ def _configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    quiet_tensorflow_startup(verbose=_verbose_before_command(argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
-        return 2
+        return EXIT_USAGE
     _configure_logging(args.verbose)
     try:
-        result: CommandResult = args._run(args)
-    except AudioTransferError as error:
+        with progress_hook(_progress_line):
+            result: CommandResult = args._run(args)
+    except KeyboardInterrupt:
+        logger.error("Interrupted.")
+        return EXIT_INTERRUPTED
+    except (AudioTransferError, OSError) as error:
         logger.error("%s", error)
-        if args.json:
-            print(json.dumps({"error": type(error).__name__, "message": str(error)}))
-        return 2
+        return _failed(args, error, EXIT_USAGE)
+    except Exception as error:
+        logger.error(
+            "Internal error, %s: %s%s",
+            type(error).__name__,
+            error,
+            "" if args.verbose else " (run with --verbose for the traceback)",
+            exc_info=error if args.verbose else None,
+        )
+        return _failed(args, error, EXIT_INTERNAL)
     if args.json:
         print(json.dumps(result.data, indent=2, sort_keys=False, default=str))
     else:
         print(result.text)
     return result.exit_code
+
+
+def _failed(args: argparse.Namespace, error: Exception, exit_code: int) -> int:
+    if args.json:
+        print(json.dumps({"error": type(error).__name__, "message": str(error)}))
+    return exit_code
+
+
+def _verbose_before_command(argv: Sequence[str]) -> bool:
+    """Whether -v/--verbose comes before the verb (read before parsing, which imports the verbs)."""
+    for token in argv:
+        if token == "--verbose" or (token.startswith("-v") and set(token[1:]) == {"v"}):
+            return True
+        if not token.startswith("-"):
+            return False
+    return False
 
 
 if __name__ == "__main__":

@@ -28,35 +28,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.cli._tasks import audio_files, classifier_run, load_model_run, skipped_dicts
-    from audio_transfer.data import AudioExample, decode_examples
     from audio_transfer.errors import DatasetError
 
     trained = classifier_run(args.model, load_model_run(args.model, safe_mode=args.safe_mode))
     files = audio_files(args.paths)
     if not files:
         raise DatasetError(f"No audio files in {', '.join(map(str, args.paths))}.")
-    clips = decode_examples(
-        [AudioExample(path, "") for path in files],
-        sample_rate=trained.task.sample_rate,
-        clip_seconds=trained.config.clip_seconds,
-        max_failure_fraction=1.0,
-    )
+    clip_seconds = trained.config.clip_seconds
+    clips, kept, skipped = trained.task.load_clips(files, clip_seconds=clip_seconds, skip_undecodable=True)
     predictions = []
-    if clips.examples:
-        ranked = trained.task.classify(clips.waveforms, top_k=args.top_k)
-        for example, top in zip(clips.examples, ranked, strict=True):
+    if clips:
+        ranked = trained.task.classify(clips, top_k=args.top_k)
+        for path, top in zip(kept, ranked, strict=True):
             predictions.append(
                 {
-                    "file": str(example.path),
+                    "file": str(path),
                     "label": top[0][0],
                     "score": top[0][1],
                     "top_k": [{"label": label, "score": score} for label, score in top],
                 }
             )
-    data = {"model": str(args.model), "predictions": predictions, "skipped": skipped_dicts(clips.skipped)}
+    data = {"model": str(args.model), "predictions": predictions, "skipped": skipped_dicts(skipped)}
     lines = [
         f"{p['file']}: " + ", ".join(f"{t['label']} ({t['score']:.3f})" for t in p["top_k"])
         for p in predictions
     ]
-    lines += [f"{s.path}: skipped ({s.reason})" for s in clips.skipped]
+    lines += [f"{s.path}: skipped ({s.reason})" for s in skipped]
     return CommandResult(data=data, text="\n".join(lines), exit_code=0 if predictions else 1)

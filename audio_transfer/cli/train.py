@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from audio_transfer.cli._flags import add_set_argument, apply_settings
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.tasks import task_names
 from audio_transfer.training import TrainConfig
@@ -28,8 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "fine-tune the base's top blocks, and write RUN_DIR/model.keras, labels.txt, config.yaml, "
             "metrics.json, report.txt and history.csv. DATA_DIR has one sub-folder of audio per class (per "
             "speaker for speaker tasks), or is a path,label[,speaker] manifest. Settings: defaults < "
-            "--config file < flags. Without --base, the task's default base trains (`audio-transfer bases` "
-            "lists the tasks each base suits)."
+            "--config file < --set KEY=VALUE < the other flags. Without --base, the task's default base "
+            "trains (`audio-transfer bases` lists the tasks each base suits)."
         ),
     )
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="training folder or manifest")
@@ -70,12 +71,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--cache-dir", type=Path, default=None, help="keep base embeddings on disk here between runs"
     )
     parser.add_argument("--config", type=Path, default=None, metavar="FILE.yaml", help="settings file")
+    add_set_argument(parser)
     return parser
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
-    """The run's settings: defaults, then the --config file, then the flags given."""
-    config = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    """The run's settings: defaults, then the --config file, then --set, then the flags given."""
+    config = apply_settings(
+        TrainConfig.from_yaml(args.config) if args.config else TrainConfig(), args.settings
+    )
     flags = {
         "task": args.task,
         "base": args.base,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -15,6 +16,7 @@ from audio_transfer.audio import load_audio
 from audio_transfer.data.audio_example import AudioExample
 from audio_transfer.data.skipped_file import SkippedFile
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
+from audio_transfer.progress import track
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +28,11 @@ _Result = TypeVar("_Result")
 
 
 def parallel_map(
-    function: Callable[[_Item], _Result], items: Iterable[_Item], *, num_workers: int | None = None
+    function: Callable[[_Item], _Result], items: Sequence[_Item], *, num_workers: int | None = None
 ) -> list[_Result]:
     """``[function(item) for item in items]`` in threads (libsndfile and soxr release the GIL); in order."""
     with ThreadPoolExecutor(max_workers=num_workers or min(8, os.cpu_count() or 1)) as pool:
-        return list(pool.map(function, items))
+        return list(track(pool.map(function, items), "Decoding audio files", total=len(items)))
 
 
 def check_failure_fraction(max_failure_fraction: float) -> None:
@@ -53,10 +55,11 @@ def raise_if_too_many_failures(
         return
     listing = "; ".join(f"{item.path}: {item.reason}" for item in skipped[:_LISTED_FAILURES])
     more = f" (and {failed - _LISTED_FAILURES} more)" if failed > _LISTED_FAILURES else ""
+    enough = math.ceil(100 * failed / total) / 100
     raise DatasetError(
         f"{failed} of {total} audio files failed to decode, more than max_failure_fraction="
-        f"{max_failure_fraction:g} allows: {listing}{more}. Fix or remove these files, or raise "
-        "max_failure_fraction to skip them."
+        f"{max_failure_fraction:g} allows: {listing}{more}. Fix or remove these files, or skip them with a "
+        f"higher max_failure_fraction (`train --set max_failure_fraction={enough:g}`)."
     )
 
 

@@ -8,22 +8,29 @@
 - :class:`ParityReport`: agreement, accuracy, size and latency of an export against its Keras model.
 - :class:`TFLiteMetadata`: writes and reads the Model Metadata.
 - :class:`ExportResult`: what an export wrote.
+- :func:`export_verifier`: a speaker verifier's embedding model (TFLite or SavedModel) with
+  ``<out>.verifier.json`` (input, embedding size, cosine threshold, enrollments format) and
+  :class:`VerifierParityReport` (EER of the export and of Keras on held-out speakers), in a
+  :class:`VerifierExportResult`.
 
 Everything but :mod:`audio_transfer.export.options` imports TensorFlow, on first access.
 """
 
 import importlib
 
-from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
+from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES, VERIFIER_QUANTIZE_MODES
 
 _LAZY = {
     "ExportResult": "audio_transfer.export.export_result",
     "ParityReport": "audio_transfer.export.parity_report",
     "TFLiteClassifier": "audio_transfer.export.tflite_classifier",
     "TFLiteMetadata": "audio_transfer.export.tflite_metadata",
+    "VerifierExportResult": "audio_transfer.export.verifier_export_result",
+    "VerifierParityReport": "audio_transfer.export.verifier_parity_report",
     "check_builtin_ops": "audio_transfer.export.tflite_export",
     "export_saved_model": "audio_transfer.export.saved_model_export",
     "export_tflite": "audio_transfer.export.tflite_export",
+    "export_verifier": "audio_transfer.export.verifier_export",
     "int8_float_layers": "audio_transfer.export.tflite_export",
 }
 
@@ -38,12 +45,16 @@ __all__ = [
     "FORMATS",
     "INPUT_TYPES",
     "QUANTIZE_MODES",
+    "VERIFIER_QUANTIZE_MODES",
     "ExportResult",
     "ParityReport",
     "TFLiteClassifier",
     "TFLiteMetadata",
+    "VerifierExportResult",
+    "VerifierParityReport",
     "check_builtin_ops",
     "export_saved_model",
     "export_tflite",
+    "export_verifier",
     "int8_float_layers",
 ]

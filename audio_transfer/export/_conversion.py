@@ -2,10 +2,9 @@
 
 int8 keeps the feature front-end (:class:`~audio_transfer.features.LogMelSpectrogram` and :class:`MFCC`
 layers, or the layers named by ``float_layers``) in float32 and quantizes the rest. A power spectrum spans
-far more than int8's 48 dB and the log that follows amplifies the loss: measured on Speech Commands words
-at gains 0.1-2, a tiny head on the ``speech_embedding`` front-end agreed with Keras on 35% of clips fully
-quantized and on 99% with the front-end in float (which is also what TensorFlow Lite for Microcontrollers
-needs: its LOG kernel is float only). The float part costs its constants in float32 (the DFT kernels).
+far more than int8's 48 dB and the log that follows amplifies the loss (agreement with Keras either way:
+``benchmarks/RESULTS.md``); TensorFlow Lite for Microcontrollers needs a float front-end anyway, its LOG
+kernel being float only. The float part costs its constants in float32 (the DFT kernels).
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export._calibration import tighten_saturated_ranges
 from audio_transfer.export._serving import INPUT_NAME, ClassifierSpec, serving_module, to_pcm16
 from audio_transfer.features import compact_dft
+from audio_transfer.progress import track
 
 SAVED_MODEL_HINT = "Export with --format saved_model instead (export_saved_model), which keeps every TF op."
 
@@ -115,7 +115,7 @@ def _run(
 
 
 def _representative_dataset(calibration: np.ndarray, input_type: str) -> Iterator[dict[str, np.ndarray]]:
-    for clip in calibration:
+    for clip in track(calibration, "Calibrating int8"):
         batch = clip[np.newaxis]
         yield {INPUT_NAME: to_pcm16(batch) if input_type == "int16" else batch}
 
@@ -140,8 +140,8 @@ def _feeding_tensor_names(flatbuffer: bytes, names: Sequence[str]) -> list[str]:
     """Output tensor names of the ops that feed the tensors ``names``, directly or not, outside them.
 
     The ops between the waveform input and a float front-end (a task's context padding, int16 scaling)
-    stay float with it: quantized, they would cut the waveform to 8 bits before the front-end sees it (on
-    the demo's keyword spotter: 93% top-1 agreement with Keras instead of 99%).
+    stay float with it: quantized, they would cut the waveform to 8 bits before the front-end sees it (what
+    that cost the demo's keyword spotter: ``benchmarks/RESULTS.md``).
     """
     subgraph = schema_fb.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
     producers: dict[int, int] = {}

@@ -3,3 +3,5 @@
 FORMATS = ("saved_model", "tflite")
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 INPUT_TYPES = ("float32", "int16")
+# A speaker verifier's embedding model exports without calibration data, so without int8 activations.
+VERIFIER_QUANTIZE_MODES = ("none", "float16", "dynamic")

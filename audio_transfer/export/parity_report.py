@@ -7,12 +7,15 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from audio_transfer.errors import InputShapeError
 from audio_transfer.export._atomic import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from audio_transfer.export.verifier_parity_report import VerifierParityReport
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +24,20 @@ REPORT_SUFFIX = ".report.json"
 CLOSE_CALL_MARGIN = 0.1
 
 
+class _JsonReport:
+    """What every export report dataclass shares: a JSON form, written atomically."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        """Write the report as JSON to ``path`` atomically (beside the export: ``<out>.report.json``)."""
+        write_json_atomic(path, self.to_dict())
+
+
 @dataclasses.dataclass(frozen=True)
-class ParityReport:
+class ParityReport(_JsonReport):
     """Agreement, accuracy, size and speed of an exported classifier against its Keras source.
 
     Args:
@@ -116,14 +131,6 @@ class ParityReport:
             runtime=runtime,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The report as a JSON-serialisable dict."""
-        return dataclasses.asdict(self)
-
-    def write_json(self, path: str | os.PathLike) -> None:
-        """Write the report as JSON to ``path`` atomically."""
-        write_bytes_atomic(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode("utf-8"))
-
     def summary(self) -> str:
         """One line for people: agreement (and the close calls among disagreements), both accuracies, max
         difference, size, latency."""
@@ -138,13 +145,19 @@ class ParityReport:
         )
 
 
+def write_json_atomic(path: str | os.PathLike, document: dict[str, Any]) -> Path:
+    """Write ``document`` as indented JSON to ``path`` atomically; returns the path."""
+    write_bytes_atomic(Path(path), (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    return Path(path)
+
+
 def report_path(model_path: str | os.PathLike) -> Path:
     """Where the report of an export goes: beside it, named ``<file or folder name>.report.json``."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.name + REPORT_SUFFIX)
 
 
-def write_report_beside(report: ParityReport | None, model_path: Path) -> Path | None:
+def write_report_beside(report: ParityReport | VerifierParityReport | None, model_path: Path) -> Path | None:
     """Write ``report`` beside the export; without a report, remove a stale one left by an earlier export.
 
     Returns:

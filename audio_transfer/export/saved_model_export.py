@@ -17,9 +17,10 @@ from audio_transfer.export._atomic import check_output_path, directory_atomic
 from audio_transfer.export._serving import (
     INPUT_NAME,
     SCORES_NAME,
+    ClassifierSpec,
+    as_heard,
     check_input_type,
     classifier_spec,
-    from_pcm16,
     serving_module,
     to_pcm16,
 )
@@ -34,9 +35,9 @@ TENSORFLOW_RUNTIME = "tensorflow SavedModel signature, batch 1"
 def export_saved_model(
     model: keras.Model,
     *,
-    labels: Sequence[str],
-    sample_rate: int,
     out: str | os.PathLike,
+    labels: Sequence[str] | None = None,
+    sample_rate: int | None = None,
     input_type: str = "float32",
     held_out: tuple[np.ndarray, np.ndarray] | None = None,
     num_samples: int | None = None,
@@ -52,17 +53,18 @@ def export_saved_model(
 
     Args:
         model: Keras classifier, waveform ``(batch, samples)`` → probabilities ``(batch, num_classes)``.
-        labels: class names in output order.
-        sample_rate: rate in Hz of the input waveform.
+        labels: class names in output order; default: the task's ``labels``.
+        sample_rate: rate in Hz of the input waveform; default: the task's ``sample_rate``.
         out: the directory to write (replaced if it exists).
         input_type: ``"float32"`` or ``"int16"``.
         held_out: ``(waveforms, label_indices)`` for a :class:`ParityReport` written to
             ``<out>.report.json``.
-        num_samples: input length, needed only when the model accepts any length.
+        num_samples: input length (the training clip length in samples); required when the model accepts
+            any length, as tasks do (they do not record the length they were trained on).
 
     Example::
 
-        export_saved_model(model, labels=labels, sample_rate=16000, out="kws_saved_model")
+        export_saved_model(spotter, num_samples=16000, out="kws_saved_model")  # labels, rate: the task's
         serving = tf.saved_model.load("kws_saved_model").signatures["serving_default"]
         serving(waveform=tf.zeros((2, 16000)))["labels"]
     """
@@ -77,18 +79,12 @@ def export_saved_model(
     check_output_path(out, directory=True)
 
     module = serving_module(model, spec, input_type=input_type, batch_size=None, with_labels=True)
-    module.sample_rate = tf.Variable(spec.sample_rate, trainable=False, dtype=tf.int64, name="sample_rate")
-    module.num_samples = tf.Variable(spec.num_samples, trainable=False, dtype=tf.int64, name="num_samples")
     with directory_atomic(out) as directory, tempfile.TemporaryDirectory() as assets:
         # The asset keeps its file name inside the SavedModel's assets/ folder.
         labels_file = Path(assets) / LABELS_FILE_NAME
         labels_file.write_text("".join(f"{label}\n" for label in spec.labels), encoding="utf-8")
         module.labels_file = tf.saved_model.Asset(str(labels_file))
-        try:
-            tf.saved_model.save(module, str(directory), signatures={SERVING_SIGNATURE: module.serve})
-        except (OSError, tf.errors.OpError) as error:
-            raise ExportError(f"Cannot write the SavedModel {out}: {error}") from error
-        size_bytes = sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+        size_bytes = save_serving_module(module, spec, directory, out=out)
         report = None
         if clips is not None:
             report = _parity(model, directory, clips, dtype=dtype, size_bytes=size_bytes)
@@ -118,24 +114,48 @@ def _parity(
 ) -> ParityReport:
     """Run the written SavedModel (reloaded from disk) clip by clip against the Keras model."""
     waveforms, label_indices = clips
-    serving = tf.saved_model.load(str(directory)).signatures[SERVING_SIGNATURE]
-    inputs = to_pcm16(waveforms) if dtype == tf.int16 else waveforms
-    keras_input = from_pcm16(inputs) if dtype == tf.int16 else waveforms
-    serving(**{INPUT_NAME: tf.constant(inputs[:1])})  # trace and warm up outside the timing
-    exported, seconds = [], 0.0
-    for clip in inputs:
-        start = time.perf_counter()
-        exported.append(serving(**{INPUT_NAME: tf.constant(clip[np.newaxis])})[SCORES_NAME].numpy()[0])
-        seconds += time.perf_counter() - start
+    exported, seconds_per_clip = run_saved_model(directory, waveforms, dtype=dtype, output_name=SCORES_NAME)
     return ParityReport.compare(
-        keras_probabilities=model.predict(keras_input, batch_size=32, verbose=0),
-        exported_probabilities=np.stack(exported),
+        keras_probabilities=model.predict(as_heard(waveforms, dtype=dtype), batch_size=32, verbose=0),
+        exported_probabilities=exported,
         label_indices=label_indices,
         size_bytes=size_bytes,
-        seconds_per_clip=seconds / len(inputs),
+        seconds_per_clip=seconds_per_clip,
         format="saved_model",
         quantize="none",
         input_dtype=dtype.name,
         output_dtype="float32",
         runtime=TENSORFLOW_RUNTIME,
     )
+
+
+def save_serving_module(module: tf.Module, spec: ClassifierSpec, directory: Path, *, out: Path) -> int:
+    """Save ``module`` (from :func:`serving_module`) as a SavedModel in ``directory`` with ``sample_rate``
+    and ``num_samples`` as integer attributes; returns the bytes written. ``out`` names the export in
+    errors."""
+    module.sample_rate = tf.Variable(spec.sample_rate, trainable=False, dtype=tf.int64, name="sample_rate")
+    module.num_samples = tf.Variable(spec.num_samples, trainable=False, dtype=tf.int64, name="num_samples")
+    try:
+        tf.saved_model.save(module, str(directory), signatures={SERVING_SIGNATURE: module.serve})
+    except (OSError, tf.errors.OpError) as error:
+        raise ExportError(f"Cannot write the SavedModel {out}: {error}") from error
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+
+
+def run_saved_model(
+    directory: Path, waveforms: np.ndarray, *, dtype: tf.DType, output_name: str
+) -> tuple[np.ndarray, float]:
+    """Run the SavedModel in ``directory`` (reloaded from disk) clip by clip, as a server would.
+
+    Returns:
+        ``(outputs (clips, size), mean seconds per clip)``; int16 models get the clips as PCM.
+    """
+    serving = tf.saved_model.load(str(directory)).signatures[SERVING_SIGNATURE]
+    inputs = to_pcm16(waveforms) if dtype == tf.int16 else waveforms
+    serving(**{INPUT_NAME: tf.constant(inputs[:1])})  # trace and warm up outside the timing
+    outputs, seconds = [], 0.0
+    for clip in inputs:
+        start = time.perf_counter()
+        outputs.append(serving(**{INPUT_NAME: tf.constant(clip[np.newaxis])})[output_name].numpy()[0])
+        seconds += time.perf_counter() - start
+    return np.stack(outputs), seconds / len(inputs)

@@ -9,18 +9,14 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
 from audio_transfer.bases import AudioBase
 from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export._atomic import check_output_path, write_bytes_atomic
 from audio_transfer.export._conversion import SAVED_MODEL_HINT, convert
-from audio_transfer.export._serving import (
-    check_input_type,
-    classifier_spec,
-    from_pcm16,
-    to_pcm16,
-)
+from audio_transfer.export._serving import as_heard, check_input_type, classifier_spec
 from audio_transfer.export.export_result import ExportResult
 from audio_transfer.export.options import QUANTIZE_MODES
 from audio_transfer.export.parity_report import (
@@ -41,9 +37,9 @@ LITERT_RUNTIME = "ai_edge_litert, 1 thread"
 def export_tflite(
     model: keras.Model,
     *,
-    labels: Sequence[str],
-    sample_rate: int,
     out: str | os.PathLike,
+    labels: Sequence[str] | None = None,
+    sample_rate: int | None = None,
     quantize: str = "none",
     input_type: str = "float32",
     representative_data: np.ndarray | None = None,
@@ -63,8 +59,8 @@ def export_tflite(
 
     Args:
         model: Keras classifier, waveform ``(batch, samples)`` float32 in [-1, 1] → probabilities.
-        labels: class names in output order.
-        sample_rate: rate in Hz of the input waveform.
+        labels: class names in output order; default: the task's ``labels``.
+        sample_rate: rate in Hz of the input waveform; default: the task's ``sample_rate``.
         out: the ``.tflite`` path to write.
         quantize: ``"none"`` (float32), ``"float16"`` (float16 weights), ``"dynamic"`` (int8 weights,
             float activations) or ``"int8"`` (int8 weights and activations calibrated on
@@ -77,7 +73,8 @@ def export_tflite(
             input stays int16). Otherwise the file takes and returns float32 around its int8 core. An int8
             waveform keeps 8 bits of audio; prefer ``input_type="int16"`` for an integer input.
         held_out: ``(waveforms (clips, num_samples), label_indices (clips,))`` for the parity report.
-        num_samples: input length, needed only when the model accepts any length.
+        num_samples: input length (the training clip length in samples); required when the model accepts
+            any length, as tasks do (they do not record the length they were trained on).
         float_layers: with ``"int8"``: names of layers whose ops stay float32. Default: the model's feature
             front-ends (:class:`~audio_transfer.features.LogMelSpectrogram`, ``MFCC``), whose power
             spectra and logs int8 cannot represent (and whose LOG has no int8 kernel in TFLite Micro),
@@ -93,7 +90,8 @@ def export_tflite(
 
     Example::
 
-        result = export_tflite(model, labels=labels, sample_rate=16000, out="kws.tflite", quantize="int8",
+        # a task carries its labels and sample rate; the clip length is the training one
+        result = export_tflite(spotter, num_samples=16000, out="kws.tflite", quantize="int8",
                                representative_data=train_clips[:300], held_out=(test_clips, test_labels))
         print(result.report.summary())
     """
@@ -137,10 +135,7 @@ def export_tflite(
     )
     check_builtin_ops(flatbuffer)
     content = TFLiteMetadata(labels=spec.labels, sample_rate=spec.sample_rate).attach(flatbuffer)
-    try:
-        classifier = TFLiteClassifier(content, num_threads=1)
-    except ExportError as error:
-        raise ExportError(f"{error} {SAVED_MODEL_HINT}") from error
+    classifier = load_in_litert(content)
     report = None
     if clips is not None:
         report = _parity(model, classifier, clips, quantize=quantize, size_bytes=len(content))
@@ -163,6 +158,15 @@ def export_tflite(
     )
 
 
+def load_in_litert(content: bytes) -> TFLiteClassifier:
+    """The converted file loaded once with LiteRT (one thread), as a device would load it; ExportError
+    pointing to SavedModel when LiteRT cannot."""
+    try:
+        return TFLiteClassifier(content, num_threads=1)
+    except ExportError as error:
+        raise ExportError(f"{error} {SAVED_MODEL_HINT}") from error
+
+
 def check_builtin_ops(model: bytes) -> None:
     """Raise ``ExportError`` naming the Flex/custom operators of a TFLite flatbuffer, if it has any."""
     offending = non_builtin_operators(model)
@@ -183,8 +187,7 @@ def _parity(
 ) -> ParityReport:
     waveforms, label_indices = clips
     exported, seconds_per_clip = classifier.run(waveforms)
-    # An int16 model hears PCM; give Keras the same samples so the report measures the conversion alone.
-    keras_input = from_pcm16(to_pcm16(waveforms)) if classifier.input_dtype == np.int16 else waveforms
+    keras_input = as_heard(waveforms, dtype=tf.as_dtype(classifier.input_dtype))
     expected = model.predict(keras_input, batch_size=32, verbose=0)
     return ParityReport.compare(
         keras_probabilities=expected,
@@ -208,8 +211,7 @@ def int8_float_layers(model: keras.Model, *, float_blocks: int | None = None) ->
         model: a classifier, usually a task with a ``base`` (:class:`~audio_transfer.bases.AudioBase`).
         float_blocks: how many of the base's blocks (bottom first) stay float; ``None``: the base's own
             ``int8_float_blocks`` (1 for ``speech_embedding``). Each float block lowers the int8 error and
-            adds its weights in float32: on 2,210 clips, the demo's spotter agreed with Keras on 97.9% with
-            1 (496 KB), 98.0% with 2 (563 KB), 98.3% with 3 (726 KB) and 99.1% with 5 (1,349 KB).
+            adds its weights in float32 (agreement and size by count: ``benchmarks/RESULTS.md``).
 
     Raises:
         ConfigError: ``float_blocks`` is negative, or more than the base has (or the model has no base).

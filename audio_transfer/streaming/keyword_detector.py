@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from audio_transfer.bases.streamable_base import StreamableBase, as_streamable
 from audio_transfer.errors import ConfigError, InputShapeError
+from audio_transfer.progress import track
 from audio_transfer.streaming.detection import Detection
 from audio_transfer.streaming.detection_settings import DetectionSettings
 from audio_transfer.streaming.posteriors import pick_detections, smooth_posteriors
@@ -226,7 +227,7 @@ class KeywordDetector:
         probabilities = np.concatenate(
             [
                 forward(np.ascontiguousarray(flat[i : i + _CLIP_BATCH])).numpy()
-                for i in range(0, len(flat), _CLIP_BATCH)
+                for i in track(range(0, len(flat), _CLIP_BATCH), "Detecting keywords")
             ]
         )
         return probabilities.reshape(len(batch), count, -1)

@@ -15,6 +15,7 @@ from audio_transfer.audio import AUDIO_EXTENSIONS, load_audio
 from audio_transfer.data import SkippedFile, load_labelled_audio
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
 from audio_transfer.evaluation import KeywordDetectionReport, plot_false_accept_curve, write_json
+from audio_transfer.progress import track
 from audio_transfer.streaming.detection_settings import STREAMING_FILE, DetectionSettings
 from audio_transfer.streaming.keyword_detector import KeywordDetector
 from audio_transfer.streaming.posteriors import pick_detections, smooth_posteriors
@@ -162,7 +163,7 @@ def evaluate_stream(
         return sum(1 for _, column, _ in picked if keyword is None or column == keyword)
 
     false_accepts = np.zeros(len(thresholds), np.int64)
-    for stream in streams.values():
+    for stream in track(streams.values(), "Scoring audio without keywords"):
         scores = smooth_posteriors(detector.posteriors(stream), window=smoothing)
         false_accepts += [count(scores, threshold, None) for threshold in thresholds]
     negative_seconds = sum(len(stream) for stream in streams.values()) / detector.sample_rate
@@ -245,7 +246,7 @@ def _load_files(
     paths: Sequence[Path], *, sample_rate: int
 ) -> tuple[dict[Path, np.ndarray], list[SkippedFile]]:
     loaded, skipped = {}, []
-    for path in paths:
+    for path in track(paths, "Decoding audio files"):
         try:
             waveform = load_audio(path, sample_rate=sample_rate)
         except AudioDecodeError as error:

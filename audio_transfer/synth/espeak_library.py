@@ -74,7 +74,8 @@ class EspeakLibrary(SpeechSynthesizer):
     that nothing resets), so the same call would give slightly different samples depending on what was
     spoken before. Every :meth:`synthesize` therefore loads a fresh instance of the library (a private copy
     of the ``.so``, so that no other user of the same file keeps it loaded), initialises it, speaks and
-    unloads it: the same arguments always give the same samples, at about 20 ms of set-up per call. Calls
+    unloads it: the same arguments always give the same samples, at the cost of one library load per call
+    (its time: ``benchmarks/RESULTS.md``). Calls
     are serialised by one process-wide lock.
 
     Args:

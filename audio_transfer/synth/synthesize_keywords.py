@@ -20,6 +20,7 @@ from audio_transfer.atomic_files import atomic_write
 from audio_transfer.audio import AUDIO_EXTENSIONS, save_audio, trim_silence
 from audio_transfer.data import NoiseBank
 from audio_transfer.errors import ConfigError
+from audio_transfer.progress import track
 from audio_transfer.synth.speech_synthesizer import RATE_WPM_LIMITS, SpeechSynthesizer
 from audio_transfer.synth.synth_report import SynthReport
 from audio_transfer.synth.synth_settings import HUMAN_VARIANTS, SynthSettings
@@ -27,8 +28,8 @@ from audio_transfer.synth.synthesize import get_synthesizer, synthesize
 
 logger = logging.getLogger(__name__)
 
-#: clips per word written by default. Real-digit accuracy was flat from 30 to 200 per word (90-92% with 0.5 s
-#: context, benchmarks/synth_vs_real.py); 100 gives each split of a speaker-disjoint split about 10 voices.
+#: clips per word written by default: 100 gives each split of a speaker-disjoint split about 10 voices
+#: (accuracy on real speech by count: benchmarks/RESULTS.md, "Clips per word").
 DEFAULT_PER_WORD = 100
 MANIFEST_NAME = "synth.json"
 # A word that does not fit the clip is spoken again this much faster than needed, up to eSpeak's maximum.
@@ -129,7 +130,7 @@ def synthesize_keywords(
     clips: list[dict] = []
     # Clip n of every word is spoken by the same voice, so each speaker says every word (balanced splits).
     order = np.random.default_rng(seed).permutation(len(voices))
-    for word in words:
+    for word in track(words, "Synthesizing words"):
         word_seed = (seed, zlib.crc32(word.encode("utf-8")))
         waveforms, records = [], []
         for index in range(per_word):

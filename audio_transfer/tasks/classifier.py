@@ -89,17 +89,30 @@ class Classifier(Task):
         return ClassificationObjective(self, label_smoothing=settings.get("label_smoothing", 0.0))
 
     def classify(
-        self, waveforms: np.ndarray, *, top_k: int = 1, batch_size: int = 32
+        self,
+        waveforms,
+        *,
+        top_k: int = 1,
+        batch_size: int = 32,
+        clip_seconds: float | None = None,
     ) -> list[list[tuple[str, float]]]:
         """The ``top_k`` most likely labels of each clip, most likely first, with their probabilities.
 
         Args:
-            waveforms: ``(clips, samples)`` float32 at :attr:`sample_rate`, or one ``(samples,)`` clip.
+            waveforms: ``(clips, samples)`` float32 at :attr:`sample_rate`, one ``(samples,)`` clip, a list
+                of clips, or audio file paths (one, or a list), decoded at :attr:`sample_rate`.
             top_k: labels returned per clip, from 1 to ``len(labels)``.
+            batch_size: clips per forward pass.
+            clip_seconds: centre-crop or zero-pad each clip to the training clip length; ``None`` runs
+                each at its own length (see :meth:`Task.predict_waveforms`).
+
+        Example:
+            >>> spotter.classify("yes.wav", clip_seconds=1.0)  # doctest: +SKIP
+            [[('yes', 0.93)]]
         """
         if not 1 <= top_k <= len(self.labels):
             raise ConfigError(f"top_k must be between 1 and {len(self.labels)}, received {top_k!r}.")
-        probabilities = self.predict_waveforms(waveforms, batch_size=batch_size)
+        probabilities = self.predict_waveforms(waveforms, batch_size=batch_size, clip_seconds=clip_seconds)
         order = np.argsort(-probabilities, axis=-1, kind="stable")[:, :top_k]
         return [
             [(self.labels[i], float(row[i])) for i in ranks]

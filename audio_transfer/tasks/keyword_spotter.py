@@ -32,8 +32,8 @@ class KeywordSpotter(Classifier):
     default_base = "speech_embedding"
     default_pooling = "mean_max"
     # Silence around the clip (inside the model) lets speech_embedding's 0.775 s windows see each word whole
-    # and at several offsets: on unseen speakers of Speech Commands digits (5 clips per word), 65% without,
-    # 91-95% with 0.25-0.5 s; 0.35 s costs 1.7 s of audio per 1 s clip to embed.
+    # and at several offsets; 0.35 s makes a 1 s clip 1.7 s of audio to embed (accuracy by context length:
+    # benchmarks/RESULTS.md, "Keyword context").
     default_context_seconds = 0.35
     # Validation measures voices the head never heard.
     validation_hold_out = "speakers"

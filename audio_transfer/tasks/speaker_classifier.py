@@ -35,7 +35,7 @@ class SpeakerClassifier(Classifier):
     default_base = "ge2e_speaker"
     default_pooling = "attentive_statistics"
     # Speaker bases (GE2E) give unit-length embeddings whose directions matter; layer normalisation would
-    # re-centre them: 99.3% without it vs 96.7% with it, 6 Speech Commands speakers, 5 clips each.
+    # re-centre them (accuracy with and without: benchmarks/RESULTS.md).
     default_normalize = False
     # The speakers are the classes: validation holds out some clips of every speaker.
     validation_hold_out = "clips"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.errors import ConfigError, DatasetError
 from audio_transfer.heads.embedding_head import EmbeddingHead
 from audio_transfer.tasks.margin_softmax_objective import MarginSoftmaxObjective
-from audio_transfer.tasks.task import Task
+from audio_transfer.tasks.task import Task, is_audio_path
 
 ENROLLMENTS_FORMAT = "audio_transfer.enrollments"
+ENROLLMENTS_VERSION = 1
 
 
 @keras.saving.register_keras_serializable(package="audio_transfer")
@@ -54,6 +56,8 @@ class SpeakerVerifier(Task):
     # trained embedding is kept only if it beats the untrained base's on them.
     validation_hold_out = "classes"
     evaluation = "verification"
+    # The embedding model, with the enrollments format and threshold (audio_transfer.export.export_verifier).
+    export_formats = ("saved_model", "tflite")
 
     def __init__(
         self,
@@ -118,7 +122,8 @@ class SpeakerVerifier(Task):
         return int(self.head.compute_output_shape((None, None, self.base.embedding_dim))[-1])
 
     def embed_clips(self, clips, *, batch_size: int = 32) -> np.ndarray:
-        """Unit-length embeddings ``(clips, embedding_dim)`` of a ``(clips, samples)`` array or clip list."""
+        """Unit-length embeddings ``(clips, embedding_dim)`` of a ``(clips, samples)`` array, a clip list,
+        or audio file paths (each decoded whole, see :meth:`Task.predict_waveforms`)."""
         return self.predict_waveforms(clips, batch_size=batch_size)
 
     # -- enrollment ------------------------------------------------------------------------------------
@@ -132,7 +137,8 @@ class SpeakerVerifier(Task):
 
         Args:
             name: speaker name (non-empty).
-            clips: a ``(clips, samples)`` array or a sequence of 1-D clips at :attr:`sample_rate`.
+            clips: a ``(clips, samples)`` array or a sequence of 1-D clips at :attr:`sample_rate`, or audio
+                file paths.
         """
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"A speaker name must be a non-empty string, received {name!r}.")
@@ -157,17 +163,19 @@ class SpeakerVerifier(Task):
         self.centroid(name)  # raises with the enrolled names when unknown
         del self._enrolled[name]
 
-    def verify(self, clip: np.ndarray, name: str) -> float:
-        """Cosine similarity between ``clip`` (1-D, at :attr:`sample_rate`) and speaker ``name``."""
+    def verify(self, clip: np.ndarray | str | os.PathLike, name: str) -> float:
+        """Cosine similarity between ``clip`` (1-D, at :attr:`sample_rate`, or an audio file) and speaker
+        ``name``."""
         centroid = self.centroid(name)
-        return float(self.embed_clips(np.asarray(clip, np.float32))[0] @ centroid)
+        clip = clip if is_audio_path(clip) else np.asarray(clip, np.float32)
+        return float(self.embed_clips(clip)[0] @ centroid)
 
     def save_enrollments(self, path: str | Path) -> Path:
         """Write the enrollments (every clip embedding of every speaker) to a JSON file; returns the path."""
         path = Path(path)
         document = {
             "format": ENROLLMENTS_FORMAT,
-            "version": 1,
+            "version": ENROLLMENTS_VERSION,
             "embedding_dim": self.embedding_dim,
             "speakers": {name: self._enrolled[name].tolist() for name in self.enrolled},
         }

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
@@ -10,11 +13,22 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from audio_transfer.audio import crop_or_pad, load_audio
 from audio_transfer.bases.audio_base import AudioBase
-from audio_transfer.errors import ConfigError, InputShapeError
+from audio_transfer.data import SkippedFile
+from audio_transfer.data.decoded_clips import clip_samples_for
+from audio_transfer.errors import AudioDecodeError, ConfigError, InputShapeError
+from audio_transfer.progress import track
 
 if TYPE_CHECKING:
     from audio_transfer.tasks.training_objective import TrainingObjective
+
+logger = logging.getLogger(__name__)
+
+
+def is_audio_path(value) -> bool:
+    """Whether ``value`` names a file (``str`` or path-like) rather than holding samples."""
+    return isinstance(value, (str, os.PathLike))
 
 
 @keras.saving.register_keras_serializable(package="audio_transfer")
@@ -139,40 +153,109 @@ class Task(keras.Model):
         frames = keras.Input((None, self.base.embedding_dim), name="frame_embeddings")
         return keras.Model(frames, self.head(frames), name=f"{self.name}_head")
 
-    def predict_waveforms(self, waveforms, *, batch_size: int = 32) -> np.ndarray:
-        """Run the task on clips, without progress bars; one output row per clip, in input order.
+    def predict_waveforms(
+        self, waveforms, *, batch_size: int = 32, clip_seconds: float | None = None
+    ) -> np.ndarray:
+        """Run the task on clips or audio files, without progress bars; one output row per clip, in input
+        order.
 
         Clips of equal length are batched together; one compiled function serves every length.
 
         Args:
-            waveforms: a ``(clips, samples)`` array, one ``(samples,)`` clip, or a sequence of 1-D clips of
-                different lengths, float32 at :attr:`sample_rate`.
+            waveforms: a ``(clips, samples)`` array, one ``(samples,)`` clip, a sequence of 1-D clips of
+                different lengths (float32 at :attr:`sample_rate`), an audio file path, or a sequence of
+                paths (or of paths and clips), each decoded whole to mono at :attr:`sample_rate` (see
+                :meth:`load_clips`).
             batch_size: clips per forward pass.
+            clip_seconds: centre-crop or zero-pad every clip (and file) to this length, as the training
+                clips were; ``None`` runs each clip at its own length.
+
+        Raises:
+            AudioDecodeError: a file does not decode (named).
+            InputShapeError: no clips, or a clip that is not 1-D.
         """
         if isinstance(waveforms, np.ndarray) and waveforms.ndim in (1, 2):
             clips = [waveforms] if waveforms.ndim == 1 else list(waveforms)
+        elif is_audio_path(waveforms):
+            clips = [waveforms]
         else:
             clips = list(waveforms)
         if not clips:
             raise InputShapeError(f"{type(self).__name__} received no clips to run on.")
+        clips = [
+            load_audio(clip, sample_rate=self.sample_rate) if is_audio_path(clip) else clip for clip in clips
+        ]
         for i, clip in enumerate(clips):
             if np.ndim(clip) != 1:
                 raise InputShapeError(
-                    f"{type(self).__name__} expects clips of shape (samples,) or an array (clips, samples); "
-                    f"clip {i} has shape {np.shape(clip)}."
+                    f"{type(self).__name__} expects clips of shape (samples,), an array (clips, samples) or "
+                    f"audio file paths; clip {i} has shape {np.shape(clip)}."
                 )
+        if clip_seconds is not None:
+            num_samples = clip_samples_for(sample_rate=self.sample_rate, clip_seconds=clip_seconds)
+            clips = [crop_or_pad(np.asarray(clip), num_samples=num_samples) for clip in clips]
         forward = self._inference_function()
         by_length: dict[int, list[int]] = {}
         for i, clip in enumerate(clips):
             by_length.setdefault(len(clip), []).append(i)
         rows: list[np.ndarray] = [np.empty(0)] * len(clips)
-        for indices in by_length.values():
-            for start in range(0, len(indices), batch_size):
-                chunk = indices[start : start + batch_size]
-                outputs = forward(np.stack([np.asarray(clips[i], np.float32) for i in chunk])).numpy()
-                for i, row in zip(chunk, outputs, strict=True):
-                    rows[i] = row
+        chunks = [
+            ids[start : start + batch_size]
+            for ids in by_length.values()
+            for start in range(0, len(ids), batch_size)
+        ]
+        for chunk in track(chunks, "Running the model on clips"):
+            outputs = forward(np.stack([np.asarray(clips[i], np.float32) for i in chunk])).numpy()
+            for i, row in zip(chunk, outputs, strict=True):
+                rows[i] = row
         return np.stack(rows)
+
+    def load_clips(
+        self,
+        paths: Sequence[str | os.PathLike],
+        *,
+        clip_seconds: float | None = None,
+        skip_undecodable: bool = False,
+    ) -> tuple[list[np.ndarray], list[Path], list[SkippedFile]]:
+        """Decode audio files as the task hears them: mono float32 at :attr:`sample_rate`, whole or
+        centre-cropped/zero-padded to ``clip_seconds`` (the training clips' length).
+
+        Args:
+            paths: the audio files.
+            clip_seconds: length of every clip; ``None`` keeps each file whole.
+            skip_undecodable: leave out files that do not decode (logged, and listed in the result) instead
+                of raising.
+
+        Returns:
+            ``(clips, kept, skipped)``: the clips of the files that decoded and those files, in input order,
+            and the files left out with the reason.
+
+        Raises:
+            AudioDecodeError: a file does not decode, without ``skip_undecodable`` (naming the file).
+
+        Example:
+            >>> clips, _, _ = spotter.load_clips(["yes.wav"], clip_seconds=1.0)  # doctest: +SKIP
+            >>> clips[0].shape  # doctest: +SKIP
+            (16000,)
+        """
+        num_samples = (
+            None
+            if clip_seconds is None
+            else clip_samples_for(sample_rate=self.sample_rate, clip_seconds=clip_seconds)
+        )
+        clips, kept, skipped = [], [], []
+        for path in paths:
+            try:
+                waveform = load_audio(path, sample_rate=self.sample_rate)
+            except AudioDecodeError as error:
+                if not skip_undecodable:
+                    raise
+                logger.warning("Skipping %s: %s", path, error)
+                skipped.append(SkippedFile(os.fspath(path), str(error)))
+                continue
+            clips.append(waveform if num_samples is None else crop_or_pad(waveform, num_samples=num_samples))
+            kept.append(Path(path))
+        return clips, kept, skipped
 
     def _inference_function(self):
         """One compiled inference function for every clip length, made on first use and kept."""

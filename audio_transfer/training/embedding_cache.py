@@ -16,6 +16,7 @@ import tensorflow as tf
 from audio_transfer.atomic_files import atomic_write
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.errors import ConfigError, InputShapeError
+from audio_transfer.progress import track
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class EmbeddingCache:
             return np.zeros((0, windows, self.base.embedding_dim), np.float32)
         parts = [
             self._forward(tf.constant(waveforms[start : start + self.batch_size])).numpy()
-            for start in range(0, len(waveforms), self.batch_size)
+            for start in track(range(0, len(waveforms), self.batch_size), "Embedding clips")
         ]
         return np.concatenate(parts).astype(np.float32, copy=False)
 

@@ -37,6 +37,8 @@ class TrainConfig:
         validation_fraction: share held out for validation when ``val_data_dir`` is not given.
         min_examples_for_validation: below this many examples in a class, nothing is held out and every
             example trains.
+        max_failure_fraction: the run stops when more than this share of the files fail to decode (one bad
+            file among others never stops it); 1 skips every undecodable file.
 
     Head:
         pooling: temporal pooling of the head (see :data:`audio_transfer.heads.POOLING_NAMES`; ``None``: the
@@ -84,6 +86,7 @@ class TrainConfig:
     silence_fraction: float = 0.0
     validation_fraction: float = 0.2
     min_examples_for_validation: int = 10
+    max_failure_fraction: float = 0.1
 
     pooling: str | None = None
     context_seconds: float | None = None
@@ -128,6 +131,12 @@ class TrainConfig:
             _check(name, getattr(self, name), lambda v: _is_number(v) and v > 0, "a positive number")
         for name in ("unknown_fraction", "silence_fraction", "weight_decay", "aam_margin"):
             _check(name, getattr(self, name), lambda v: _is_number(v) and v >= 0, "a number >= 0")
+        _check(
+            "max_failure_fraction",
+            self.max_failure_fraction,
+            lambda v: _is_number(v) and 0 <= v <= 1,
+            "a number in [0, 1]",
+        )
         for name in ("validation_fraction", "dropout", "label_smoothing"):
             _check(name, getattr(self, name), lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
         if self.clip_seconds is not None:

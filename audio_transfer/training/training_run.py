@@ -177,7 +177,10 @@ def train_run(
     if config.clip_seconds is None:
         config = config.replace(clip_seconds=cls.default_clip_seconds or auto_clip_seconds(train_examples))
     decode = functools.partial(
-        decode_examples, sample_rate=config.sample_rate, clip_seconds=config.clip_seconds
+        decode_examples,
+        sample_rate=config.sample_rate,
+        clip_seconds=config.clip_seconds,
+        max_failure_fraction=config.max_failure_fraction,
     )
     train = decode(train_examples)
     validation = decode(validation_examples) if validation_examples else None
@@ -318,7 +321,7 @@ def auto_clip_seconds(examples: Sequence[AudioExample], *, percentile: float = 9
     seconds = math.ceil(float(np.percentile(durations, percentile)) * 10 - 1e-6) / 10
     seconds = min(max(seconds, MIN_AUTO_CLIP_SECONDS), MAX_AUTO_CLIP_SECONDS)
     logger.info(
-        "Clips are %.1f s long (%.0fth percentile of %d files; set clip_seconds to choose).",
+        "Clips are %.1f s long (%.0fth percentile of %d files; choose with clip_seconds, `--clip-seconds`).",
         seconds,
         percentile,
         len(durations),

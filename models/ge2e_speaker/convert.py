@@ -31,6 +31,8 @@ from audio_transfer.bases.ge2e_speaker_base import GE2ESpeakerBase
 logger = logging.getLogger("convert")
 
 HERE = Path(__file__).resolve().parent
+# The package data audio_transfer.bases.assets reads.
+OUTPUT = HERE.parents[1] / "audio_transfer" / "pretrained" / "ge2e_speaker" / "ge2e_speaker.weights.h5"
 CHECKPOINT_IN_WHEEL = "resemblyzer/pretrained.pt"
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 STORAGE_DTYPES = {
@@ -157,7 +159,7 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--wheel", type=Path, default=Path("/tmp/dl/Resemblyzer-0.1.4-py3-none-any.whl"))
     source.add_argument("--checkpoint", type=Path, help="pretrained.pt taken out of the wheel already")
-    parser.add_argument("--output", type=Path, default=HERE / "ge2e_speaker.weights.h5")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.checkpoint is not None:

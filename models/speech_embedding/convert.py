@@ -5,16 +5,19 @@ architecture ``SpeechEmbeddingBase`` builds (op order, kernel shapes, paddings, 
 constants), copies the 20 convolution weights (batch norm is already folded into them), and checks the
 result against the wheel's own TFLite pipeline (``melspectrogram.tflite`` -> ``/10 + 2`` ->
 ``embedding_model.tflite`` over 76-frame windows every 8 frames) run with ai_edge_litert. Writes
-``speech_embedding.weights.h5`` (Keras ``save_weights`` of the whole base) beside this script.
+``speech_embedding.weights.h5`` (Keras ``save_weights`` of the whole base) into the package data,
+``audio_transfer/pretrained/speech_embedding/``.
 
 Usage::
 
     python models/speech_embedding/convert.py [--wheel openwakeword-0.5.1-py3-none-any.whl]
-        [--speech-dir ../shared/data/speech_commands_subset] [--fixture tests/fixtures/...npz]
+        [--speech-dir $AUDIO_TRANSFER_DATA/speech_commands_subset]
 
 Without ``--wheel`` the wheel is fetched with ``pip download --no-deps openwakeword==0.5.1`` into a
-temporary folder. ``--fixture`` also writes the reference outputs the parity tests compare against.
-Needs ``onnx`` (a conversion tool only, not a dependency of audio_transfer).
+temporary folder; without ``--speech-dir`` parity is checked on synthetic audio only. The reference outputs
+the parity tests compare against are written by ``tests/fixtures/make_speech_embedding_base_fixture.py``,
+which reuses this script's reference pipeline. Needs ``onnx`` (a conversion tool only, not a dependency of
+audio_transfer).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,10 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-# The shared data beside the repository, as in tests/conftest.py.
-SHARED_DIR = Path(os.environ.get("AUDIO_TRANSFER_SHARED_DIR", HERE.parent.parent.parent / "shared"))
-sys.path.insert(0, str(HERE.parent.parent))  # run from a source checkout without installing
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))  # run from a source checkout without installing
 
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
@@ -50,7 +50,8 @@ logger = logging.getLogger("convert_speech_embedding")
 
 WHEEL_REQUIREMENT = "openwakeword==0.5.1"
 MODELS_IN_WHEEL = "openwakeword/resources/models/"
-WEIGHTS_FILENAME = "speech_embedding.weights.h5"
+# The package data audio_transfer.bases.assets reads.
+OUTPUT = REPO_ROOT / "audio_transfer" / "pretrained" / "speech_embedding" / "speech_embedding.weights.h5"
 # The ONNX initializers hold 328,137 numbers: these 328,128 convolution weights and biases plus 9 graph
 # constants (two reshape targets of 4 and the activation floor).
 EXPECTED_PARAMETERS = 328_128
@@ -199,6 +200,16 @@ def read_pcm16(path: Path) -> np.ndarray:
     return pcm
 
 
+def parity_clips(speech_dir: Path | None) -> dict[str, np.ndarray]:
+    """The synthetic clip, and the real utterance of :data:`SPEECH_CLIPS` when ``speech_dir`` holds it."""
+    clips = {"synthetic": synthetic_pcm16()}
+    if speech_dir is not None and speech_dir.is_dir():
+        clips["speech"] = np.concatenate([read_pcm16(speech_dir / clip) for clip in SPEECH_CLIPS])
+    else:
+        logger.warning("no speech folder (%s): parity is checked on synthetic audio only", speech_dir)
+    return clips
+
+
 # -- main ----------------------------------------------------------------------------------------------
 def _max_abs_diff(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
@@ -228,27 +239,15 @@ def parity(base: SpeechEmbeddingBase, clips: dict[str, np.ndarray], references: 
     return figures
 
 
-def write_fixture(path: Path, clips: dict[str, np.ndarray], references: dict[str, dict]) -> None:
-    """Reference log-mel and embeddings of each clip, and the synthetic waveform (not the speech)."""
-    arrays = {"speech_files": np.array(SPEECH_CLIPS), "synthetic_pcm16": clips["synthetic"]}
-    for name, outputs in references.items():
-        arrays.update({f"{name}_{key}": value for key, value in outputs.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
-    logger.info("wrote %s (%d bytes)", path, path.stat().st_size)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wheel", type=Path, help="openwakeword-0.5.1 wheel; downloaded when omitted")
-    parser.add_argument("--output", type=Path, default=HERE / WEIGHTS_FILENAME)
+    parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument(
         "--speech-dir",
         type=Path,
-        default=SHARED_DIR / "data" / "speech_commands_subset",
-        help="Speech Commands folder holding the real clips the parity check uses",
+        help="Speech Commands folder holding the real clips the parity check uses (default: synthetic only)",
     )
-    parser.add_argument("--fixture", type=Path, help="also write the parity-test reference outputs here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -257,11 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         models = extract_models(wheel, Path(tmp))
         base = SpeechEmbeddingBase()
         assign_weights(base, models["embedding_model.onnx"])
-        clips = {"synthetic": synthetic_pcm16()}
-        if args.speech_dir.is_dir():
-            clips["speech"] = np.concatenate([read_pcm16(args.speech_dir / clip) for clip in SPEECH_CLIPS])
-        else:
-            logger.warning("%s is absent: parity is checked on synthetic audio only", args.speech_dir)
+        clips = parity_clips(args.speech_dir)
         references = {name: reference_outputs(models, pcm) for name, pcm in clips.items()}
         figures = parity(base, clips, references)
         logger.info("parameters: %d\nparity: %s", base.count_params(), json.dumps(figures, indent=2))
@@ -270,9 +265,6 @@ def main(argv: list[str] | None = None) -> None:
             assert worst <= limit, f"{figure} {worst} > {limit}"
         base.save_weights(args.output)
         logger.info("wrote %s (%d bytes)", args.output, args.output.stat().st_size)
-        if args.fixture:
-            assert "speech" in clips, f"--fixture needs the real speech in {args.speech_dir}"
-            write_fixture(args.fixture, clips, references)
 
 
 if __name__ == "__main__":
