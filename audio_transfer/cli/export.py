@@ -1,12 +1,14 @@
 """``audio-transfer export RUN_DIR --format {saved_model,tflite} --out PATH``: ship a trained classifier
 or speaker verifier.
 
-RUN_DIR is a training run's folder: ``model.keras``, ``labels.txt`` (one label per line, output order) and
-``config.yaml`` (``sample_rate``, ``clip_seconds``, and the data the run trained on: ``data_dir``,
-``val_data_dir``, ``validation_fraction``, ``keywords``, ...). The run's data, or ``--data DIR`` (one folder
-per class), supplies int8 calibration clips (its training split) and the held-out clips of the parity
-report (its validation split). A speaker-verification run exports its embedding model with
-``PATH.verifier.json`` (threshold, enrollments format) and an EER parity report on held-out speakers.
+RUN_DIR is a training run's folder (see :class:`~audio_transfer.training.RunFolder`): ``model.keras``,
+``labels.txt`` (one label per line, output order), ``config.yaml`` (``sample_rate``, ``clip_seconds``, ...)
+and ``splits.csv``, the clips the run trained on and held out. int8 calibrates on the run's training clips
+and the parity report compares on the clips it held out. ``--data DIR`` (one folder per class) replaces
+them with a split of DIR; a run folder without ``splits.csv`` (written before runs recorded their clips)
+splits its ``data_dir`` again with its settings, as before, with a warning. A speaker-verification run
+exports its embedding model with ``PATH.verifier.json`` (threshold, enrollments format) and an EER parity
+report on the speakers training held out.
 """
 
 from __future__ import annotations
@@ -14,22 +16,20 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import yaml
 
 from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError, DatasetError
 from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES, VERIFIER_QUANTIZE_MODES
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:  # importing audio_transfer.training loads TensorFlow; parsers must stay fast
+    from audio_transfer.data import AudioExample
+    from audio_transfer.training import RunFolder, TrainConfig
 
-MODEL_FILE = "model.keras"
-LABELS_FILE = "labels.txt"
-CONFIG_FILE = "config.yaml"
-VERIFICATION_TASK = "speaker-verification"
+logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -135,18 +135,30 @@ def run(args: argparse.Namespace) -> CommandResult:
         )
     if args.streaming:
         return _export_streaming(args)
-    if _run_task(args.run_dir) == VERIFICATION_TASK:
-        return _export_verifier(args)
-    model, labels, config = _load_run(args.run_dir, safe_mode=args.safe_mode)
-    sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
+    from audio_transfer.tasks import Task
+    from audio_transfer.training import CONFIG_FILE, LABELS_FILE, MODEL_FILE, RunFolder
+
+    folder = RunFolder(args.run_dir)
+    folder.require(MODEL_FILE, CONFIG_FILE)
+    model = folder.read_model(safe_mode=args.safe_mode)
+    if isinstance(model, Task) and args.export_format not in model.export_formats:
+        raise ConfigError(
+            f"{args.run_dir} holds a {type(model).__name__}, which exports as "
+            f"{', '.join(model.export_formats) or 'nothing yet'}; received --format {args.export_format}."
+        )
+    if isinstance(model, Task) and model.evaluation == "verification":
+        return _export_verifier(args, folder)
+    folder.require(MODEL_FILE, LABELS_FILE, CONFIG_FILE)
+    labels, config = tuple(folder.read_labels()), folder.read_config()
+    sample_rate, clip_seconds = config.sample_rate, config.clip_seconds
     num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
     if num_samples is None:
         raise ConfigError(
-            f"{args.run_dir / CONFIG_FILE} has no clip_seconds and the model accepts any input length; add "
+            f"{folder.file(CONFIG_FILE)} has no clip_seconds and the model accepts any input length; add "
             "clip_seconds (the training clip length) to the config."
         )
     calibrate = args.export_format == "tflite" and args.quantize == "int8"
-    calibration, held_out = _clips(args, config, labels, num_samples=num_samples, calibrate=calibrate)
+    calibration, held_out = _clips(args, folder, config, labels, num_samples=num_samples, calibrate=calibrate)
     common = dict(
         labels=labels,
         sample_rate=sample_rate,
@@ -226,16 +238,7 @@ def _export_streaming(args: argparse.Namespace) -> CommandResult:
     return CommandResult(data=result.to_dict(), text=text)
 
 
-def _run_task(run_dir: Path) -> str | None:
-    """The ``task`` a run folder's ``config.yaml`` names; ``None`` when it has none (checked later)."""
-    try:
-        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    return config.get("task") if isinstance(config, dict) else None
-
-
-def _export_verifier(args: argparse.Namespace) -> CommandResult:
+def _export_verifier(args: argparse.Namespace, folder: RunFolder) -> CommandResult:
     """A speaker-verification run: its embedding model, ``PATH.verifier.json`` (input, embedding size,
     threshold, enrollments format) and an EER parity report on held-out speakers."""
     from audio_transfer.cli._tasks import run_threshold
@@ -247,10 +250,12 @@ def _export_verifier(args: argparse.Namespace) -> CommandResult:
             f"{args.run_dir} is a speaker-verification run, which exports with --quantize "
             f"{', '.join(VERIFIER_QUANTIZE_MODES)}, without --int8-io or --full-integer."
         )
-    run = load_run(args.run_dir, safe_mode=args.safe_mode)
+    run = load_run(folder.path, safe_mode=args.safe_mode)
     num_samples = round(run.config.clip_seconds * run.task.sample_rate)
     threshold = run_threshold(run)
-    held_out = _held_out_speakers(args, run.config, num_samples=num_samples, sample_rate=run.task.sample_rate)
+    held_out = _held_out_speakers(
+        args, folder, run.config, num_samples=num_samples, sample_rate=run.task.sample_rate
+    )
     if threshold is None and held_out is None:
         raise ConfigError(
             f"{args.run_dir} records no EER threshold (metrics.json) and there are no held-out speakers to "
@@ -283,36 +288,49 @@ def _export_verifier(args: argparse.Namespace) -> CommandResult:
 
 
 def _held_out_speakers(
-    args: argparse.Namespace, config, *, num_samples: int, sample_rate: int
+    args: argparse.Namespace, folder: RunFolder, config: TrainConfig, *, num_samples: int, sample_rate: int
 ) -> tuple[np.ndarray, list[str]] | None:
     """Clips of speakers the verifier did not train on, with their speakers: every clip of ``--data``, else
-    the run's ``val_data_dir``, else the speakers training held out of ``data_dir`` (the same split, from
-    the run's settings). ``None`` without data or with ``--held-out-clips 0``."""
+    the validation clips the run recorded (its ``val_data_dir``, or the speakers it held out of
+    ``data_dir``); a run that recorded none holds them out again with its settings. ``None`` without data
+    or with ``--held-out-clips 0``."""
     from audio_transfer.data import decode_examples, load_labelled_audio
-    from audio_transfer.training import hold_out_validation
+    from audio_transfer.training import SPLITS_FILE, hold_out_validation
 
+    splits = None if args.data else folder.read_splits()
     source = args.data or config.val_data_dir or config.data_dir
-    if source is None or args.held_out_clips == 0:
+    if args.held_out_clips == 0 or (splits is None and source is None):
         return None
-    if not Path(source).exists():
+    if splits is not None:
+        examples = splits["validation"]
+    elif not Path(source).exists():
         raise DatasetError(
             f"The data folder {source} does not exist; pass --data DIR with held-out speakers."
         )
-    examples = load_labelled_audio(source, seed=config.seed).examples
-    if not (args.data or config.val_data_dir):
-        # How training holds out verification speakers: whole classes (speakers), by a stable hash.
-        examples = hold_out_validation(
-            examples,
-            fraction=config.validation_fraction,
-            hold_out="classes",
-            min_examples=config.min_examples_for_validation,
-            seed=config.seed,
-        )[1]
+    else:
+        examples = load_labelled_audio(source, seed=config.seed).examples
+        if not args.data:
+            logger.warning(
+                "%s has no %s (it was trained before runs recorded their clips): holding out speakers of %s "
+                "again with the run's settings.",
+                folder.path,
+                SPLITS_FILE,
+                source,
+            )
+        if not (args.data or config.val_data_dir):
+            # How training holds out verification speakers: whole classes (speakers), by a stable hash.
+            examples = hold_out_validation(
+                examples,
+                fraction=config.validation_fraction,
+                hold_out="classes",
+                min_examples=config.min_examples_for_validation,
+                seed=config.seed,
+            )[1]
     rng = np.random.default_rng(config.seed)
     chosen = [examples[index] for index in sorted(rng.permutation(len(examples))[: args.held_out_clips])]
     clips = decode_examples(chosen, sample_rate=sample_rate, clip_seconds=num_samples / sample_rate)
     if len(set(clips.labels)) < 2:
-        logger.warning("Fewer than two held-out speakers in %s: no parity report.", source)
+        logger.warning("Fewer than two held-out speakers in %s: no parity report.", source or folder.path)
         return None
     return clips.waveforms, clips.labels
 
@@ -328,39 +346,6 @@ def _count(text: str) -> int:
     return value
 
 
-def _load_run(run_dir: Path, *, safe_mode: bool) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
-    """The Keras model, labels and config of a run folder, with errors that name the missing piece."""
-    import keras
-
-    if not run_dir.is_dir():
-        raise ConfigError(f"RUN_DIR {run_dir} is not a folder; pass the folder a training run wrote.")
-    for name in (MODEL_FILE, LABELS_FILE, CONFIG_FILE):
-        if not (run_dir / name).is_file():
-            raise ConfigError(
-                f"{run_dir} has no {name}; RUN_DIR must hold {MODEL_FILE}, {LABELS_FILE}, {CONFIG_FILE}."
-            )
-    labels = tuple(line.strip() for line in (run_dir / LABELS_FILE).read_text().splitlines() if line.strip())
-    try:
-        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"Cannot read {run_dir / CONFIG_FILE}: {error}") from error
-    if not isinstance(config, dict) or "sample_rate" not in config:
-        raise ConfigError(f"{run_dir / CONFIG_FILE} must be a mapping with sample_rate (and clip_seconds).")
-    from audio_transfer.tasks import is_task_file, load_task
-
-    try:
-        # A task's file names the audio_transfer modules to import (bases register lazily); other models
-        # load as plain Keras models.
-        path = run_dir / MODEL_FILE
-        if is_task_file(path):
-            model = load_task(path, safe_mode=safe_mode)
-        else:
-            model = keras.saving.load_model(path, safe_mode=safe_mode)
-    except (OSError, ValueError, TypeError) as error:
-        raise ConfigError(f"Cannot load {run_dir / MODEL_FILE}: {error}") from error
-    return model, labels, config
-
-
 def _int8_float_layers(model, args: argparse.Namespace) -> tuple[str, ...] | None:
     """``float_layers`` of ``export_tflite``: none with --full-integer, the default without --float-blocks."""
     from audio_transfer.export import int8_float_layers
@@ -372,35 +357,26 @@ def _int8_float_layers(model, args: argparse.Namespace) -> tuple[str, ...] | Non
 
 def _clips(
     args: argparse.Namespace,
-    config: dict[str, Any],
+    folder: RunFolder,
+    config: TrainConfig,
     labels: tuple[str, ...],
     *,
     num_samples: int,
     calibrate: bool,
 ) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
     """Calibration clips (training split, int8 only) and held-out clips with label indices (validation
-    split), from ``--data`` or the run's data; ``(None, None)`` without data."""
-    from audio_transfer.data import decode_examples, load_splits
+    split): the run's recorded splits, or a split of ``--data``; ``(None, None)`` without data."""
+    from audio_transfer.data import decode_examples
 
-    source = args.data or config.get("data_dir")
-    if source is None or (not calibrate and args.held_out_clips == 0):
+    if not calibrate and args.held_out_clips == 0:
         return None, None
-    if not Path(source).exists():
-        raise DatasetError(
-            f"The data folder {source} does not exist; pass --data DIR with the run's classes."
-        )
-    _, splits = load_splits(
-        source,
-        validation_source=None if args.data else config.get("val_data_dir"),
-        validation_fraction=config.get("validation_fraction") or 0.2,
-        test_fraction=0.0,
-        keywords=config.get("keywords"),
-        unknown_fraction=config.get("unknown_fraction", 0.1),
-        silence_fraction=config.get("silence_fraction", 0.0),
-        seed=config.get("seed", 0),
-    )
-    sample_rate = config["sample_rate"]
-    rng = np.random.default_rng(config.get("seed", 0))
+    splits = None if args.data else folder.read_splits()
+    if splits is None:
+        splits = _split_again(args, folder, config)
+    if splits is None:
+        return None, None
+    sample_rate = config.sample_rate
+    rng = np.random.default_rng(config.seed)
 
     def decoded(split: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
         known = [example for example in splits[split] if example.label in labels]
@@ -417,8 +393,45 @@ def _clips(
     calibration = decoded("train", args.calibration_clips)[0] if calibrate else None
     held_out = decoded("validation", args.held_out_clips) if args.held_out_clips else None
     if held_out is not None and len(held_out[0]) == 0:
-        logger.warning("The validation split of %s is empty: no parity report.", source)
+        logger.warning("The validation split of %s is empty: no parity report.", args.data or folder.path)
         held_out = None
     if calibration is not None and len(calibration) == 0:
         calibration = None
     return calibration, held_out
+
+
+def _split_again(
+    args: argparse.Namespace, folder: RunFolder, config: TrainConfig
+) -> dict[str, list[AudioExample]] | None:
+    """Training and validation examples split from ``--data``, or from the run's ``data_dir`` with its
+    settings for a run folder that did not record its splits; ``None`` when there is no data."""
+    from audio_transfer.data import load_splits
+    from audio_transfer.training import SPLITS_FILE
+
+    source = args.data or config.data_dir
+    if source is None:
+        return None
+    if not Path(source).exists():
+        raise DatasetError(
+            f"The data folder {source} does not exist; pass --data DIR with the run's classes."
+        )
+    if args.data is None:
+        logger.warning(
+            "%s has no %s (it was trained before runs recorded their clips): splitting %s again with the "
+            "run's settings, so the held-out clips may differ from those training held out. Train again to "
+            "record them, or pass --data DIR.",
+            folder.path,
+            SPLITS_FILE,
+            source,
+        )
+    _, splits = load_splits(
+        source,
+        validation_source=None if args.data else config.val_data_dir,
+        validation_fraction=config.validation_fraction,
+        test_fraction=0.0,
+        keywords=config.keywords,
+        unknown_fraction=config.unknown_fraction,
+        silence_fraction=config.silence_fraction,
+        seed=config.seed,
+    )
+    return splits
