@@ -4,6 +4,7 @@ through the same paths as the built-in tasks; every registered task keeps the ta
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import shutil
@@ -18,7 +19,7 @@ from audio_transfer.cli.main import main
 from audio_transfer.data import decode_examples
 from audio_transfer.errors import ConfigError
 from audio_transfer.evaluation import ClassificationReport
-from audio_transfer.export import export_tflite
+from audio_transfer.export import export_run, export_tflite
 from audio_transfer.export.options import FORMATS
 from audio_transfer.heads import POOLING_NAMES
 from audio_transfer.tasks import (
@@ -203,3 +204,15 @@ def test_every_registered_task_keeps_the_contract(name, tmp_path):
 
     task.save(tmp_path / "model.keras")
     assert type(load_task(tmp_path / "model.keras")) is cls
+
+
+def test_export_run_takes_a_run_in_memory_and_checks_its_options(trained, tmp_path):
+    in_memory = dataclasses.replace(trained, run_dir=None)
+    result = export_run(in_memory, tmp_path / "memory.tflite")
+    assert result.labels == ("high", "low", "mid") and result.num_samples == 6400
+    assert result.report.num_clips == len(trained.examples("validation"))
+    with pytest.raises(ConfigError, match="onnx"):
+        export_run(in_memory, tmp_path / "x", format="onnx")
+    with pytest.raises(ConfigError, match="--format tflite only"):
+        export_run(in_memory, tmp_path / "x", format="saved_model", quantize="int8")
+    assert not (tmp_path / "x").exists()
