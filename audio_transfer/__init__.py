@@ -38,7 +38,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("TrainConfig", "Trainer", "load_run", "train_run"), "audio_transfer.training"),
     **dict.fromkeys(("classification_metrics", "verification_metrics"), "audio_transfer.evaluation"),
     **dict.fromkeys(
-        ("TFLiteClassifier", "export_saved_model", "export_tflite", "export_verifier"),
+        ("TFLiteClassifier", "export_run", "export_saved_model", "export_tflite", "export_verifier"),
         "audio_transfer.export",
     ),
     "KeywordDetector": "audio_transfer.streaming",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -42,3 +43,13 @@ def make_tone(
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def restore_package_logger():
+    """Undo what the CLI's main() does to the "audio_transfer" logger (handler on the current, captured
+    stderr; propagation off), so later tests' caplog still sees the package's records."""
+    logger = logging.getLogger("audio_transfer")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 
@@ -13,15 +12,8 @@ from audio_files import write_corrupt_flac, write_speech_commands_tree, write_to
 from audio_transfer.audio import verify_audio
 from audio_transfer.cli.main import main
 
-
-@pytest.fixture(autouse=True)
-def _restore_package_logger():
-    """main() points the "audio_transfer" logger at the current (captured) stderr and stops propagation;
-    undo that so later tests' caplog still sees the package's records."""
-    logger = logging.getLogger("audio_transfer")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
+# main() points the package logger at the captured stderr: undone after every test.
+pytestmark = pytest.mark.usefixtures("restore_package_logger")
 
 
 def _info_json(capsys, *args: str) -> tuple[int, dict]:

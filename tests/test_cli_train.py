@@ -154,6 +154,12 @@ def test_train_speaker_verification_validates_on_other_speakers(workspace, tmp_p
     assert result["metrics"]["num_trials"] == 20 * 19 // 2
     code, evaluated = run_cli("evaluate", str(tmp_path / "run"), "--data", str(workspace / "speakers"))
     assert code == 0 and evaluated["num_trials"] == 30 * 29 // 2
+    # The run records the speakers it validated on; export measures its EER parity on them.
+    code, exported = run_cli(
+        "export", str(tmp_path / "run"), "--format", "tflite", "--out", str(tmp_path / "verifier.tflite")
+    )
+    assert code == 0, exported
+    assert exported["report"]["num_speakers"] == 2
 
 
 def test_evaluate_verification_with_a_bare_base(workspace):

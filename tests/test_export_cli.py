@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 
@@ -19,14 +18,8 @@ from audio_transfer.cli.main import main
 from audio_transfer.export import TFLiteMetadata
 from audio_transfer.tasks import SpeakerVerifier
 
-
-@pytest.fixture(autouse=True)
-def _restore_package_logger():
-    """main() points the "audio_transfer" logger at the captured stderr; undo that for later tests."""
-    logger = logging.getLogger("audio_transfer")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
+# main() points the package logger at the captured stderr: undone after every test.
+pytestmark = pytest.mark.usefixtures("restore_package_logger")
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +225,10 @@ def test_cli_verification_run_without_threshold_or_data_names_the_fix(verificati
         ["export", str(run), "--format", "tflite", "--quantize", "int8", "--out", str(tmp_path / "v")]
     )
     assert code == 2 and "speaker-verification run" in capsys.readouterr().err
+
+
+def test_a_run_without_recorded_splits_splits_its_data_again_and_says_so(run_dir, tmp_path, capsys):
+    code = main(["export", str(run_dir), "--format", "saved_model", "--out", str(tmp_path / "saved")])
+    captured = capsys.readouterr()
+    assert code == 0 and "Parity:" in captured.out
+    assert f"{run_dir} has no splits.csv" in captured.err and "splitting" in captured.err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -72,8 +73,16 @@ def test_examples_table_lists_every_script():
     assert sorted(listed) == scripts
 
 
-def test_python_example_imports_public_names():
-    (code,) = code_blocks(section("Python"), "python")
+def python_examples() -> list[str]:
+    """The Python section's two examples: the parts by hand, then ``train_run`` → ``export_run``."""
+    blocks = code_blocks(section("Python"), "python")
+    assert len(blocks) == 2
+    return blocks
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_python_examples_import_public_names(index):
+    code = python_examples()[index]
     imported = {
         name.strip()
         for names in re.findall(r"^from audio_transfer import (.+)$", code, flags=re.M)
@@ -93,11 +102,34 @@ def test_python_example_runs(tmp_path, monkeypatch):
             sf.write(path, make_tone(frequency_hz=frequency + 20 * index), 16000)
     (data / "_background_noise_").mkdir()
     sf.write(data / "_background_noise_" / "noise.wav", noise(duration_seconds=2.0), 16000)
-    (code,) = code_blocks(section("Python"), "python")
+    code = python_examples()[0]
     assert "epochs=30" in code
     monkeypatch.chdir(tmp_path)
     exec(compile(code.replace("epochs=30", "epochs=1"), "README.md", "exec"), {})
     assert (tmp_path / "kws.tflite").stat().st_size > 100_000
+
+
+def test_python_run_example_trains_and_exports_a_run(tmp_path, monkeypatch, capsys):
+    """The README's train_run → export_run example, on two tone "words" from 12 speakers and one epoch: the
+    int8 file is calibrated and compared on the run's own recorded clips."""
+    data = tmp_path / "speech_commands"
+    for word, frequency in (("yes", 400.0), ("no", 900.0)):
+        for speaker in range(12):
+            path = data / word / f"s{speaker}_nohash_0.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, make_tone(frequency_hz=frequency + 10 * speaker), 16000)
+    sf.write(tmp_path / "clip.wav", make_tone(frequency_hz=400.0), 16000)
+    code = python_examples()[1]
+    assert "epochs=30" in code
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code.replace("epochs=30", "epochs=1"), "README.md", "exec"), {})
+    assert (tmp_path / "runs" / "kws" / "splits.csv").is_file()
+    report = json.loads((tmp_path / "kws_int8.tflite.report.json").read_text())
+    held_out = [
+        line for line in (tmp_path / "runs/kws/splits.csv").read_text().splitlines() if ",validation," in line
+    ]
+    assert report["num_clips"] == len(held_out) > 0
+    assert "agreement" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", audio_transfer.__all__)

@@ -258,9 +258,92 @@ def test_hold_out_of_whole_speakers_for_verification():
     assert len(train) + len(validation) == len(examples)
 
 
+def test_hold_out_none_keeps_every_example_for_training():
+    examples = _examples(3, ["s1", "s2", "s3"])
+    assert hold_out_validation(examples, fraction=0.5, hold_out="none", min_examples=1) == (examples, [])
+
+
 def test_few_examples_all_train_and_the_log_says_so(caplog):
     examples = _examples(1, [f"spk{i}" for i in range(9)])
     with caplog.at_level(logging.WARNING, logger="audio_transfer"):
         train, validation = hold_out_validation(examples, fraction=0.2, hold_out="speakers", min_examples=10)
     assert (len(train), validation) == (len(examples), [])
     assert "Keeping every example for training" in caplog.text and "only 9 examples" in caplog.text
+
+
+# -- datasets and optimizers -------------------------------------------------------------------------------
+class _Batches(keras.utils.PyDataset):
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[rows], self.y[rows]
+
+
+def test_fit_takes_a_dataset_batched_or_not_as_it_takes_arrays(rng):
+    import tensorflow as tf
+
+    x, y = tones(rng, 3)
+    config = TrainConfig(epochs=2, min_steps_per_epoch=2, augment=False, seed=4)
+    sources = {
+        "arrays": ((x, y), {}),
+        "batched": ((tf.data.Dataset.from_tensor_slices((x, y)).batch(4),), {}),
+        "clips": ((tf.data.Dataset.from_tensor_slices((x, y)),), {}),
+        "pydataset": ((_Batches(x, y, 5),), {"validation": _Batches(x[:3], y[:3], 2)}),
+    }
+    heads = {}
+    for name, (args, kwargs) in sources.items():
+        task = spotter()
+        result = Trainer(task, config, verbose=0).fit(*args, **kwargs)
+        assert result.num_train_clips == len(x)
+        heads[name] = task.head.get_weights()
+    for name in ("batched", "clips"):
+        for a, b in zip(heads["arrays"], heads[name], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_fit_refuses_datasets_it_cannot_read_and_says_what_to_pass(rng):
+    import tensorflow as tf
+
+    x, y = tones(rng, 1)
+    trainer = Trainer(spotter(), TrainConfig(epochs=1), verbose=0)
+    pairs = tf.data.Dataset.from_tensor_slices((x, y))
+    with pytest.raises(ConfigError, match=r"infinite \(repeat\(\)\); pass a finite one"):
+        trainer.fit(pairs.repeat())
+    with pytest.raises(ConfigError, match="yields its own labels"):
+        trainer.fit(pairs, y)
+    with pytest.raises(ConfigError, match=r"\(waveform, label\) pairs.*Drop sample weights"):
+        trainer.fit(tf.data.Dataset.from_tensor_slices((x, y, np.ones(len(y)))))
+    with pytest.raises(ConfigError, match="need their labels"):
+        trainer.fit(x)
+
+
+def test_fit_takes_an_optimizer_or_a_factory_per_stage(rng):
+    x, y = tones(rng, 2)
+    optimizer = keras.optimizers.SGD(0.05)
+    config = TrainConfig(epochs=1, min_steps_per_epoch=2, augment=False)
+    Trainer(spotter(), config, verbose=0).fit(x, y, optimizer=optimizer)
+    assert int(optimizer.iterations.numpy()) > 0
+
+    rates = []
+
+    def factory(learning_rate):
+        rates.append(learning_rate)
+        return keras.optimizers.Adam(learning_rate)
+
+    config = TrainConfig(
+        epochs=1, min_steps_per_epoch=2, fine_tune_blocks=1, fine_tune_epochs=1, augment=False,
+        learning_rate=0.01, fine_tune_learning_rate=0.001,
+    )  # fmt: skip
+    Trainer(spotter(), config, verbose=0).fit(x, y, optimizer=factory)
+    assert rates == [0.01, 0.001]
+    optimizer = keras.optimizers.SGD(0.05, momentum=0.5)
+    result = Trainer(spotter(), config, verbose=0).fit(x, y, optimizer=optimizer)  # stage 2: a copy
+    assert [row["stage"] for row in result.history] == ["head", "fine_tune"]
+    with pytest.raises(ConfigError, match=r"optimizer must be a keras\.optimizers\.Optimizer"):
+        Trainer(spotter(), config, verbose=0).fit(x, y, optimizer=lambda rate: "adam")

@@ -3,26 +3,26 @@ scoring a task on clips. Imported by those verbs' ``run`` only, since it pulls i
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from audio_transfer.audio import AUDIO_EXTENSIONS, load_audio
 from audio_transfer.bases import load_base
+from audio_transfer.checks import is_number
 from audio_transfer.data import SkippedFile
 from audio_transfer.errors import AudioDecodeError, DatasetError
-from audio_transfer.evaluation import (
-    ClassificationReport,
-    classification_metrics,
-)
 from audio_transfer.progress import track
-from audio_transfer.tasks import Classifier, SpeakerVerifier, is_task_file
-from audio_transfer.training import METRICS_FILE, MODEL_FILE, TrainingRun, load_run
+from audio_transfer.tasks import SpeakerVerifier
+from audio_transfer.training import (
+    MODEL_FILE,
+    RunFolder,
+    TrainingRun,
+    load_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +33,8 @@ DEFAULT_VERIFY_THRESHOLD = 0.75
 
 def load_model_run(source: str, *, safe_mode: bool = True) -> TrainingRun | None:
     """The run in a run folder or task ``.keras`` file ``source``; ``None`` for anything else (a base)."""
-    path = Path(source).expanduser()
-    if (path.is_dir() and (path / MODEL_FILE).is_file()) or is_task_file(path):
-        return load_run(path, safe_mode=safe_mode)
-    return None
+    folder = RunFolder.find(source)
+    return None if folder is None else load_run(folder.model_path, safe_mode=safe_mode)
 
 
 def verifier_for(source: str, run: TrainingRun | None) -> SpeakerVerifier:
@@ -46,7 +44,7 @@ def verifier_for(source: str, run: TrainingRun | None) -> SpeakerVerifier:
     """
     if run is None:
         return SpeakerVerifier(load_base(source))
-    if isinstance(run.task, SpeakerVerifier):
+    if run.task.evaluation == "verification":
         return run.task
     logger.warning(
         "%s is a %s, not a speaker verifier: verifying with its base's mean embedding.",
@@ -63,7 +61,7 @@ def classifier_run(source: str, run: TrainingRun | None) -> TrainingRun:
             f"{source!r} is neither a run folder holding {MODEL_FILE} nor a task's .keras file. Give what "
             "`audio-transfer train --out RUN_DIR` wrote."
         )
-    if not isinstance(run.task, Classifier):
+    if run.task.evaluation != "classification":
         raise DatasetError(
             f"{source} holds a {type(run.task).__name__}, which does not classify; for speaker verification "
             "use --task speaker-verification (evaluate) or the enroll/verify commands."
@@ -73,10 +71,10 @@ def classifier_run(source: str, run: TrainingRun | None) -> TrainingRun:
 
 def run_threshold(run: TrainingRun | None) -> float | None:
     """The EER threshold a verification run measured on its validation clips, if it recorded one."""
-    if run is None or run.run_dir is None or not (run.run_dir / METRICS_FILE).is_file():
+    if run is None or run.run_dir is None:
         return None
-    value = json.loads((run.run_dir / METRICS_FILE).read_text()).get("eer_threshold")
-    return float(value) if isinstance(value, (int, float)) else None
+    value = RunFolder(run.run_dir).read_metrics().get("eer_threshold")
+    return float(value) if is_number(value) else None
 
 
 def audio_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
@@ -114,29 +112,6 @@ def load_whole_clips(
             + "."
         )
     return clips, kept, skipped
-
-
-class ScoresClips(Protocol):
-    """What :func:`classification_report` needs of a model: a :class:`Classifier` task, or the classifier
-    of an exported ``.tflite`` file."""
-
-    @property
-    def labels(self) -> tuple[str, ...]: ...
-
-    def predict_waveforms(self, waveforms: np.ndarray) -> np.ndarray: ...
-
-
-def classification_report(
-    task: ScoresClips, waveforms: np.ndarray, true_labels: Sequence[str]
-) -> ClassificationReport:
-    """Metrics of ``task`` on ``(clips, samples)`` waveforms whose true labels are ``true_labels``."""
-    probabilities = task.predict_waveforms(waveforms)
-    return classification_metrics(
-        list(true_labels),
-        probabilities.argmax(axis=-1),
-        labels=list(task.labels),
-        probabilities=probabilities,
-    )
 
 
 def skipped_dicts(skipped: Sequence[SkippedFile]) -> list[dict[str, str]]:

@@ -283,9 +283,9 @@ def _train(args: argparse.Namespace, splits: _Splits, run_dir: Path):
 
 def _evaluate(trained, splits: _Splits, run_dir: Path):
     """Decoded test clips, the test report, and the report files written into the run folder."""
-    from audio_transfer.cli._tasks import classification_report
     from audio_transfer.data import decode_examples
     from audio_transfer.evaluation import write_report
+    from audio_transfer.training import classification_report
 
     clips = decode_examples(
         splits.test, sample_rate=trained.config.sample_rate, clip_seconds=trained.config.clip_seconds

@@ -58,7 +58,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.cli._tasks import load_model_run
     from audio_transfer.evaluation import write_report
-    from audio_transfer.tasks import SpeakerVerifier
 
     task = args.task
     if _is_tflite(args.model):
@@ -71,7 +70,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     else:
         trained = load_model_run(args.model, safe_mode=args.safe_mode)
     if task is None:
-        is_verifier = trained is None or isinstance(trained.task, SpeakerVerifier)
+        is_verifier = trained is None or trained.task.evaluation == "verification"
         task = "speaker-verification" if is_verifier else "classification"
     measure = _verification if task == "speaker-verification" else _classification
     report, extra = measure(args, trained)
@@ -82,9 +81,10 @@ def run(args: argparse.Namespace) -> CommandResult:
 
 
 def _classification(args: argparse.Namespace, trained):
-    from audio_transfer.cli._tasks import classification_report, classifier_run, skipped_dicts
+    from audio_transfer.cli._tasks import classifier_run, skipped_dicts
     from audio_transfer.data import decode_examples, load_labelled_audio
     from audio_transfer.errors import DatasetError
+    from audio_transfer.training import classification_report
 
     if _is_tflite(args.model):
         model, config = _exported_classifier(Path(args.model))

@@ -1,35 +1,25 @@
 """``audio-transfer export RUN_DIR --format {saved_model,tflite} --out PATH``: ship a trained classifier
 or speaker verifier.
 
-RUN_DIR is a training run's folder: ``model.keras``, ``labels.txt`` (one label per line, output order) and
-``config.yaml`` (``sample_rate``, ``clip_seconds``, and the data the run trained on: ``data_dir``,
-``val_data_dir``, ``validation_fraction``, ``keywords``, ...). The run's data, or ``--data DIR`` (one folder
-per class), supplies int8 calibration clips (its training split) and the held-out clips of the parity
-report (its validation split). A speaker-verification run exports its embedding model with
-``PATH.verifier.json`` (threshold, enrollments format) and an EER parity report on held-out speakers.
+RUN_DIR is a training run's folder (see :class:`~audio_transfer.training.RunFolder`): ``model.keras``,
+``labels.txt`` (one label per line, output order), ``config.yaml`` (``sample_rate``, ``clip_seconds``, ...)
+and ``splits.csv``, the clips the run trained on and held out. int8 calibrates on the run's training clips
+and the parity report compares on the clips it held out. ``--data DIR`` (one folder per class) replaces
+them with a split of DIR; a run folder without ``splits.csv`` (written before runs recorded their clips)
+splits its ``data_dir`` again with its settings, as before, with a warning. A speaker-verification run
+exports its embedding model with ``PATH.verifier.json`` (threshold, enrollments format) and an EER parity
+report on the speakers training held out.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import yaml
 
 from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
-from audio_transfer.errors import ConfigError, DatasetError
-from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES, VERIFIER_QUANTIZE_MODES
-
-logger = logging.getLogger(__name__)
-
-MODEL_FILE = "model.keras"
-LABELS_FILE = "labels.txt"
-CONFIG_FILE = "config.yaml"
-VERIFICATION_TASK = "speaker-verification"
+from audio_transfer.errors import ConfigError
+from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -84,16 +74,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help=(
             "with --quantize int8: keep the base's bottom N blocks float32 besides the front-end (default: "
-            "the base's choice, 1 for speech_embedding; 2 agrees more often with Keras, +67 KB)"
+            "the base's choice, 1 for speech_embedding; more blocks agree more often with Keras, in a larger "
+            "file)"
         ),
     )
     parser.add_argument(
         "--streaming",
         action="store_true",
         help=(
-            "with --format tflite, for keyword spotters on the speech_embedding base: the streaming variant "
-            "(80 ms hops of 1,280 samples and a state vector in, scores and the next state out; float32), "
-            "described in PATH.streaming.json"
+            "with --format tflite, for keyword spotters on a base that streams (of the presets, "
+            "speech_embedding: 80 ms hops of 1,280 samples): one hop and a state vector in, scores and the "
+            "next state out (float32), described in PATH.streaming.json"
         ),
     )
     parser.add_argument(
@@ -122,49 +113,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from audio_transfer.export import export_saved_model, export_tflite, static_input_length
-
-    if args.export_format == "saved_model" and (args.quantize != "none" or args.int8_io or args.full_integer):
-        raise ConfigError("--quantize, --int8-io and --full-integer apply to --format tflite only.")
-    if args.float_blocks is not None and (args.quantize != "int8" or args.full_integer):
-        raise ConfigError(
-            "--float-blocks applies to --format tflite --quantize int8 without --full-integer, received "
-            f"--format {args.export_format} --quantize {args.quantize}"
-            f"{' --full-integer' if args.full_integer else ''}."
-        )
     if args.streaming:
         return _export_streaming(args)
-    if _run_task(args.run_dir) == VERIFICATION_TASK:
-        return _export_verifier(args)
-    model, labels, config = _load_run(args.run_dir, safe_mode=args.safe_mode)
-    sample_rate, clip_seconds = config["sample_rate"], config.get("clip_seconds")
-    num_samples = round(clip_seconds * sample_rate) if clip_seconds else static_input_length(model)
-    if num_samples is None:
-        raise ConfigError(
-            f"{args.run_dir / CONFIG_FILE} has no clip_seconds and the model accepts any input length; add "
-            "clip_seconds (the training clip length) to the config."
-        )
-    calibrate = args.export_format == "tflite" and args.quantize == "int8"
-    calibration, held_out = _clips(args, config, labels, num_samples=num_samples, calibrate=calibrate)
-    common = dict(
-        labels=labels,
-        sample_rate=sample_rate,
-        out=args.out,
+    from audio_transfer.export import ExportResult, export_run
+
+    result = export_run(
+        args.run_dir,
+        args.out,
+        format=args.export_format,
+        quantize=args.quantize,
         input_type=args.input_type,
-        held_out=held_out,
-        num_samples=num_samples,
+        int8_io=args.int8_io,
+        full_integer=args.full_integer,
+        float_blocks=args.float_blocks,
+        data=args.data,
+        calibration_clips=args.calibration_clips,
+        held_out_clips=args.held_out_clips,
+        safe_mode=args.safe_mode,
     )
-    if args.export_format == "saved_model":
-        result = export_saved_model(model, **common)
-    else:
-        result = export_tflite(
-            model,
-            quantize=args.quantize,
-            representative_data=calibration,
-            int8_io=args.int8_io,
-            float_layers=_int8_float_layers(model, args),
-            **common,
-        )
+    if not isinstance(result, ExportResult):
+        return _verifier_result(result)
     lines = [
         f"Wrote {result.path} ({result.format}, quantize {result.quantize}, {result.size_bytes} bytes): "
         f"input ({result.num_samples},) {result.input_dtype} at {result.sample_rate} Hz, "
@@ -225,47 +193,8 @@ def _export_streaming(args: argparse.Namespace) -> CommandResult:
     return CommandResult(data=result.to_dict(), text=text)
 
 
-def _run_task(run_dir: Path) -> str | None:
-    """The ``task`` a run folder's ``config.yaml`` names; ``None`` when it has none (checked later)."""
-    try:
-        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    return config.get("task") if isinstance(config, dict) else None
-
-
-def _export_verifier(args: argparse.Namespace) -> CommandResult:
-    """A speaker-verification run: its embedding model, ``PATH.verifier.json`` (input, embedding size,
-    threshold, enrollments format) and an EER parity report on held-out speakers."""
-    from audio_transfer.cli._tasks import run_threshold
-    from audio_transfer.export import export_verifier
-    from audio_transfer.training import load_run
-
-    if args.quantize not in VERIFIER_QUANTIZE_MODES or args.int8_io or args.full_integer:
-        raise ConfigError(
-            f"{args.run_dir} is a speaker-verification run, which exports with --quantize "
-            f"{', '.join(VERIFIER_QUANTIZE_MODES)}, without --int8-io or --full-integer."
-        )
-    run = load_run(args.run_dir, safe_mode=args.safe_mode)
-    num_samples = round(run.config.clip_seconds * run.task.sample_rate)
-    threshold = run_threshold(run)
-    held_out = _held_out_speakers(args, run.config, num_samples=num_samples, sample_rate=run.task.sample_rate)
-    if threshold is None and held_out is None:
-        raise ConfigError(
-            f"{args.run_dir} records no EER threshold (metrics.json) and there are no held-out speakers to "
-            "measure one: pass --data DIR with clips of speakers the run did not train on (one folder each)."
-        )
-    result = export_verifier(
-        run.task,
-        out=args.out,
-        format=args.export_format,
-        num_samples=num_samples,
-        threshold=threshold,
-        threshold_source=None if threshold is None else f"EER threshold measured by training ({run.run_dir})",
-        held_out=held_out,
-        quantize=args.quantize,
-        input_type=args.input_type,
-    )
+def _verifier_result(result) -> CommandResult:
+    """What a speaker-verifier export wrote, as text and data."""
     described = result.description
     lines = [
         f"Wrote {result.path} ({described['model_format']} speaker verifier, quantize "
@@ -281,41 +210,6 @@ def _export_verifier(args: argparse.Namespace) -> CommandResult:
     return CommandResult(data=result.to_dict(), text="\n".join(lines))
 
 
-def _held_out_speakers(
-    args: argparse.Namespace, config, *, num_samples: int, sample_rate: int
-) -> tuple[np.ndarray, list[str]] | None:
-    """Clips of speakers the verifier did not train on, with their speakers: every clip of ``--data``, else
-    the run's ``val_data_dir``, else the speakers training held out of ``data_dir`` (the same split, from
-    the run's settings). ``None`` without data or with ``--held-out-clips 0``."""
-    from audio_transfer.data import decode_examples, load_labelled_audio
-    from audio_transfer.training import hold_out_validation
-
-    source = args.data or config.val_data_dir or config.data_dir
-    if source is None or args.held_out_clips == 0:
-        return None
-    if not Path(source).exists():
-        raise DatasetError(
-            f"The data folder {source} does not exist; pass --data DIR with held-out speakers."
-        )
-    examples = load_labelled_audio(source, seed=config.seed).examples
-    if not (args.data or config.val_data_dir):
-        # How training holds out verification speakers: whole classes (speakers), by a stable hash.
-        examples = hold_out_validation(
-            examples,
-            fraction=config.validation_fraction,
-            hold_out="classes",
-            min_examples=config.min_examples_for_validation,
-            seed=config.seed,
-        )[1]
-    rng = np.random.default_rng(config.seed)
-    chosen = [examples[index] for index in sorted(rng.permutation(len(examples))[: args.held_out_clips])]
-    clips = decode_examples(chosen, sample_rate=sample_rate, clip_seconds=num_samples / sample_rate)
-    if len(set(clips.labels)) < 2:
-        logger.warning("Fewer than two held-out speakers in %s: no parity report.", source)
-        return None
-    return clips.waveforms, clips.labels
-
-
 def _count(text: str) -> int:
     """argparse type: an integer >= 0."""
     try:
@@ -325,99 +219,3 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, received {text!r}")
     return value
-
-
-def _load_run(run_dir: Path, *, safe_mode: bool) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
-    """The Keras model, labels and config of a run folder, with errors that name the missing piece."""
-    import keras
-
-    if not run_dir.is_dir():
-        raise ConfigError(f"RUN_DIR {run_dir} is not a folder; pass the folder a training run wrote.")
-    for name in (MODEL_FILE, LABELS_FILE, CONFIG_FILE):
-        if not (run_dir / name).is_file():
-            raise ConfigError(
-                f"{run_dir} has no {name}; RUN_DIR must hold {MODEL_FILE}, {LABELS_FILE}, {CONFIG_FILE}."
-            )
-    labels = tuple(line.strip() for line in (run_dir / LABELS_FILE).read_text().splitlines() if line.strip())
-    try:
-        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"Cannot read {run_dir / CONFIG_FILE}: {error}") from error
-    if not isinstance(config, dict) or "sample_rate" not in config:
-        raise ConfigError(f"{run_dir / CONFIG_FILE} must be a mapping with sample_rate (and clip_seconds).")
-    from audio_transfer.tasks import is_task_file, load_task
-
-    try:
-        # A task's file names the audio_transfer modules to import (bases register lazily); other models
-        # load as plain Keras models.
-        path = run_dir / MODEL_FILE
-        if is_task_file(path):
-            model = load_task(path, safe_mode=safe_mode)
-        else:
-            model = keras.saving.load_model(path, safe_mode=safe_mode)
-    except (OSError, ValueError, TypeError) as error:
-        raise ConfigError(f"Cannot load {run_dir / MODEL_FILE}: {error}") from error
-    return model, labels, config
-
-
-def _int8_float_layers(model, args: argparse.Namespace) -> tuple[str, ...] | None:
-    """``float_layers`` of ``export_tflite``: none with --full-integer, the default without --float-blocks."""
-    from audio_transfer.export import int8_float_layers
-
-    if args.full_integer:
-        return ()
-    return None if args.float_blocks is None else int8_float_layers(model, float_blocks=args.float_blocks)
-
-
-def _clips(
-    args: argparse.Namespace,
-    config: dict[str, Any],
-    labels: tuple[str, ...],
-    *,
-    num_samples: int,
-    calibrate: bool,
-) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
-    """Calibration clips (training split, int8 only) and held-out clips with label indices (validation
-    split), from ``--data`` or the run's data; ``(None, None)`` without data."""
-    from audio_transfer.data import decode_examples, load_splits
-
-    source = args.data or config.get("data_dir")
-    if source is None or (not calibrate and args.held_out_clips == 0):
-        return None, None
-    if not Path(source).exists():
-        raise DatasetError(
-            f"The data folder {source} does not exist; pass --data DIR with the run's classes."
-        )
-    _, splits = load_splits(
-        source,
-        validation_source=None if args.data else config.get("val_data_dir"),
-        validation_fraction=config.get("validation_fraction") or 0.2,
-        test_fraction=0.0,
-        keywords=config.get("keywords"),
-        unknown_fraction=config.get("unknown_fraction", 0.1),
-        silence_fraction=config.get("silence_fraction", 0.0),
-        seed=config.get("seed", 0),
-    )
-    sample_rate = config["sample_rate"]
-    rng = np.random.default_rng(config.get("seed", 0))
-
-    def decoded(split: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        known = [example for example in splits[split] if example.label in labels]
-        if len(known) < len(splits[split]):
-            logger.warning(
-                "%d %s clips have labels the model does not know; they are left out.",
-                len(splits[split]) - len(known),
-                split,
-            )
-        chosen = [known[index] for index in sorted(rng.permutation(len(known))[:limit])]
-        clips = decode_examples(chosen, sample_rate=sample_rate, clip_seconds=num_samples / sample_rate)
-        return clips.waveforms, clips.label_indices(labels)
-
-    calibration = decoded("train", args.calibration_clips)[0] if calibrate else None
-    held_out = decoded("validation", args.held_out_clips) if args.held_out_clips else None
-    if held_out is not None and len(held_out[0]) == 0:
-        logger.warning("The validation split of %s is empty: no parity report.", source)
-        held_out = None
-    if calibration is not None and len(calibration) == 0:
-        calibration = None
-    return calibration, held_out

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from audio_transfer.cli._flags import add_set_argument, apply_settings
 from audio_transfer.cli.output import CommandResult
-from audio_transfer.training import TASK_DEFAULTS, TASK_NAMES, TrainConfig
+from audio_transfer.tasks import task_names
+from audio_transfer.training import TrainConfig
 
 
 def _word_list(text: str) -> list[str]:
@@ -20,7 +21,6 @@ def _word_list(text: str) -> list[str]:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    defaults = ", ".join(f"{task} -> {values['base']}" for task, values in TASK_DEFAULTS.items())
     parser = subparsers.add_parser(
         "train",
         help="train a keyword spotter, speaker model or sound classifier on a labelled folder",
@@ -29,12 +29,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "fine-tune the base's top blocks, and write RUN_DIR/model.keras, labels.txt, config.yaml, "
             "metrics.json, report.txt and history.csv. DATA_DIR has one sub-folder of audio per class (per "
             "speaker for speaker tasks), or is a path,label[,speaker] manifest. Settings: defaults < "
-            f"--config file < --set KEY=VALUE < the other flags. Default bases: {defaults}."
+            "--config file < --set KEY=VALUE < the other flags. Without --base, the task's default base "
+            "trains (`audio-transfer bases` lists the tasks each base suits)."
         ),
     )
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="training folder or manifest")
-    parser.add_argument("--task", choices=TASK_NAMES, default=None, help="what to train (default: kws)")
-    parser.add_argument("--base", default=None, help="base name (see `bases`), 'hub:<handle>' or a path")
+    parser.add_argument("--task", choices=task_names(), default=None, help="what to train (default: kws)")
+    parser.add_argument(
+        "--base", default=None, help="base name (see `bases`), 'hub:<handle>' or a path (default: the task's)"
+    )
     parser.add_argument(
         "--base-weights",
         type=Path,
@@ -94,10 +97,9 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from audio_transfer.cli._tasks import classification_report, skipped_dicts
+    from audio_transfer.cli._tasks import skipped_dicts
     from audio_transfer.evaluation import write_report
-    from audio_transfer.tasks import SpeakerVerifier
-    from audio_transfer.training import train_run, verification_report
+    from audio_transfer.training import evaluate_task, train_run
 
     config = resolve_config(args)
     started = time.monotonic()
@@ -107,10 +109,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     train_seconds = time.monotonic() - started
 
     clips = trained.evaluation
-    if isinstance(trained.task, SpeakerVerifier):
-        report = verification_report(trained.task, clips.waveforms, clips.labels)
-    else:
-        report = classification_report(trained.task, clips.waveforms, clips.labels)
+    report = evaluate_task(trained.task, clips.waveforms, clips.labels)
     result = trained.result
     summary = {
         "run_dir": str(args.out),

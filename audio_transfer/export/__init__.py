@@ -1,5 +1,7 @@
 """Export of trained waveform classifiers for serving and edge devices.
 
+- :func:`export_run`: a training run folder (or :class:`~audio_transfer.training.TrainingRun`) as
+  ``audio-transfer export RUN`` exports it: calibration and held-out clips from the run's recorded splits.
 - :func:`export_saved_model`: TensorFlow SavedModel, ``serving_default`` → ``{"scores", "labels"}``.
 - :func:`export_tflite`: builtin-ops-only ``.tflite`` (float32, float16, dynamic or full-integer int8) with
   TFLite Model Metadata (labels, audio properties) that MediaPipe's ``AudioClassifier`` reads.
@@ -8,7 +10,6 @@
 - :class:`ParityReport`: agreement, accuracy, size and latency of an export against its Keras model.
 - :class:`TFLiteMetadata`: writes and reads the Model Metadata.
 - :class:`ExportResult`: what an export wrote.
-- :func:`static_input_length`: the fixed input length (samples) a model declares, or None.
 - :func:`export_verifier`: a speaker verifier's embedding model (TFLite or SavedModel) with
   ``<out>.verifier.json`` (input, embedding size, cosine threshold, enrollments format) and
   :class:`VerifierParityReport` (EER of the export and of Keras on held-out speakers), in a
@@ -29,11 +30,11 @@ _LAZY = {
     "VerifierExportResult": "audio_transfer.export.verifier_export_result",
     "VerifierParityReport": "audio_transfer.export.verifier_parity_report",
     "check_builtin_ops": "audio_transfer.export.tflite_export",
+    "export_run": "audio_transfer.export.run_export",
     "export_saved_model": "audio_transfer.export.saved_model_export",
     "export_tflite": "audio_transfer.export.tflite_export",
     "export_verifier": "audio_transfer.export.verifier_export",
     "int8_float_layers": "audio_transfer.export.tflite_export",
-    "static_input_length": "audio_transfer.export._serving",
 }
 
 
@@ -55,9 +56,9 @@ __all__ = [
     "VerifierExportResult",
     "VerifierParityReport",
     "check_builtin_ops",
+    "export_run",
     "export_saved_model",
     "export_tflite",
     "export_verifier",
     "int8_float_layers",
-    "static_input_length",
 ]

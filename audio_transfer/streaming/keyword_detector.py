@@ -17,7 +17,7 @@ from audio_transfer.progress import track
 from audio_transfer.streaming.detection import Detection
 from audio_transfer.streaming.detection_settings import DetectionSettings
 from audio_transfer.streaming.posteriors import pick_detections, smooth_posteriors
-from audio_transfer.tasks import Classifier
+from audio_transfer.tasks import Classifier, Task
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class KeywordDetector:
         stride_seconds: float | None = None,
         settings: DetectionSettings | None = None,
     ) -> None:
-        if not isinstance(spotter, Classifier):
+        if not (isinstance(spotter, Task) and spotter.evaluation == "classification"):
             raise ConfigError(
                 f"Detection needs a classifier (KeywordSpotter, AudioClassifier), received "
                 f"{type(spotter).__name__}."

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from audio_transfer.bases.streamable_base import as_streamable
 from audio_transfer.errors import ConfigError
-from audio_transfer.tasks import Classifier
+from audio_transfer.tasks import Classifier, Task
 
 AUDIO_NAME = "audio"
 STATE_NAME = "state"
@@ -57,7 +57,7 @@ class StreamingSpotter(tf.Module):
 
     def __init__(self, spotter: Classifier, *, clip_seconds: float) -> None:
         super().__init__(name="streaming_spotter")
-        if not isinstance(spotter, Classifier):
+        if not (isinstance(spotter, Task) and spotter.evaluation == "classification"):
             raise ConfigError(
                 f"A streaming model is made for classifiers (KeywordSpotter, AudioClassifier); received a "
                 f"{type(spotter).__name__}."

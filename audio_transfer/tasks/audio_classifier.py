@@ -24,6 +24,9 @@ class AudioClassifier(Classifier):
         >>> classifier.classify(waveforms)  # [[("siren", 0.88)], ...]
     """
 
+    task_name = "classify"
+    default_base = "speech_embedding"
     default_pooling = "mean_max"
     # Silence around the clip (inside the model), as for keywords: short sounds are seen whole.
     default_context_seconds = 0.35
+    validation_hold_out = "speakers"

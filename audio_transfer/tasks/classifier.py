@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.errors import ConfigError
 from audio_transfer.heads.classification_head import ClassificationHead
+from audio_transfer.tasks.classification_objective import ClassificationObjective
 from audio_transfer.tasks.task import Task
 
 # ClassificationHead arguments a classifier takes and stores in its config.
@@ -36,8 +38,8 @@ class Classifier(Task):
     """
 
     default_pooling = "mean_max"
-    default_context_seconds = 0.0
     default_normalize = True
+    export_formats = ("saved_model", "tflite")
 
     def __init__(
         self,
@@ -69,6 +71,22 @@ class Classifier(Task):
             context_seconds = self.default_context_seconds
         super().__init__(base, head, context_seconds=context_seconds, **kwargs)
         self.labels = tuple(labels)
+
+    @classmethod
+    def from_settings(cls, base: AudioBase, labels: list[str], settings: Mapping[str, Any]) -> Classifier:
+        return cls(
+            base,
+            labels,
+            pooling=settings.get("pooling"),
+            hidden_units=settings.get("hidden_units", 0),
+            normalize=settings.get("normalize"),
+            dropout=settings.get("dropout", 0.3),
+            context_seconds=settings.get("context_seconds"),
+        )
+
+    def training_objective(self, labels: np.ndarray, settings: Mapping[str, Any]) -> ClassificationObjective:
+        """Label-smoothed cross-entropy (``settings["label_smoothing"]``) over :attr:`labels`."""
+        return ClassificationObjective(self, label_smoothing=settings.get("label_smoothing", 0.0))
 
     def classify(
         self,

@@ -28,8 +28,12 @@ class KeywordSpotter(Classifier):
         >>> spotter.classify(waveforms, top_k=2)  # [[("yes", 0.93), ("_unknown_", 0.04)], ...]
     """
 
+    task_name = "kws"
+    default_base = "speech_embedding"
     default_pooling = "mean_max"
     # Silence around the clip (inside the model) lets speech_embedding's 0.775 s windows see each word whole
     # and at several offsets; 0.35 s makes a 1 s clip 1.7 s of audio to embed (accuracy by context length:
     # benchmarks/RESULTS.md, "Keyword context").
     default_context_seconds = 0.35
+    # Validation measures voices the head never heard.
+    validation_hold_out = "speakers"

@@ -31,10 +31,14 @@ class SpeakerClassifier(Classifier):
         >>> identifier = SpeakerClassifier(load_base("ge2e_speaker"), ["ann", "bob", "eve"])
     """
 
+    task_name = "speaker-id"
+    default_base = "ge2e_speaker"
     default_pooling = "attentive_statistics"
     # Speaker bases (GE2E) give unit-length embeddings whose directions matter; layer normalisation would
     # re-centre them (accuracy with and without: benchmarks/RESULTS.md).
     default_normalize = False
+    # The speakers are the classes: validation holds out some clips of every speaker.
+    validation_hold_out = "clips"
 
     def __init__(self, base: AudioBase, speakers: Sequence[str], **kwargs) -> None:
         super().__init__(base, speakers, **kwargs)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -13,6 +15,7 @@ from audio_transfer.atomic_files import write_text
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.errors import ConfigError, DatasetError
 from audio_transfer.heads.embedding_head import EmbeddingHead
+from audio_transfer.tasks.margin_softmax_objective import MarginSoftmaxObjective
 from audio_transfer.tasks.task import Task, is_audio_path
 
 ENROLLMENTS_FORMAT = "audio_transfer.enrollments"
@@ -47,21 +50,72 @@ class SpeakerVerifier(Task):
         >>> verifier.verify(new_clip, "ann")  # 0.83
     """
 
+    task_name = "speaker-verification"
+    default_base = "ge2e_speaker"
+    default_pooling = "mean"
+    # Verification must work for people never enrolled: validation holds out whole speakers, and the
+    # trained embedding is kept only if it beats the untrained base's on them.
+    validation_hold_out = "classes"
+    evaluation = "verification"
+    # The embedding model, with the enrollments format and threshold (audio_transfer.export.export_verifier).
+    export_formats = ("saved_model", "tflite")
+
     def __init__(
         self,
         base: AudioBase,
         *,
         projection_dim: int | None = None,
-        pooling: str = "mean",
+        pooling: str | None = None,
         dropout: float = 0.0,
         attention_units: int = 64,
         **kwargs,
     ) -> None:
         head = EmbeddingHead(
-            projection_dim, pooling=pooling, dropout=dropout, attention_units=attention_units, name="head"
+            projection_dim,
+            pooling=pooling or self.default_pooling,
+            dropout=dropout,
+            attention_units=attention_units,
+            name="head",
         )
         super().__init__(base, head, **kwargs)
         self._enrolled: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def from_settings(
+        cls, base: AudioBase, labels: list[str], settings: Mapping[str, Any]
+    ) -> SpeakerVerifier:
+        """A verifier whose embedding has ``settings["projection_dim"]`` dimensions (the base's when
+        ``None``); ``labels`` (the training speakers) are not part of the model."""
+        return cls(
+            base,
+            projection_dim=settings.get("projection_dim") or base.embedding_dim,
+            pooling=settings.get("pooling"),
+            dropout=settings.get("dropout", 0.0),
+        )
+
+    def check_trainable(self) -> None:
+        if not self.head.has_weights:
+            raise ConfigError(
+                "This SpeakerVerifier has nothing to train (no projection_dim and no attention pooling); it "
+                "verifies as it is. Give it projection_dim to train an embedding with AAM softmax."
+            )
+
+    def training_objective(self, labels: np.ndarray, settings: Mapping[str, Any]) -> MarginSoftmaxObjective:
+        """An additive angular margin softmax (``settings["aam_margin"]``, ``["aam_scale"]``) over the
+        training speakers ``labels`` index."""
+        num_speakers = int(np.max(labels)) + 1 if np.size(labels) else 0
+        if num_speakers < 2:
+            raise ConfigError("Training a speaker verifier needs clips of at least 2 speakers.")
+        return MarginSoftmaxObjective(
+            self,
+            num_classes=num_speakers,
+            margin=settings.get("aam_margin", 0.2),
+            scale=settings.get("aam_scale", 30.0),
+        )
+
+    def untrained_alternative(self) -> SpeakerVerifier:
+        """The base's normalised mean embedding, which verifies without training."""
+        return SpeakerVerifier(self.base)
 
     @property
     def embedding_dim(self) -> int:

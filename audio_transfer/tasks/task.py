@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
 import numpy as np
@@ -14,10 +15,14 @@ from keras import ops
 
 from audio_transfer.audio import crop_or_pad, load_audio
 from audio_transfer.bases.audio_base import AudioBase
+from audio_transfer.checks import is_number
 from audio_transfer.data import SkippedFile
 from audio_transfer.data.decoded_clips import clip_samples_for
 from audio_transfer.errors import AudioDecodeError, ConfigError, InputShapeError
 from audio_transfer.progress import track
+
+if TYPE_CHECKING:
+    from audio_transfer.tasks.training_objective import TrainingObjective
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +50,42 @@ class Task(keras.Model):
 
     Shapes:
         input ``(batch, samples)`` float32 at ``base.sample_rate``; output: the head's.
+
+    What a task is, declared by its class and read by the trainer, :func:`~audio_transfer.training.train_run`
+    and the CLI (a new task sets these, subclasses a task and registers itself with
+    :func:`~audio_transfer.tasks.register_task`):
+
+    - ``task_name``: its name in the registry, in ``TrainConfig.task`` and ``--task``;
+    - ``default_base``: the base trained on when none is named;
+    - ``default_clip_seconds``: training clip length; ``None`` measures it from the training files;
+    - ``default_pooling``, ``default_context_seconds``: the head's temporal pooling and the silence added
+      around a clip;
+    - ``validation_hold_out``: what validation holds out of the training data when no validation data is
+      given: ``"speakers"`` (speaker-disjoint), ``"clips"`` (stratified per class, for classes that are
+      speakers), ``"classes"`` (whole classes, for a task that must work on classes it never saw; its
+      validation clips then never reach the trainer's softmax) or ``"none"``;
+    - ``evaluation``: how it is measured and reported: ``"classification"`` (accuracy, per-class report)
+      or ``"verification"`` (EER and minDCF over pairs of clips);
+    - ``export_formats``: the formats ``audio-transfer export`` writes for it;
+    - :meth:`from_settings` (a fresh task from training settings), :meth:`check_trainable`,
+      :meth:`training_objective` (its loss, metrics and training models) and
+      :meth:`untrained_alternative`.
     """
+
+    task_name: ClassVar[str | None] = None
+    default_base: ClassVar[str] = "speech_embedding"
+    default_clip_seconds: ClassVar[float | None] = None
+    default_pooling: ClassVar[str] = "mean"
+    default_context_seconds: ClassVar[float] = 0.0
+    validation_hold_out: ClassVar[str] = "speakers"
+    evaluation: ClassVar[str] = "classification"
+    export_formats: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self, base: AudioBase, head: keras.layers.Layer, *, context_seconds: float = 0.0, **kwargs
     ) -> None:
         super().__init__(**kwargs)
-        if not (isinstance(context_seconds, (int, float)) and 0 <= context_seconds <= 10):
+        if not (is_number(context_seconds) and 0 <= context_seconds <= 10):
             raise ConfigError(f"context_seconds must be between 0 and 10, received {context_seconds!r}.")
         if not isinstance(base, AudioBase):
             raise ConfigError(
@@ -67,6 +101,28 @@ class Task(keras.Model):
         # head trained before it ever runs on audio.
         self.build()
         self.built = True
+
+    # -- what training asks of a task ----------------------------------------------------------------------
+    @classmethod
+    def from_settings(cls, base: AudioBase, labels: list[str], settings: Mapping[str, Any]) -> Task:
+        """A fresh, untrained task over ``base`` for the classes ``labels``, its head shaped by ``settings``
+        (a :class:`~audio_transfer.training.TrainConfig` as a dict; ``None`` values take the class's
+        defaults)."""
+        raise ConfigError(f"{cls.__name__} cannot be built from training settings; it is not trainable.")
+
+    def check_trainable(self) -> None:
+        """Raise :class:`~audio_transfer.errors.ConfigError` saying why, when this task cannot train."""
+
+    def training_objective(self, labels: np.ndarray, settings: Mapping[str, Any]) -> TrainingObjective:
+        """What :class:`~audio_transfer.training.Trainer` fits for this task on integer class ``labels``
+        (indices into the training classes), with ``settings`` as in :meth:`from_settings`."""
+        raise ConfigError(f"{type(self).__name__} has no training objective; it cannot be trained.")
+
+    def untrained_alternative(self) -> Task | None:
+        """A model of this task that works without training, over the same base, which training keeps
+        instead of the trained one when that one measures worse on validation classes it never saw; ``None``
+        when there is none."""
+        return None
 
     @property
     def sample_rate(self) -> int:

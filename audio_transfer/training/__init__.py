@@ -1,15 +1,16 @@
 """Training: the head on cached embeddings of a frozen base (stage 1), optional fine-tuning (stage 2).
 
-Public API: :class:`TrainConfig` (``TASK_NAMES``, ``TASK_DEFAULTS``), :class:`Trainer`, :class:`TrainResult`,
-:class:`EmbeddingCache`, :func:`hold_out_validation`, :func:`train_run` / :func:`load_run` /
-:class:`TrainingRun` with the run-folder file names, :func:`make_task`, :func:`task_name`, :func:`clip_key`.
-Everything but the configuration imports TensorFlow, so it is resolved on first access: the CLI can read
-``TASK_NAMES`` without paying for it.
+Public API: :class:`TrainConfig`, :class:`Trainer`, :class:`TrainResult`, :class:`EmbeddingCache`,
+:func:`hold_out_validation`, :func:`train_run` / :func:`load_run` / :class:`TrainingRun`, :class:`RunFolder`
+with the run-folder file names, :func:`make_task`, :func:`clip_key`, and :func:`evaluate_task` (with
+:func:`classification_report`, :func:`verification_report`). What a task is (its name, defaults, objective,
+evaluation) is declared by its class; see :mod:`audio_transfer.tasks`. Everything but the configuration
+imports TensorFlow, so it is resolved on first access.
 """
 
 import importlib
 
-from audio_transfer.training.train_config import TASK_DEFAULTS, TASK_NAMES, TrainConfig
+from audio_transfer.training.train_config import TrainConfig
 
 _LAZY = {
     "EmbeddingCache": "audio_transfer.training.embedding_cache",
@@ -24,16 +25,17 @@ _LAZY = {
             "LABELS_FILE",
             "METRICS_FILE",
             "MODEL_FILE",
-            "TASK_CLASSES",
-            "TrainingRun",
-            "auto_clip_seconds",
-            "clip_key",
-            "load_run",
-            "make_task",
-            "task_name",
-            "train_run",
-            "verification_report",
+            "SPLITS_FILE",
+            "RunFolder",
         ),
+        "audio_transfer.training.run_folder",
+    ),
+    **dict.fromkeys(
+        ("EVALUATIONS", "classification_report", "evaluate_task", "verification_report"),
+        "audio_transfer.training.task_evaluation",
+    ),
+    **dict.fromkeys(
+        ("TrainingRun", "auto_clip_seconds", "clip_key", "load_run", "make_task", "train_run"),
         "audio_transfer.training.training_run",
     ),
 }
@@ -45,4 +47,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["TASK_DEFAULTS", "TASK_NAMES", "TrainConfig", *_LAZY]
+__all__ = ["TrainConfig", *_LAZY]

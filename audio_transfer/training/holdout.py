@@ -14,7 +14,7 @@ from audio_transfer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-HOLDOUT_MODES = ("speakers", "clips", "classes")
+HOLDOUT_MODES = ("speakers", "clips", "classes", "none")
 
 
 def hold_out_validation(
@@ -32,7 +32,8 @@ def hold_out_validation(
     - ``hold_out="clips"`` (speaker identification, where speakers are the classes): ``fraction`` of each
       class's clips, at least one, drawn at random (seeded);
     - ``hold_out="classes"`` (speaker verification, which must work for people never enrolled before):
-      whole classes, by the same stable hash of the class name.
+      whole classes, by the same stable hash of the class name;
+    - ``hold_out="none"``: nothing; every example trains.
 
     Nothing is held out when a class has fewer than ``min_examples`` clips (validation from so few would
     cost the head examples it needs and measure little), nor when the split leaves a class without training
@@ -43,6 +44,8 @@ def hold_out_validation(
     """
     if hold_out not in HOLDOUT_MODES:
         raise ConfigError(f"hold_out must be one of {', '.join(HOLDOUT_MODES)}; received {hold_out!r}.")
+    if hold_out == "none":
+        return list(examples), []
     counts = collections.Counter(example.label for example in examples)
     smallest = min(counts.values(), default=0)
     if smallest < min_examples:

@@ -11,16 +11,7 @@ import yaml
 
 from audio_transfer.atomic_files import write_text
 from audio_transfer.errors import ConfigError
-
-TASK_NAMES = ("kws", "speaker-id", "speaker-verification", "classify")
-
-# Per task: the base used when none is named and the head's temporal pooling.
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "kws": {"base": "speech_embedding", "pooling": "mean_max"},
-    "classify": {"base": "speech_embedding", "pooling": "mean_max"},
-    "speaker-id": {"base": "ge2e_speaker", "pooling": "attentive_statistics"},
-    "speaker-verification": {"base": "ge2e_speaker", "pooling": "mean"},
-}
+from audio_transfer.tasks.task_registry import task_class, task_names
 
 
 @dataclasses.dataclass
@@ -28,16 +19,18 @@ class TrainConfig:
     """Settings of one training run; ``None`` means "the task's default" (see :meth:`resolved`).
 
     Data:
-        task: one of :data:`TASK_NAMES`.
+        task: a registered task's name (:func:`audio_transfer.tasks.task_names`: ``kws``, ``classify``,
+            ``speaker-id``, ``speaker-verification`` and any added with ``register_task``).
         base: base name, hub handle or path for :func:`audio_transfer.bases.load_base`.
         base_weights: weights file for a preset that reads user-supplied weights (``yamnet``: Google's
             ``yamnet.h5``, a YAMNet ``.tflite`` or a TF Hub SavedModel folder); ``None``: the preset's own.
         data_dir: training folder (folder per class) or manifest.
         val_data_dir: validation folder; ``None`` holds out ``validation_fraction`` of the training data.
         sample_rate: rate in Hz clips are decoded at (the base's).
-        clip_seconds: every clip is padded or cut to this length (centred); ``None`` measures the training
-            files: the 95th percentile of their durations (so words anywhere in longer clips are kept
-            whole and short clips are not drowned in padding), from 0.5 to 6 s.
+        clip_seconds: every clip is padded or cut to this length (centred); ``None`` takes the task's
+            ``default_clip_seconds`` or, when that is ``None`` too, measures the training files: the 95th
+            percentile of their durations (so words anywhere in longer clips are kept whole and short clips
+            are not drowned in padding), from 0.5 to 6 s.
         keywords: for ``kws``: the words to spot; other words become ``_unknown_``.
         unknown_fraction: share of ``_unknown_`` examples kept (``kws`` with ``keywords``).
         silence_fraction: share of ``_silence_`` examples made from background noise.
@@ -48,7 +41,8 @@ class TrainConfig:
             file among others never stops it); 1 skips every undecodable file.
 
     Head:
-        pooling: temporal pooling of the head (see :data:`audio_transfer.heads.POOLING_NAMES`).
+        pooling: temporal pooling of the head (see :data:`audio_transfer.heads.POOLING_NAMES`; ``None``: the
+            task's ``default_pooling``).
         context_seconds: classifiers: silence added around each clip inside the model (``None``: the
             task's default, 0.35 s for keywords and sounds).
         hidden_units: hidden ReLU layer size of classification heads (0 = linear).
@@ -121,8 +115,8 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.task not in TASK_NAMES:
-            raise ConfigError(f"task must be one of {', '.join(TASK_NAMES)}; received {self.task!r}.")
+        if self.task not in task_names():
+            raise ConfigError(f"task must be one of {', '.join(task_names())}; received {self.task!r}.")
         for name in (
             "sample_rate",
             "epochs",
@@ -168,8 +162,9 @@ class TrainConfig:
             raise ConfigError(f"monitor must be 'val_loss' or 'val_accuracy', received {self.monitor!r}.")
 
     def resolved(self) -> TrainConfig:
-        """A copy with the task's defaults filled in for ``base`` and ``pooling``."""
-        defaults = TASK_DEFAULTS[self.task]
+        """A copy with the task's defaults filled in for ``base`` and ``pooling`` (imports the task class)."""
+        cls = task_class(self.task)
+        defaults = {"base": cls.default_base, "pooling": cls.default_pooling}
         return dataclasses.replace(
             self, **{key: value for key, value in defaults.items() if getattr(self, key) is None}
         )

@@ -13,10 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from audio_transfer.errors import ConfigError, InputShapeError
-from audio_transfer.heads.additive_angular_margin_softmax import AdditiveAngularMarginSoftmax
-from audio_transfer.tasks.classifier import Classifier
-from audio_transfer.tasks.speaker_verifier import SpeakerVerifier
-from audio_transfer.tasks.task import Task
+from audio_transfer.tasks import Task, TrainingObjective
 from audio_transfer.training.embedding_cache import EmbeddingCache
 from audio_transfer.training.train_config import TrainConfig
 from audio_transfer.training.train_result import TrainResult
@@ -30,6 +27,12 @@ _CACHED_STEPS_PER_EXECUTION = 32
 # (waveforms, seed) -> augmented waveforms of the same shape; the same seed gives the same output.
 Augment = Callable[[np.ndarray, int], np.ndarray]
 
+# What fit() trains on besides (waveforms, labels) arrays: datasets of (waveform, label) pairs.
+Dataset = tf.data.Dataset | keras.utils.PyDataset
+
+# learning_rate -> a fresh optimizer; called once per stage.
+OptimizerFactory = Callable[[float], keras.optimizers.Optimizer]
+
 
 class Trainer:
     """Trains a task's head on a frozen base, then optionally fine-tunes the top blocks of the base.
@@ -40,14 +43,16 @@ class Trainer:
     Stage 2 (``config.fine_tune_blocks > 0``) unfreezes the top blocks (``base.set_trainable(n)``) and
     trains the whole task on waveforms, freshly augmented every batch, at ``fine_tune_learning_rate``.
     Both stages stop early on the validation ``monitor`` and restore the best epoch's weights. Classes are
-    weighted by inverse frequency. Classifiers train with label-smoothed cross-entropy; a
-    :class:`~audio_transfer.tasks.SpeakerVerifier` trains its embedding with an additive angular margin
-    softmax over the training speakers (the softmax layer is dropped afterwards). Keras progress bars go to
-    stderr.
+    weighted by inverse frequency. The loss and metrics are the task's own
+    (:meth:`~audio_transfer.tasks.Task.training_objective`): classifiers train with label-smoothed
+    cross-entropy; a :class:`~audio_transfer.tasks.SpeakerVerifier` trains its embedding with an additive
+    angular margin softmax over the training speakers (the softmax layer is dropped afterwards). The
+    optimizer is AdamW at ``config.learning_rate`` (``fine_tune_learning_rate`` in stage 2) with
+    ``config.weight_decay`` unless :meth:`fit` is given another. Keras progress bars go to stderr.
 
     Args:
-        task: the task to train (a :class:`Classifier` subclass or a :class:`SpeakerVerifier` with
-            something to train).
+        task: the task to train: any :class:`~audio_transfer.tasks.Task` with a training objective (the
+            classifiers, a :class:`~audio_transfer.tasks.SpeakerVerifier` with something to train).
         config: settings; see :class:`TrainConfig`.
         cache: embedding cache over ``task.base``; by default an in-memory one (or on disk under
             ``config.cache_dir``).
@@ -69,15 +74,9 @@ class Trainer:
         verbose: int = 1,
         callbacks: Sequence[keras.callbacks.Callback] = (),
     ) -> None:
-        if not isinstance(task, (Classifier, SpeakerVerifier)):
-            raise ConfigError(
-                f"Trainer trains a Classifier or a SpeakerVerifier, received {type(task).__name__}."
-            )
-        if isinstance(task, SpeakerVerifier) and not task.head.has_weights:
-            raise ConfigError(
-                "This SpeakerVerifier has nothing to train (no projection_dim and no attention pooling); it "
-                "verifies as it is. Give it projection_dim to train an embedding with AAM softmax."
-            )
+        if not isinstance(task, Task):
+            raise ConfigError(f"Trainer trains an audio_transfer Task, received {type(task).__name__}.")
+        task.check_trainable()
         self.task = task
         self.config = config or TrainConfig()
         self.cache = cache or EmbeddingCache(task.base, cache_dir=self.config.cache_dir)
@@ -85,40 +84,63 @@ class Trainer:
             raise ConfigError("The embedding cache must wrap the task's own base.")
         self.verbose = verbose
         self.callbacks = list(callbacks)
-        self._margin_softmax: AdditiveAngularMarginSoftmax | None = None
-        self._num_speakers = 0
+        self._objective: TrainingObjective | None = None
 
     # -- public -----------------------------------------------------------------------------------------
     def fit(
         self,
-        waveforms: np.ndarray,
-        labels: np.ndarray,
+        waveforms: np.ndarray | Dataset,
+        labels: np.ndarray | None = None,
         *,
-        validation: tuple[np.ndarray, np.ndarray] | None = None,
+        validation: tuple[np.ndarray, np.ndarray] | Dataset | None = None,
         keys: Sequence[str] | None = None,
         validation_keys: Sequence[str] | None = None,
         augment: Augment | None = None,
+        optimizer: keras.optimizers.Optimizer | OptimizerFactory | None = None,
     ) -> TrainResult:
-        """Train on ``(clips, samples)`` waveforms with integer ``labels`` (indices into the task's labels).
+        """Train on clips with integer labels (indices into the task's labels).
+
+        The clips come as arrays (``waveforms`` and ``labels``) or as a dataset of ``(waveform, label)``
+        pairs: a ``tf.data.Dataset`` or a ``keras.utils.PyDataset``, batched (``(batch, samples)`` waveforms
+        with ``(batch,)`` labels) or not (``(samples,)`` with a scalar label); the two may be mixed across
+        elements. A dataset is read once, to the end (it must be finite: no ``repeat()``), and its clips
+        are then embedded, augmented and repeated exactly as arrays are; every clip must have the same
+        length. A dataset that yields sample weights or one-hot labels is refused with the way to fix it.
 
         Args:
-            waveforms: equal-length training clips, float32 at ``task.sample_rate``.
-            labels: ``(clips,)`` class index of each clip (speaker index for a verifier).
-            validation: ``(waveforms, labels)`` for early stopping; ``None`` trains every epoch.
+            waveforms: equal-length training clips ``(clips, samples)``, float32 at ``task.sample_rate``;
+                or a dataset as described above.
+            labels: ``(clips,)`` class index of each clip (speaker index for a verifier); ``None`` with a
+                dataset.
+            validation: ``(waveforms, labels)`` arrays or a dataset, for early stopping; ``None`` trains
+                every epoch.
             keys, validation_keys: cache keys of the clips (see :meth:`EmbeddingCache.file_key`).
             augment: ``augment(waveforms, seed)``; used when ``config.augment`` is on.
+            optimizer: ``None`` for AdamW (``config.learning_rate``, ``config.weight_decay``); a Keras
+                optimizer, used as it is for stage 1 (stage 2 uses a copy of its settings at
+                ``config.fine_tune_learning_rate``); or ``factory(learning_rate)`` returning a fresh
+                optimizer, called once per stage.
 
         Returns:
             the history of both stages; the task holds the kept weights, with its base frozen again.
+
+        Example:
+            >>> clips = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(32)
+            >>> Trainer(spotter, config).fit(clips, optimizer=lambda rate: keras.optimizers.SGD(rate))
         """
         config = self.config
-        if isinstance(self.task, SpeakerVerifier):
-            self._num_speakers = int(np.max(labels)) + 1 if np.size(labels) else 0
-            if self._num_speakers < 2:
-                raise ConfigError("Training a speaker verifier needs clips of at least 2 speakers.")
-            self._margin_softmax = None
-        x, y = self._check_data(waveforms, labels, "training")
-        x_val, y_val = self._check_data(*validation, "validation") if validation is not None else (None, None)
+        x, y = _clips_and_labels(waveforms, labels, "training")
+        x_val, y_val = (None, None)
+        if validation is not None:
+            x_val, y_val = (
+                _clips_and_labels(*validation, "validation")
+                if isinstance(validation, tuple)
+                else _clips_and_labels(validation, None, "validation")
+            )
+        self._objective = self.task.training_objective(y, config.to_dict())
+        self._check_labels(y, "training")
+        if y_val is not None:
+            self._check_labels(y_val, "validation")
         keras.utils.set_random_seed(config.seed)
         augment = augment if config.augment and config.augment_copies else None
         hits, misses = self.cache.hits, self.cache.misses
@@ -141,8 +163,12 @@ class Trainer:
             len(frames) - len(x),
             config.epochs,
         )
-        head = self._stage_one_model()
-        self._compile(head, config.learning_rate, steps_per_execution=_CACHED_STEPS_PER_EXECUTION)
+        head = self._objective.head_model()
+        self._compile(
+            head,
+            self._optimizer(optimizer, config.learning_rate, stage=1),
+            steps_per_execution=_CACHED_STEPS_PER_EXECUTION,
+        )
         best_epochs["head"] = self._run(
             "head",
             head,
@@ -162,8 +188,8 @@ class Trainer:
                 config.fine_tune_epochs,
                 config.fine_tune_learning_rate,
             )
-            model = self._stage_two_model()
-            self._compile(model, config.fine_tune_learning_rate)
+            model = self._objective.end_to_end_model()
+            self._compile(model, self._optimizer(optimizer, config.fine_tune_learning_rate, stage=2))
             batches = _WaveformBatches(
                 x, y, trainer=self, augment=augment, seed=config.seed, batch_size=config.batch_size
             )
@@ -189,70 +215,18 @@ class Trainer:
             cache_misses=self.cache.misses - misses,
         )
 
-    # -- the objective, per kind of task ------------------------------------------------------------------
-    @property
-    def num_classes(self) -> int:
-        if isinstance(self.task, Classifier):
-            return len(self.task.labels)
-        return self._num_speakers
-
-    def _check_data(self, waveforms, labels, what: str) -> tuple[np.ndarray, np.ndarray]:
-        x = np.asarray(waveforms, dtype=np.float32)
-        y = np.asarray(labels)
-        if x.ndim != 2 or y.shape != (len(x),):
-            raise InputShapeError(
-                f"The {what} data must be waveforms (clips, samples) and labels (clips,), received shapes "
-                f"{x.shape} and {y.shape}."
-            )
-        if not np.issubdtype(y.dtype, np.integer):
+    # -- the task's objective -----------------------------------------------------------------------------
+    def _check_labels(self, y: np.ndarray, what: str) -> None:
+        num_classes = self._objective.num_classes
+        if len(y) and (y.min() < 0 or y.max() >= num_classes):
             raise ConfigError(
-                f"The {what} labels must be class indices (integers), received dtype {y.dtype}."
+                f"The {what} labels must be in [0, {num_classes - 1}], received values from {y.min()} to "
+                f"{y.max()}."
             )
-        if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
-            raise ConfigError(
-                f"The {what} labels must be in [0, {self.num_classes - 1}], received values from {y.min()} "
-                f"to {y.max()}."
-            )
-        return x, y.astype(np.int32)
 
     def _embed(self, waveforms: np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
         """The base's frames of clips as the task sees them (with its context silence), via the cache."""
         return self.cache.embed(keras.ops.convert_to_numpy(self.task.with_context(waveforms)), keys=keys)
-
-    def _margin_layer(self) -> AdditiveAngularMarginSoftmax:
-        # One layer for both stages, so fine-tuning starts from the speaker centres stage 1 learned.
-        if self._margin_softmax is None:
-            self._margin_softmax = AdditiveAngularMarginSoftmax(
-                self.num_classes,
-                margin=self.config.aam_margin,
-                scale=self.config.aam_scale,
-                name="aam_softmax",
-            )
-        return self._margin_softmax
-
-    def _stage_one_model(self) -> keras.Model:
-        if isinstance(self.task, Classifier):
-            return self.task.head_model()
-        frames = keras.Input((None, self.task.base.embedding_dim), name="frame_embeddings")
-        labels = keras.Input((), dtype="int32", name="labels")
-        logits = self._margin_layer()(self.task.head(frames), labels=labels)
-        return keras.Model([frames, labels], logits, name="verifier_head_training")
-
-    def _stage_two_model(self) -> keras.Model:
-        if isinstance(self.task, Classifier):
-            return self.task
-        waveform = keras.Input((None,), name="waveform")
-        labels = keras.Input((), dtype="int32", name="labels")
-        logits = self._margin_layer()(self.task(waveform), labels=labels)
-        return keras.Model([waveform, labels], logits, name="verifier_training")
-
-    def _inputs(self, x: np.ndarray, y: np.ndarray):
-        return x if isinstance(self.task, Classifier) else (x, y)
-
-    def _targets(self, y: np.ndarray) -> np.ndarray:
-        if isinstance(self.task, Classifier):
-            return np.eye(self.num_classes, dtype=np.float32)[y]
-        return y
 
     def _dataset(self, x: np.ndarray, y: np.ndarray, *, shuffle: bool) -> tf.data.Dataset:
         """Batches of (inputs, targets[, class weights]); training batches reshuffled every epoch.
@@ -262,7 +236,9 @@ class Trainer:
         few for the head to converge in a sensible number of epochs.
         """
         weights = self._sample_weights(y) if shuffle else None
-        parts = (self._inputs(x, y), self._targets(y)) + (() if weights is None else (weights,))
+        parts = (self._objective.inputs(x, y), self._objective.targets(y)) + (
+            () if weights is None else (weights,)
+        )
         dataset = tf.data.Dataset.from_tensor_slices(parts)
         if not shuffle:
             return dataset.batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
@@ -270,21 +246,44 @@ class Trainer:
         dataset = dataset.shuffle(len(y), seed=self.config.seed, reshuffle_each_iteration=True)
         return dataset.repeat(max(passes, 1)).batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
 
-    def _compile(self, model: keras.Model, learning_rate: float, *, steps_per_execution: int = 1) -> None:
-        if isinstance(self.task, Classifier):
-            loss = keras.losses.CategoricalCrossentropy(label_smoothing=self.config.label_smoothing)
-        else:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=self.config.weight_decay)
+    def _optimizer(
+        self,
+        optimizer: keras.optimizers.Optimizer | OptimizerFactory | None,
+        learning_rate: float,
+        *,
+        stage: int,
+    ) -> keras.optimizers.Optimizer:
+        """The optimizer of a stage: AdamW by default, the given one (a copy at ``learning_rate`` after
+        stage 1), or the factory's."""
+        if optimizer is None:
+            return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=self.config.weight_decay)
+        if isinstance(optimizer, keras.optimizers.Optimizer):
+            if stage == 1:
+                return optimizer
+            return type(optimizer).from_config({**optimizer.get_config(), "learning_rate": learning_rate})
+        made = optimizer(learning_rate) if callable(optimizer) else optimizer
+        if not isinstance(made, keras.optimizers.Optimizer):
+            raise ConfigError(
+                "optimizer must be a keras.optimizers.Optimizer or a function of the learning rate returning "
+                f"one (e.g. lambda rate: keras.optimizers.SGD(rate)); it gave {type(made).__name__}."
+            )
+        return made
+
+    def _compile(
+        self, model: keras.Model, optimizer: keras.optimizers.Optimizer, *, steps_per_execution: int = 1
+    ) -> None:
         model.compile(
-            optimizer=optimizer, loss=loss, metrics=["accuracy"], steps_per_execution=steps_per_execution
+            optimizer=optimizer,
+            loss=self._objective.loss,
+            metrics=self._objective.metrics,
+            steps_per_execution=steps_per_execution,
         )
 
     def _sample_weights(self, y: np.ndarray) -> np.ndarray | None:
         """Inverse class frequency per example, averaging 1 over the classes present."""
         if not self.config.class_weighting:
             return None
-        counts = np.bincount(y, minlength=self.num_classes)
+        counts = np.bincount(y)
         weights = len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1))
         return weights[y].astype(np.float32)
 
@@ -344,9 +343,81 @@ class _WaveformBatches(keras.utils.PyDataset):
         x, y = self.x[rows], self.y[rows]
         if self.augment is not None:
             x = self.augment(x, self.seed * 1_000_003 + self.epoch * 10_007 + index)
-        batch = (self.trainer._inputs(x, y), self.trainer._targets(y))
+        objective = self.trainer._objective
+        batch = (objective.inputs(x, y), objective.targets(y))
         return batch if self.weights is None else (*batch, self.weights[rows])
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self.order = np.random.default_rng(self.seed + self.epoch).permutation(len(self.x))
+
+
+def _clips_and_labels(data, labels, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(clips, samples)`` float32 waveforms and ``(clips,)`` int32 labels from arrays or a dataset."""
+    if isinstance(data, (tf.data.Dataset, keras.utils.PyDataset)):
+        if labels is not None:
+            raise ConfigError(
+                f"The {what} dataset yields its own labels: pass it alone, without labels (or pass arrays)."
+            )
+        x, y = _read_dataset(data, what)
+    elif labels is None:
+        raise ConfigError(
+            f"The {what} waveforms need their labels: pass fit(waveforms, labels), or a tf.data.Dataset or "
+            "keras.utils.PyDataset of (waveform, label) pairs."
+        )
+    else:
+        x, y = np.asarray(data, dtype=np.float32), np.asarray(labels)
+    if x.ndim != 2 or y.shape != (len(x),):
+        raise InputShapeError(
+            f"The {what} data must be waveforms (clips, samples) and labels (clips,), received shapes "
+            f"{x.shape} and {y.shape}."
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ConfigError(f"The {what} labels must be class indices (integers), received dtype {y.dtype}.")
+    return x, y.astype(np.int32)
+
+
+def _read_dataset(data: Dataset, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``(waveform, label)`` element of a finite dataset, batched or not, as two arrays."""
+    if isinstance(data, tf.data.Dataset):
+        if data.cardinality() == tf.data.INFINITE_CARDINALITY:
+            raise ConfigError(
+                f"The {what} dataset is infinite (repeat()); pass a finite one: the trainer reads it once "
+                "and repeats the clips itself (min_steps_per_epoch)."
+            )
+        elements = data.as_numpy_iterator()
+    else:
+        if data.num_batches is None:
+            raise ConfigError(
+                f"The {what} PyDataset has no length; give it __len__ (its number of batches) so that the "
+                "trainer can read it once."
+            )
+        elements = (data[index] for index in range(data.num_batches))
+    waveforms, labels = [], []
+    for element in elements:
+        if not isinstance(element, (tuple, list)) or len(element) != 2:
+            size = len(element) if isinstance(element, (tuple, list)) else 1
+            raise ConfigError(
+                f"The {what} dataset must yield (waveform, label) pairs, received an element of {size} "
+                "part(s). Drop sample weights: the trainer weights classes itself (class_weighting)."
+            )
+        x, y = np.asarray(element[0], np.float32), np.asarray(element[1])
+        if x.ndim == 1:
+            x, y = x[np.newaxis], y.reshape(1)
+        waveforms.append(x)
+        labels.append(y)
+    if not waveforms:
+        raise ConfigError(f"The {what} dataset yielded no clips.")
+    lengths = sorted({x.shape[-1] for x in waveforms if x.ndim == 2})
+    if len(lengths) > 1 or any(x.ndim != 2 for x in waveforms):
+        raise InputShapeError(
+            f"The {what} dataset must yield waveforms (samples,) or (batch, samples) of one length, "
+            f"received lengths {lengths[:5]}: pad or crop every clip to one length (e.g. decode_examples "
+            "with clip_seconds)."
+        )
+    if any(y.ndim != 1 for y in labels):
+        raise InputShapeError(
+            f"The {what} dataset's labels must be class indices, one per clip (not one-hot), received "
+            f"shape {next(y.shape for y in labels if y.ndim != 1)}."
+        )
+    return np.concatenate(waveforms), np.concatenate(labels)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_transfer.atomic_files import atomic_write
 from audio_transfer.audio import audio_info
 from audio_transfer.bases import AudioBase, load_base
 from audio_transfer.data import (
@@ -24,50 +23,22 @@ from audio_transfer.data import (
     load_labelled_audio,
     load_splits,
 )
-from audio_transfer.errors import AudioDecodeError, ConfigError
-from audio_transfer.evaluation import VerificationReport, cosine_scores, trial_pairs, verification_metrics
-from audio_transfer.tasks import (
-    AudioClassifier,
-    Classifier,
-    KeywordSpotter,
-    SpeakerClassifier,
-    SpeakerVerifier,
-    Task,
-    load_task,
-)
+from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
+from audio_transfer.evaluation import ClassificationReport, VerificationReport
+from audio_transfer.tasks import Task, task_class
 from audio_transfer.training.embedding_cache import EmbeddingCache
 from audio_transfer.training.holdout import hold_out_validation
+from audio_transfer.training.run_folder import CONFIG_FILE, SPLITS, SPLITS_FILE, RunFolder
+from audio_transfer.training.task_evaluation import error_rate, evaluate_task
 from audio_transfer.training.train_config import TrainConfig
 from audio_transfer.training.train_result import TrainResult
 from audio_transfer.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
-# The files of a run folder (``audio-transfer export`` reads the first three).
-MODEL_FILE = "model.keras"
-LABELS_FILE = "labels.txt"
-CONFIG_FILE = "config.yaml"
-HISTORY_FILE = "history.csv"
-METRICS_FILE = "metrics.json"
-
 # Bounds of the clip length measured from the data when clip_seconds is not set.
 MIN_AUTO_CLIP_SECONDS = 0.5
 MAX_AUTO_CLIP_SECONDS = 6.0
-
-# What validation holds out when no validation data is given (see hold_out_validation).
-HOLD_OUT = {
-    "kws": "speakers",
-    "classify": "speakers",
-    "speaker-id": "clips",
-    "speaker-verification": "classes",
-}
-
-TASK_CLASSES: dict[str, type[Task]] = {
-    "kws": KeywordSpotter,
-    "classify": AudioClassifier,
-    "speaker-id": SpeakerClassifier,
-    "speaker-verification": SpeakerVerifier,
-}
 
 
 @dataclasses.dataclass
@@ -83,6 +54,7 @@ class TrainingRun:
         evaluation: clips to report metrics on: validation clips, else the training clips.
         evaluation_split: ``"validation"`` or ``"train"``: which clips ``evaluation`` holds.
         skipped: files left out (undecodable, unreadable).
+        splits: the examples training used, by split (``"train"``, ``"validation"``); see :meth:`examples`.
     """
 
     task: Task
@@ -93,50 +65,49 @@ class TrainingRun:
     evaluation: DecodedClips | None = None
     evaluation_split: str | None = None
     skipped: list[SkippedFile] = dataclasses.field(default_factory=list)
+    splits: dict[str, list[AudioExample]] | None = None
+
+    def examples(self, split: str) -> list[AudioExample]:
+        """The examples of ``split`` exactly as training used them: ``"train"`` (the clips trained on, the
+        ones to calibrate an int8 export on) or ``"validation"`` (the clips training held out; empty when
+        nothing was). Decode them with :func:`audio_transfer.data.decode_examples` at
+        ``config.sample_rate`` and ``config.clip_seconds``.
+
+        Raises:
+            ConfigError: ``split`` is not ``"train"`` or ``"validation"``.
+            DatasetError: the run has no record of its splits (a run folder written before runs kept
+                ``splits.csv``).
+
+        Example:
+            >>> held_out = load_run("runs/kws").examples("validation")  # doctest: +SKIP
+        """
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, received {split!r}.")
+        if self.splits is None and self.run_dir is not None:
+            self.splits = RunFolder(self.run_dir).read_splits()
+        if self.splits is None:
+            where = f"{self.run_dir} has no {SPLITS_FILE}" if self.run_dir else "this run has no splits"
+            raise DatasetError(
+                f"{where}: it was trained before runs recorded their clips. Train it again to record them, "
+                "or split the data yourself (audio_transfer.data.load_splits)."
+            )
+        return list(self.splits[split])
 
     def save(self, run_dir: str | os.PathLike) -> Path:
-        """Write ``model.keras``, ``labels.txt``, ``config.yaml`` and ``history.csv`` into ``run_dir``."""
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        partial = run_dir / f".partial.{MODEL_FILE}"
-        self.task.save(partial)
-        os.replace(partial, run_dir / MODEL_FILE)
-        text = "".join(f"{label}\n" for label in self.labels)
-        atomic_write(run_dir / LABELS_FILE, lambda file: file.write(text.encode()))
-        self.config.to_yaml(run_dir / CONFIG_FILE)
-        if self.result is not None:
-            self.result.to_csv(run_dir / HISTORY_FILE)
+        """Write the run folder (see :class:`RunFolder`): ``model.keras``, ``labels.txt``, ``config.yaml``,
+        and ``history.csv`` and ``splits.csv`` when the run has them."""
+        run_dir = RunFolder(run_dir).write(
+            task=self.task, labels=self.labels, config=self.config, result=self.result, splits=self.splits
+        )
         self.run_dir = run_dir
         return run_dir
 
 
-def task_name(task: Task) -> str:
-    """The task's name in :data:`TASK_CLASSES` (``"kws"``, ``"speaker-id"``...)."""
-    for name, cls in TASK_CLASSES.items():
-        if type(task) is cls:
-            return name
-    raise ConfigError(f"{type(task).__name__} is not one of the trainable tasks {', '.join(TASK_CLASSES)}.")
-
-
 def make_task(config: TrainConfig, base: AudioBase, labels: list[str]) -> Task:
-    """A fresh task of ``config.task`` over ``base``, its head shaped by ``config``."""
+    """A fresh task of ``config.task`` over ``base``, its head shaped by ``config`` (see
+    :meth:`Task.from_settings`)."""
     config = config.resolved()
-    if config.task == "speaker-verification":
-        return SpeakerVerifier(
-            base,
-            projection_dim=config.projection_dim or base.embedding_dim,
-            pooling=config.pooling,
-            dropout=config.dropout,
-        )
-    return TASK_CLASSES[config.task](
-        base,
-        labels,
-        pooling=config.pooling,
-        hidden_units=config.hidden_units,
-        normalize=config.normalize,
-        dropout=config.dropout,
-        context_seconds=config.context_seconds,
-    )
+    return task_class(config.task).from_settings(base, labels, config.to_dict())
 
 
 def train_run(
@@ -144,20 +115,24 @@ def train_run(
 ) -> TrainingRun:
     """Train ``config.task`` on ``config.data_dir`` and, with ``out_dir``, save the run there.
 
-    Loads the base and the labelled clips, holds out validation clips when ``config.val_data_dir`` is not
-    given (see :func:`hold_out_validation`), decodes every clip once to ``config.clip_seconds``, trains with
-    :class:`Trainer` (embeddings cached, augmented copies from the dataset's background noise) and returns
-    the run. Metrics are left to :mod:`audio_transfer.evaluation` on ``run.evaluation``.
+    Loads the base and the labelled clips, holds out validation clips the way the task declares
+    (``validation_hold_out``; see :func:`hold_out_validation`) when ``config.val_data_dir`` is not given,
+    decodes every clip once to ``config.clip_seconds``, trains with :class:`Trainer` (embeddings cached,
+    augmented copies from the dataset's background noise) and returns the run. A task validated on classes
+    it never trains on (``validation_hold_out == "classes"``) trains every epoch and is then compared, on
+    the validation clips, with its ``untrained_alternative()``; the better one is kept. Metrics are left to
+    :func:`evaluate_task` on ``run.evaluation``.
 
     Args:
         config: the settings; ``config.data_dir`` is required (a folder per class, or a manifest).
-        out_dir: run folder to write (``model.keras``, ``labels.txt``, ``config.yaml``, ``history.csv``);
-            ``None`` keeps the run in memory.
+        out_dir: run folder to write (see :class:`RunFolder`: ``model.keras``, ``labels.txt``,
+            ``config.yaml``, ``history.csv``, ``splits.csv``); ``None`` keeps the run in memory.
         verbose: Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch.
 
     Returns:
         a :class:`TrainingRun`; ``run.evaluation`` holds the validation clips (``(clips, samples)``
-        float32) when some were held out, else the training clips.
+        float32) when some were held out, else the training clips; ``run.examples("train")`` and
+        ``run.examples("validation")`` the examples of each split.
 
     Example:
         >>> run = train_run(TrainConfig(task="kws", data_dir="digits", keywords=["yes", "no"]), "runs/yes_no")
@@ -166,6 +141,7 @@ def train_run(
     if config.data_dir is None:
         raise ConfigError("data_dir is not set: give the training folder (folder per class) or manifest.")
     config = config.resolved()
+    cls = task_class(config.task)
     base_kwargs = {} if config.base_weights is None else {"weights": config.base_weights}
     base = load_base(config.base, **base_kwargs)
     if config.sample_rate != base.sample_rate:
@@ -177,9 +153,10 @@ def train_run(
         "silence_fraction": config.silence_fraction,
         "seed": config.seed,
     }
-    verification = config.task == "speaker-verification"
-    if config.val_data_dir is not None and verification:
-        # Verification validates on other speakers: the folders need not share classes.
+    # A task validated on classes it never trains on (verification: other speakers) needs validation
+    # folders that share no classes with training, and its softmax runs over its training classes only.
+    unseen_classes = cls.validation_hold_out == "classes"
+    if config.val_data_dir is not None and unseen_classes:
         data = load_labelled_audio(config.data_dir, **load_kwargs)
         train_examples = data.examples
         validation_examples = load_labelled_audio(config.val_data_dir, **load_kwargs).examples
@@ -193,12 +170,12 @@ def train_run(
         train_examples, validation_examples = hold_out_validation(
             data.examples,
             fraction=config.validation_fraction,
-            hold_out=HOLD_OUT[config.task],
+            hold_out=cls.validation_hold_out,
             min_examples=config.min_examples_for_validation,
             seed=config.seed,
         )
     if config.clip_seconds is None:
-        config = config.replace(clip_seconds=auto_clip_seconds(train_examples))
+        config = config.replace(clip_seconds=cls.default_clip_seconds or auto_clip_seconds(train_examples))
     decode = functools.partial(
         decode_examples,
         sample_rate=config.sample_rate,
@@ -207,8 +184,7 @@ def train_run(
     )
     train = decode(train_examples)
     validation = decode(validation_examples) if validation_examples else None
-    # A verifier's softmax runs over its training speakers only; classifiers know every class.
-    labels = sorted(set(train.labels)) if verification else list(data.labels)
+    labels = sorted(set(train.labels)) if unseen_classes else list(data.labels)
     if len(labels) < 2:
         raise ConfigError(f"{config.data_dir} has {len(labels)} class; training needs at least two.")
     skipped = [*data.skipped, *train.skipped, *(validation.skipped if validation else [])]
@@ -233,25 +209,22 @@ def train_run(
         },
     )
     augment = _augmenter(data.noise_files, sample_rate=config.sample_rate) if config.augment else None
-    untrained = None
-    if verification and validation is not None:
-        untrained = (
-            base.get_weights(),
-            verification_report(SpeakerVerifier(base), validation.waveforms, validation.labels),
-        )
-    # Verification validates on unseen speakers, which a softmax over the training speakers cannot score:
-    # it trains every epoch and is compared with the untrained base afterwards.
-    classify_validation = validation is not None and not verification
+    alternative = task.untrained_alternative() if unseen_classes and validation is not None else None
+    if alternative is not None:
+        untrained = (base.get_weights(), evaluate_task(alternative, validation.waveforms, validation.labels))
+    # Validation on unseen classes cannot be scored by a softmax over the training classes: such a task
+    # trains every epoch and is compared with its untrained alternative afterwards.
+    trainer_validation = validation is not None and not unseen_classes
     result = Trainer(task, config, cache=cache, verbose=verbose).fit(
         train.waveforms,
         train.label_indices(labels),
-        validation=(validation.waveforms, validation.label_indices(labels)) if classify_validation else None,
+        validation=(validation.waveforms, validation.label_indices(labels)) if trainer_validation else None,
         keys=[clip_key(example) for example in train.examples],
-        validation_keys=[clip_key(e) for e in validation.examples] if classify_validation else None,
+        validation_keys=[clip_key(e) for e in validation.examples] if trainer_validation else None,
         augment=augment,
     )
-    if untrained is not None:
-        task = _better_verifier(task, validation, *untrained)
+    if alternative is not None:
+        task = _better_task(task, alternative, validation, *untrained)
     run = TrainingRun(
         task=task,
         config=config,
@@ -260,45 +233,51 @@ def train_run(
         evaluation=validation or train,
         evaluation_split="train" if validation is None else "validation",
         skipped=skipped,
+        splits={
+            "train": list(train.examples),
+            "validation": [] if validation is None else validation.examples,
+        },
     )
     if out_dir is not None:
         run.save(out_dir)
     return run
 
 
-def verification_report(verifier: SpeakerVerifier, clips, speakers: Sequence[str]) -> VerificationReport:
-    """EER and minDCF of ``verifier`` over every pair of ``clips`` (a ``(clips, samples)`` array or a list
-    of 1-D clips of any length) whose speakers are ``speakers``."""
-    embeddings = verifier.embed_clips(clips)
-    i, j, same = trial_pairs(list(speakers))
-    return verification_metrics(cosine_scores(embeddings, i, j), same)
-
-
-def _better_verifier(
-    trained: SpeakerVerifier, validation: DecodedClips, base_weights: list, untrained: VerificationReport
-) -> SpeakerVerifier:
-    """The trained verifier, or the untrained base's when training did not lower the EER on the
-    validation speakers (few training speakers teach an embedding that does not carry to new voices)."""
-    report = verification_report(trained, validation.waveforms, validation.labels)
+def _better_task(
+    trained: Task,
+    alternative: Task,
+    validation: DecodedClips,
+    base_weights: list,
+    untrained: ClassificationReport | VerificationReport,
+) -> Task:
+    """The trained task, or its untrained alternative when training did not lower the error on the
+    validation classes (few training speakers teach an embedding that does not carry to new voices)."""
+    report = evaluate_task(trained, validation.waveforms, validation.labels)
+    trained_error, untrained_error = error_rate(report), error_rate(untrained)
     logger.info(
-        "Validation speakers' EER: %.2f%% trained, %.2f%% untrained.", 100 * report.eer, 100 * untrained.eer
+        "Validation error (%s): %.2f%% trained, %.2f%% untrained.",
+        trained.evaluation,
+        100 * trained_error,
+        100 * untrained_error,
     )
-    if report.eer < untrained.eer:
+    if trained_error < untrained_error:
         return trained
     logger.warning(
-        "Training did not lower the EER on the validation speakers (%.2f%% against %.2f%% for the untrained "
-        "base): keeping the untrained base's embedding. More training speakers would help.",
-        100 * report.eer,
-        100 * untrained.eer,
+        "Training did not lower the error on the validation classes (%.2f%% against %.2f%% untrained): "
+        "keeping the untrained %s. More training classes (speakers) would help.",
+        100 * trained_error,
+        100 * untrained_error,
+        type(alternative).__name__,
     )
     trained.base.set_weights(base_weights)
-    return SpeakerVerifier(trained.base)
+    return alternative
 
 
 def load_run(path: str | os.PathLike, *, safe_mode: bool = True) -> TrainingRun:
     """Load a run folder (or a ``model.keras`` file) written by :func:`train_run`.
 
-    The settings come from ``config.yaml`` beside the model when present, else from the task's defaults.
+    The settings come from ``config.yaml`` beside the model when present, else from the task's defaults;
+    the splits (:meth:`TrainingRun.examples`) from ``splits.csv`` when present.
 
     Args:
         path: the run folder, or its ``model.keras``.
@@ -311,20 +290,20 @@ def load_run(path: str | os.PathLike, *, safe_mode: bool = True) -> TrainingRun:
         >>> run = load_run("runs/kws")  # doctest: +SKIP
         >>> run.task.classify(waveforms)  # doctest: +SKIP
     """
-    path = Path(path)
-    model_path = path / MODEL_FILE if path.is_dir() else path
-    task = load_task(model_path, safe_mode=safe_mode)
-    config_path = model_path.parent / CONFIG_FILE
-    if config_path.is_file():
-        config = TrainConfig.from_yaml(config_path)
-    else:
-        config = TrainConfig(task=task_name(task), sample_rate=task.sample_rate, clip_seconds=1.0).resolved()
-    if isinstance(task, Classifier):
-        labels = list(task.labels)
-    else:
-        labels_path = model_path.parent / LABELS_FILE
-        labels = labels_path.read_text().splitlines() if labels_path.is_file() else []
-    return TrainingRun(task=task, config=config, labels=labels, run_dir=model_path.parent)
+    folder = RunFolder.at(path)
+    task = folder.read_task(safe_mode=safe_mode)
+    config = folder.read_config()
+    if config is None:
+        if task.task_name is None:
+            raise ConfigError(
+                f"{folder.path} has no {CONFIG_FILE} and {type(task).__name__} is not a "
+                "registered task (no task_name): add the config.yaml its training wrote."
+            )
+        config = TrainConfig(task=task.task_name, sample_rate=task.sample_rate, clip_seconds=1.0).resolved()
+    labels = list(getattr(task, "labels", None) or folder.read_labels() or [])
+    return TrainingRun(
+        task=task, config=config, labels=labels, run_dir=folder.path, splits=folder.read_splits()
+    )
 
 
 def auto_clip_seconds(examples: Sequence[AudioExample], *, percentile: float = 95.0) -> float:

@@ -31,6 +31,12 @@ def _modules_named(config) -> set[str]:
     return found
 
 
+def _import_modules(config: dict) -> None:
+    """Import the audio_transfer modules a saved config names, so that Keras knows their classes."""
+    for module in sorted(_modules_named(config)):
+        importlib.import_module(module)
+
+
 def _read_config(path: Path) -> dict:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -47,7 +53,9 @@ def is_task_file(path: str | os.PathLike) -> bool:
     path = Path(path)
     if not (path.is_file() and zipfile.is_zipfile(path)):
         return False
-    registered = _read_config(path).get("registered_name")
+    config = _read_config(path)
+    _import_modules(config)
+    registered = config.get("registered_name")
     cls = keras.saving.get_registered_object(registered) if isinstance(registered, str) else None
     return isinstance(cls, type) and issubclass(cls, Task)
 
@@ -74,8 +82,7 @@ def load_task(path: str | os.PathLike, *, safe_mode: bool = True) -> Task:
     """
     path = Path(path)
     config = _read_config(path)
-    for module in sorted(_modules_named(config)):
-        importlib.import_module(module)
+    _import_modules(config)
     model = keras.saving.load_model(path, safe_mode=safe_mode)
     if not isinstance(model, Task):
         raise ConfigError(
