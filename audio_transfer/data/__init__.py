@@ -3,8 +3,9 @@
 Public API: :class:`AudioExample`, :func:`load_labelled_audio` / :class:`LabelledAudio`,
 :func:`split_examples`, :func:`load_splits`, :func:`which_split`, :func:`decode_examples` /
 :class:`DecodedClips`, :func:`summarize_dataset` / :class:`DatasetSummary`, :class:`SkippedFile`,
-:class:`NoiseBank`, :func:`parse_speaker`, and (importing TensorFlow on first use) :func:`make_dataset` and
-:class:`Augmentation`.
+:class:`NoiseBank`, :func:`parse_speaker`, :func:`read_manifest` / :func:`write_manifest` (and
+:func:`is_manifest`, :data:`MANIFEST_SUFFIXES`), and (importing TensorFlow on first use)
+:func:`make_dataset` and :class:`Augmentation`.
 """
 
 import importlib
@@ -12,7 +13,9 @@ import importlib
 from audio_transfer.data.audio_example import NOISE_LABEL, SILENCE_LABEL, UNKNOWN_LABEL, AudioExample
 from audio_transfer.data.dataset_summary import DatasetSummary, summarize_dataset
 from audio_transfer.data.decoded_clips import DecodedClips, decode_examples
+from audio_transfer.data.discovered import Discovered
 from audio_transfer.data.labelled_audio import LabelledAudio, load_labelled_audio
+from audio_transfer.data.manifest import MANIFEST_SUFFIXES, is_manifest, read_manifest, write_manifest
 from audio_transfer.data.noise_bank import NoiseBank
 from audio_transfer.data.skipped_file import SkippedFile
 from audio_transfer.data.speakers import SPEAKER_PATTERNS, parse_speaker
@@ -33,6 +36,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "MANIFEST_SUFFIXES",
     "NOISE_LABEL",
     "SILENCE_LABEL",
     "SPEAKER_PATTERNS",
@@ -41,15 +45,19 @@ __all__ = [
     "Augmentation",
     "DatasetSummary",
     "DecodedClips",
+    "Discovered",
     "LabelledAudio",
     "NoiseBank",
     "SkippedFile",
     "decode_examples",
+    "is_manifest",
     "load_labelled_audio",
     "load_splits",
     "make_dataset",
     "parse_speaker",
+    "read_manifest",
     "split_examples",
     "summarize_dataset",
     "which_split",
+    "write_manifest",
 ]
