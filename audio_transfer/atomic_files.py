@@ -188,6 +188,20 @@ def check_writable(
         raise error(f"Cannot write {path}: it exists and is {kind}; remove it or choose another path.")
 
 
+def writable_folder(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Path:
+    """Create the folder ``path`` (and its parents) if needed and check that files can be written in it,
+    before a long computation that will write there.
+
+    Raises:
+        error: ``path`` is a file, cannot be created, or is not writable.
+    """
+    path = Path(path)
+    with _refused_as(error, path):
+        path.mkdir(parents=True, exist_ok=True)
+    check_writable(path / ".write-check", directory=False, error=error)
+    return path
+
+
 @contextlib.contextmanager
 def _refused_as(error: type[OutputError], path: Path) -> Iterator[None]:
     """Re-raise an ``OSError`` of the block as ``error`` naming ``path``."""
@@ -208,10 +222,14 @@ def _replace_directory(source: Path, path: Path) -> None:
         os.replace(source, path)
         return
     aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
-    os.replace(path, aside / path.name)
+    try:
+        os.replace(path, aside / path.name)
+    except BaseException:
+        aside.rmdir()
+        raise
     try:
         os.replace(source, path)
-    except OSError:
+    except BaseException:  # an interruption too: the older folder goes back in place
         os.replace(aside / path.name, path)
         aside.rmdir()
         raise

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from audio_transfer.atomic_files import writable_folder
 from audio_transfer.cli._flags import add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.cli._tasks import load_model_run
     from audio_transfer.evaluation import write_report
 
+    if args.out is not None:
+        writable_folder(args.out)
     task = args.task
     if _is_tflite(args.model):
         if task == "speaker-verification":

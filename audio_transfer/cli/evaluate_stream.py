@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audio_transfer.atomic_files import writable_folder
 from audio_transfer.cli.detect import add_detection_arguments
 from audio_transfer.cli.output import CommandResult
 
@@ -70,6 +71,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> CommandResult:
     from audio_transfer.streaming import KeywordDetector, evaluate_stream
 
+    if args.out is not None:
+        writable_folder(args.out)
     detector = KeywordDetector.from_path(args.model, stride_seconds=args.stride_seconds)
     settings = detector.settings.replace(
         smoothing_seconds=args.smoothing_seconds, refractory_seconds=args.refractory_seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audio_transfer.atomic_files import writable_folder
 from audio_transfer.audio import AUDIO_EXTENSIONS
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError
@@ -59,6 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
+    writable_folder(args.out)
     noise_files = _noise_files(args.noise_dir) if args.noise_dir is not None else ()
     report = synthesize_keywords(
         args.words,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from audio_transfer.cli._flags import add_set_argument, apply_settings
@@ -97,39 +96,20 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from audio_transfer.cli._tasks import skipped_dicts
-    from audio_transfer.evaluation import write_report
-    from audio_transfer.training import evaluate_task, train_run
+    from audio_transfer.training import train_run
 
     config = resolve_config(args)
-    started = time.monotonic()
     # Progress bars on stderr: stdout carries only the result.
     verbose = 0 if args.json else 1 if sys.stderr.isatty() else 2
     trained = train_run(config, args.out, verbose=verbose)
-    train_seconds = time.monotonic() - started
-
-    clips = trained.evaluation
-    report = evaluate_task(trained.task, clips.waveforms, clips.labels)
-    result = trained.result
-    summary = {
-        "run_dir": str(args.out),
-        "task": trained.config.task,
-        "base": trained.config.base,
-        "num_train_clips": result.num_train_clips,
-        "num_augmented_clips": result.num_augmented_clips,
-        "num_validation_clips": len(clips.waveforms) if trained.evaluation_split == "validation" else 0,
-        "evaluated_on": trained.evaluation_split,
-        "best_epochs": result.best_epochs,
-        "train_seconds": round(train_seconds, 2),
-        "skipped": skipped_dicts(trained.skipped),
-    }
-    files = write_report(report, args.out, extra=summary)
+    report, result = trained.report, trained.result
     metrics = report.to_dict()
     data = {
-        **summary,
+        **trained.summary(),
+        "run_dir": str(args.out),
         "labels": trained.labels,
         "metrics": metrics,
-        "files": {role: str(path) for role, path in files.items()},
+        "files": {role: str(path) for role, path in trained.report_files.items()},
     }
     if "accuracy" in metrics:
         headline = f"{trained.evaluation_split} accuracy {metrics['accuracy']:.2%}"
@@ -137,6 +117,6 @@ def run(args: argparse.Namespace) -> CommandResult:
         headline = f"{trained.evaluation_split} EER {metrics['eer']:.2%}"
     text = (
         f"Trained {trained.config.task} ({len(trained.labels)} classes) on {result.num_train_clips} clips in "
-        f"{train_seconds:.0f} s: {headline}. Run folder: {args.out}\n\n{report.to_text()}"
+        f"{trained.train_seconds:.0f} s: {headline}. Run folder: {args.out}\n\n{report.to_text()}"
     )
     return CommandResult(data=data, text=text.rstrip())

@@ -14,6 +14,7 @@ from audio_transfer.training.train_config import TrainConfig
 
 _LAZY = {
     "EmbeddingCache": "audio_transfer.training.embedding_cache",
+    "RunLock": "audio_transfer.training.run_lock",
     "hold_out_validation": "audio_transfer.training.holdout",
     "TrainResult": "audio_transfer.training.train_result",
     "Augment": "audio_transfer.training.trainer",

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from audio_transfer.atomic_files import atomic_file, write_text
+from audio_transfer.atomic_files import atomic_directory, atomic_file, write_text
 from audio_transfer.data import AudioExample
-from audio_transfer.errors import ConfigError, DatasetError
+from audio_transfer.errors import ConfigError, DatasetError, OutputError
+from audio_transfer.evaluation import ClassificationReport, VerificationReport, write_report
 from audio_transfer.tasks import Task, is_task_file, load_task
+from audio_transfer.training.run_lock import RunLock
 from audio_transfer.training.train_config import TrainConfig
 from audio_transfer.training.train_result import TrainResult
 
@@ -54,8 +58,11 @@ class RunFolder:
     - ``metrics.json``, ``report.txt`` and a figure when the CLI (``train``, ``evaluate --out``) wrote
       them.
 
-    Every file is replaced atomically; a folder written before ``splits.csv`` existed reads as one without
-    a splits record (:meth:`read_splits` returns ``None``).
+    A run is written whole or not at all (:meth:`staged`): into a temporary folder beside the target,
+    renamed into place when complete, while a lock beside it keeps other writers out; a reader sees the
+    old run or the new one, never a mix, and files of an older run (``streaming.json``) do not survive it.
+    A folder written before ``splits.csv`` existed reads as one without a splits record
+    (:meth:`read_splits` returns ``None``).
 
     Args:
         path: the folder.
@@ -100,6 +107,46 @@ class RunFolder:
                 raise ConfigError(f"{self.path} has no {name}; RUN_DIR must hold {', '.join(names)}.")
 
     # -- writing ------------------------------------------------------------------------------------------
+    @classmethod
+    @contextlib.contextmanager
+    def staged(cls, path: str | os.PathLike) -> Iterator[RunFolder]:
+        """A run folder written whole or not at all: lock ``path``, yield a :class:`RunFolder` in an empty
+        temporary folder beside it, and rename that folder onto ``path`` when the block ends without an
+        error (an older run there is replaced whole); on an error or an interruption nothing at ``path``
+        changes.
+
+        Everything is checked before the block runs, so a long training fails at once on an output it
+        could never write: ``path`` must be a run folder, an empty folder or absent (never another file or
+        folder), and its folder writable. Partial runs that a killed writer left beside ``path`` are
+        removed, with a warning.
+
+        Raises:
+            OutputError: ``path`` cannot be written, is not a run folder, or another process is writing it
+                (the error names its pid).
+
+        Example:
+            >>> with RunFolder.staged("runs/kws") as folder:  # doctest: +SKIP
+            ...     folder.write(task=task, labels=labels, config=config)
+        """
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"Cannot write the run folder {path}: it is a file; choose another --out.")
+        if path.is_dir() and any(path.iterdir()) and not (path / MODEL_FILE).is_file():
+            raise OutputError(
+                f"Cannot write the run folder {path}: it is a folder that holds no {MODEL_FILE}, so it is "
+                "not a run this would replace; choose another --out."
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(
+                f"Cannot write the run folder {path}: {error}. Choose another --out."
+            ) from error
+        with RunLock(path):
+            _remove_partial_runs(path)
+            with atomic_directory(path) as staging:
+                yield cls(staging)
+
     def write(
         self,
         *,
@@ -108,9 +155,17 @@ class RunFolder:
         config: TrainConfig,
         result: TrainResult | None = None,
         splits: Mapping[str, Sequence[AudioExample]] | None = None,
-    ) -> Path:
-        """Write the model, labels, settings and, when given, the history and the splits; returns the
-        folder (created if needed)."""
+        report: ClassificationReport | VerificationReport | None = None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> dict[str, Path]:
+        """Write the model, labels and settings and, when given, the history, the splits and the report
+        (``metrics.json`` with ``summary``'s entries, ``report.txt`` and its figure) into the folder
+        (created if needed).
+
+        Returns:
+            the report's files by role (see :func:`~audio_transfer.evaluation.write_report`), empty
+            without a report.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_model(task)
         text = "".join(f"{label}\n" for label in labels)
@@ -120,7 +175,7 @@ class RunFolder:
             result.to_csv(self.file(HISTORY_FILE))
         if splits is not None:
             self.write_splits(splits)
-        return self.path
+        return {} if report is None else write_report(report, self.path, extra=summary)
 
     def write_model(self, task: Task) -> Path:
         """Save ``task`` as the folder's model file, replacing it atomically."""
@@ -219,3 +274,13 @@ class RunFolder:
                 f"Cannot read {path} ({error}); it must have the columns {','.join(SPLIT_COLUMNS)}."
             ) from error
         return splits
+
+
+def _remove_partial_runs(path: Path) -> None:
+    """Remove the temporary folders a killed writer of ``path`` left beside it (the caller holds the
+    lock, so no live writer owns them)."""
+    leftovers = [*path.parent.glob(f".{path.name}.*.tmp"), *path.parent.glob(f".{path.name}.*.old")]
+    for leftover in sorted(leftovers):
+        if leftover.is_dir():
+            logger.warning("Removing %s, a partial run an interrupted training left behind.", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)

@@ -7,11 +7,14 @@ import functools
 import logging
 import math
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from audio_transfer.atomic_files import writable_folder
 from audio_transfer.audio import audio_info
 from audio_transfer.bases import AudioBase, load_base
 from audio_transfer.data import (
@@ -55,6 +58,9 @@ class TrainingRun:
         evaluation_split: ``"validation"`` or ``"train"``: which clips ``evaluation`` holds.
         skipped: files left out (undecodable, unreadable).
         splits: the examples training used, by split (``"train"``, ``"validation"``); see :meth:`examples`.
+        train_seconds: wall time of training (``None`` for a loaded run).
+        report: the task's metrics on ``evaluation`` (see :func:`evaluate_task`), when trained.
+        report_files: the files :meth:`save` wrote the report to, by role (``metrics``, ``text``, figure).
     """
 
     task: Task
@@ -66,6 +72,9 @@ class TrainingRun:
     evaluation_split: str | None = None
     skipped: list[SkippedFile] = dataclasses.field(default_factory=list)
     splits: dict[str, list[AudioExample]] | None = None
+    train_seconds: float | None = None
+    report: ClassificationReport | VerificationReport | None = None
+    report_files: dict[str, Path] = dataclasses.field(default_factory=dict)
 
     def examples(self, split: str) -> list[AudioExample]:
         """The examples of ``split`` exactly as training used them: ``"train"`` (the clips trained on, the
@@ -93,14 +102,44 @@ class TrainingRun:
             )
         return list(self.splits[split])
 
+    def summary(self) -> dict[str, Any]:
+        """What training did, as plain data (``metrics.json`` holds it beside the report's metrics)."""
+        result = self.result
+        return {
+            "run_dir": None if self.run_dir is None else str(self.run_dir),
+            "task": self.config.task,
+            "base": self.config.base,
+            "num_train_clips": None if result is None else result.num_train_clips,
+            "num_augmented_clips": None if result is None else result.num_augmented_clips,
+            "num_validation_clips": (
+                len(self.evaluation.waveforms) if self.evaluation_split == "validation" else 0
+            ),
+            "evaluated_on": self.evaluation_split,
+            "best_epochs": None if result is None else result.best_epochs,
+            "train_seconds": None if self.train_seconds is None else round(self.train_seconds, 2),
+            "skipped": [item.to_dict() for item in self.skipped],
+        }
+
     def save(self, run_dir: str | os.PathLike) -> Path:
-        """Write the run folder (see :class:`RunFolder`): ``model.keras``, ``labels.txt``, ``config.yaml``,
-        and ``history.csv`` and ``splits.csv`` when the run has them."""
-        run_dir = RunFolder(run_dir).write(
-            task=self.task, labels=self.labels, config=self.config, result=self.result, splits=self.splits
+        """Write the run folder whole (see :meth:`RunFolder.staged`): ``model.keras``, ``labels.txt``,
+        ``config.yaml``, and ``history.csv``, ``splits.csv`` and the report when the run has them."""
+        with RunFolder.staged(run_dir) as staging:
+            self.write_into(staging, final=Path(run_dir))
+        return self.run_dir
+
+    def write_into(self, folder: RunFolder, *, final: Path) -> None:
+        """Write the run's files into ``folder``, a staging folder that becomes ``final``."""
+        self.run_dir = final
+        written = folder.write(
+            task=self.task,
+            labels=self.labels,
+            config=self.config,
+            result=self.result,
+            splits=self.splits,
+            report=self.report,
+            summary=self.summary() if self.report is not None else None,
         )
-        self.run_dir = run_dir
-        return run_dir
+        self.report_files = {role: final / path.name for role, path in written.items()}
 
 
 def make_task(config: TrainConfig, base: AudioBase, labels: list[str]) -> Task:
@@ -120,13 +159,18 @@ def train_run(
     decodes every clip once to ``config.clip_seconds``, trains with :class:`Trainer` (embeddings cached,
     augmented copies from the dataset's background noise) and returns the run. A task validated on classes
     it never trains on (``validation_hold_out == "classes"``) trains every epoch and is then compared, on
-    the validation clips, with its ``untrained_alternative()``; the better one is kept. Metrics are left to
-    :func:`evaluate_task` on ``run.evaluation``.
+    the validation clips, with its ``untrained_alternative()``; the better one is kept. ``run.report``
+    holds :func:`evaluate_task`'s metrics on ``run.evaluation``.
+
+    With ``out_dir`` the run folder is a transaction (see :meth:`RunFolder.staged`): it is locked and
+    checked before any work, written into a temporary folder beside it, and renamed into place whole when
+    training and its report are done; an error or an interruption leaves what was there before.
 
     Args:
         config: the settings; ``config.data_dir`` is required (a folder per class, or a manifest).
         out_dir: run folder to write (see :class:`RunFolder`: ``model.keras``, ``labels.txt``,
-            ``config.yaml``, ``history.csv``, ``splits.csv``); ``None`` keeps the run in memory.
+            ``config.yaml``, ``history.csv``, ``splits.csv``, ``metrics.json``, ``report.txt`` and a
+            figure); ``None`` keeps the run in memory.
         verbose: Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch.
 
     Returns:
@@ -140,7 +184,20 @@ def train_run(
     """
     if config.data_dir is None:
         raise ConfigError("data_dir is not set: give the training folder (folder per class) or manifest.")
+    if out_dir is None:
+        return _train(config, verbose=verbose)
+    with RunFolder.staged(out_dir) as staging:
+        run = _train(config, verbose=verbose)
+        run.write_into(staging, final=Path(out_dir))
+    return run
+
+
+def _train(config: TrainConfig, *, verbose: int) -> TrainingRun:
+    """:func:`train_run` without a run folder."""
+    started = time.monotonic()
     config = config.resolved()
+    if config.cache_dir is not None:
+        writable_folder(config.cache_dir)
     cls = task_class(config.task)
     base_kwargs = {} if config.base_weights is None else {"weights": config.base_weights}
     base = load_base(config.base, **base_kwargs)
@@ -238,8 +295,8 @@ def train_run(
             "validation": [] if validation is None else validation.examples,
         },
     )
-    if out_dir is not None:
-        run.save(out_dir)
+    run.report = evaluate_task(run.task, run.evaluation.waveforms, run.evaluation.labels)
+    run.train_seconds = time.monotonic() - started
     return run
 
 
