@@ -90,8 +90,11 @@ def test_keyword_spotting(cli_server, tiny_speech_commands, tmp_path):
     assert set(labels) == {"_silence_", "_unknown_", "yes", "no"}
     evaluated = json.loads((tmp_path / "test" / "metrics.json").read_text())
     assert set(evaluated["per_class"]) <= set(labels) and evaluated["num_examples"] > 0
-    report = json.loads((tmp_path / "kws_int8.tflite.report.json").read_text())
-    assert report["quantize"] == "int8" and report["num_clips"] > 0
+    # Too few clips per class for training to hold any out: export compares on the clips the run held
+    # out (splits.csv), so it writes no parity report rather than one on clips the model trained on.
+    assert (tmp_path / "kws_int8.tflite").is_file()
+    assert not (tmp_path / "kws_int8.tflite.report.json").exists()
+    assert ",validation," not in (tmp_path / "run" / "splits.csv").read_text()
 
 
 def test_speaker_identification(cli_server, tiny_speech_commands, tmp_path):

@@ -11,7 +11,7 @@ Files under ``--out`` (default ``audio_transfer_demo``)::
 
     data/                       the synthesized dataset (not with --data)
     splits/{train,validation,test}.csv
-    run/                        model.keras, labels.txt, config.yaml, history.csv,
+    run/                        model.keras, labels.txt, config.yaml, history.csv, splits.csv,
                                 metrics.json + report.txt + confusion_matrix.png (test set)
     kws_int8.tflite             int8 TFLite with Model Metadata, and kws_int8.tflite.report.json
     demo.json                   the summary printed with --json
@@ -396,7 +396,7 @@ def _text(summary: dict[str, Any]) -> str:
         f"{parity['keras_accuracy']:.1%}, top-1 agreement {parity['top1_agreement']:.1%}",
         f"  time       {seconds['wall']:.0f} s wall, {seconds['cpu']:.0f} s CPU",
         "Files:",
-        f"  {summary['training']['run_dir']}/  model.keras, labels.txt, config.yaml, history.csv",
+        f"  {summary['training']['run_dir']}/  model.keras, labels.txt, config.yaml, history.csv, splits.csv",
         f"  {test['files']['text']}  test report (and metrics.json, confusion_matrix.png)",
         f"  {export['path']}  int8 TFLite with labels and sample rate as Model Metadata",
         f"  {export['report_path']}  parity report",
