@@ -156,15 +156,31 @@ def atomic_directory(path: str | os.PathLike, *, error: type[OutputError] = Outp
         ...     tf.saved_model.save(module, str(folder))
     """
     path = Path(path)
-    with _refused_as(error, path):
-        temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    temporary = temporary_directory(path, error=error)
     try:
         yield temporary
-        with _refused_as(error, path):
-            os.chmod(temporary, _DIRECTORY_MODE)  # mkdtemp makes it private to the user
-            _replace_directory(temporary, path)
+        replace_directory(temporary, path, error=error)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def temporary_directory(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Path:
+    """A new empty hidden folder beside ``path`` (``.NAME.XXXX.tmp``) to build its replacement in."""
+    path = Path(path)
+    with _refused_as(error, path):
+        return Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+
+
+def replace_directory(
+    source: str | os.PathLike, path: str | os.PathLike, *, error: type[OutputError] = OutputError
+) -> None:
+    """Rename the folder ``source`` onto ``path`` (same file system). An existing folder at ``path`` is
+    moved aside first and deleted only once ``source`` is in place; if that rename fails, or is
+    interrupted, it is moved back."""
+    source, path = Path(source), Path(path)
+    with _refused_as(error, path):
+        os.chmod(source, _DIRECTORY_MODE)  # mkdtemp makes it private to the user
+        _replace_directory(source, path)
 
 
 def check_writable(

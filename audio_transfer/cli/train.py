@@ -70,6 +70,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--cache-dir", type=Path, default=None, help="keep base embeddings on disk here between runs"
     )
     parser.add_argument("--config", type=Path, default=None, metavar="FILE.yaml", help="settings file")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted training into --out from its last completed epoch (same settings)",
+    )
     add_set_argument(parser)
     return parser
 
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     config = resolve_config(args)
     # Progress bars on stderr: stdout carries only the result.
     verbose = 0 if args.json else 1 if sys.stderr.isatty() else 2
-    trained = train_run(config, args.out, verbose=verbose)
+    trained = train_run(config, args.out, verbose=verbose, resume=args.resume)
     report, result = trained.report, trained.result
     metrics = report.to_dict()
     data = {

@@ -14,6 +14,7 @@ from audio_transfer.training.train_config import TrainConfig
 
 _LAZY = {
     "EmbeddingCache": "audio_transfer.training.embedding_cache",
+    "EpochCheckpoint": "audio_transfer.training.epoch_checkpoint",
     "RunLock": "audio_transfer.training.run_lock",
     "hold_out_validation": "audio_transfer.training.holdout",
     "TrainResult": "audio_transfer.training.train_result",
@@ -21,6 +22,7 @@ _LAZY = {
     "Trainer": "audio_transfer.training.trainer",
     **dict.fromkeys(
         (
+            "CHECKPOINT_DIR",
             "CONFIG_FILE",
             "HISTORY_FILE",
             "LABELS_FILE",

@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-from audio_transfer.atomic_files import atomic_directory, atomic_file, write_text
+from audio_transfer.atomic_files import atomic_file, replace_directory, temporary_directory, write_text
 from audio_transfer.data import AudioExample
 from audio_transfer.errors import ConfigError, DatasetError, OutputError
 from audio_transfer.evaluation import ClassificationReport, VerificationReport, write_report
@@ -33,6 +33,8 @@ CONFIG_FILE = "config.yaml"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 SPLITS_FILE = "splits.csv"
+# Training checkpoints, in a run's staging folder only (see RunFolder.staged).
+CHECKPOINT_DIR = "checkpoint"
 
 # The splits a run records, and the columns of SPLITS_FILE: a manifest (path,label,speaker first, so
 # load_labelled_audio reads it too) with each clip's split and what identifies a generated excerpt.
@@ -109,16 +111,19 @@ class RunFolder:
     # -- writing ------------------------------------------------------------------------------------------
     @classmethod
     @contextlib.contextmanager
-    def staged(cls, path: str | os.PathLike) -> Iterator[RunFolder]:
-        """A run folder written whole or not at all: lock ``path``, yield a :class:`RunFolder` in an empty
+    def staged(cls, path: str | os.PathLike, *, resume: bool = False) -> Iterator[RunFolder]:
+        """A run folder written whole or not at all: lock ``path``, yield a :class:`RunFolder` in a
         temporary folder beside it, and rename that folder onto ``path`` when the block ends without an
         error (an older run there is replaced whole); on an error or an interruption nothing at ``path``
         changes.
 
         Everything is checked before the block runs, so a long training fails at once on an output it
         could never write: ``path`` must be a run folder, an empty folder or absent (never another file or
-        folder), and its folder writable. Partial runs that a killed writer left beside ``path`` are
-        removed, with a warning.
+        folder), and its folder writable. A staging folder that holds training checkpoints
+        (:data:`CHECKPOINT_DIR`) is kept when the block fails, so the run can resume; partial runs that an
+        interrupted writer left beside ``path`` are removed with a warning, unless ``resume`` continues the
+        newest of them (the block then finds its checkpoints in the staging folder). Checkpoints are
+        removed before the run is renamed into place.
 
         Raises:
             OutputError: ``path`` cannot be written, is not a run folder, or another process is writing it
@@ -143,9 +148,18 @@ class RunFolder:
                 f"Cannot write the run folder {path}: {error}. Choose another --out."
             ) from error
         with RunLock(path):
-            _remove_partial_runs(path)
-            with atomic_directory(path) as staging:
+            staging = _partial_run(path, resume=resume) or temporary_directory(path)
+            try:
                 yield cls(staging)
+            except BaseException:
+                if not (staging / CHECKPOINT_DIR).is_dir():
+                    shutil.rmtree(staging, ignore_errors=True)
+                raise
+            shutil.rmtree(staging / CHECKPOINT_DIR, ignore_errors=True)
+            try:
+                replace_directory(staging, path)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
 
     def write(
         self,
@@ -276,11 +290,24 @@ class RunFolder:
         return splits
 
 
-def _remove_partial_runs(path: Path) -> None:
-    """Remove the temporary folders a killed writer of ``path`` left beside it (the caller holds the
+def _partial_run(path: Path, *, resume: bool) -> Path | None:
+    """With ``resume``, the newest staging folder an interrupted training of ``path`` left with its
+    checkpoints; every other leftover beside ``path`` is removed, with a warning (the caller holds the
     lock, so no live writer owns them)."""
     leftovers = [*path.parent.glob(f".{path.name}.*.tmp"), *path.parent.glob(f".{path.name}.*.old")]
-    for leftover in sorted(leftovers):
-        if leftover.is_dir():
-            logger.warning("Removing %s, a partial run an interrupted training left behind.", leftover)
+    folders = sorted((item for item in leftovers if item.is_dir()), key=lambda item: item.stat().st_mtime)
+    resumable = [item for item in folders if item.suffix == ".tmp" and (item / CHECKPOINT_DIR).is_dir()]
+    kept = resumable[-1] if resume and resumable else None
+    if resume and kept is None:
+        logger.warning("There is no interrupted run of %s to resume: training from the start.", path)
+    for leftover in folders:
+        if leftover != kept:
+            logger.warning(
+                "Removing %s, a partial run an interrupted training left behind%s.",
+                leftover,
+                "" if resume or leftover not in resumable else " (train with --resume to continue one)",
+            )
             shutil.rmtree(leftover, ignore_errors=True)
+    if kept is not None:
+        logger.info("Resuming the interrupted run in %s.", kept)
+    return kept

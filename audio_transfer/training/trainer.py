@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,6 +18,7 @@ import tensorflow as tf
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.tasks import Task, TrainingObjective
 from audio_transfer.training.embedding_cache import EmbeddingCache
+from audio_transfer.training.epoch_checkpoint import EpochCheckpoint, ResumableEarlyStopping
 from audio_transfer.training.train_config import TrainConfig
 from audio_transfer.training.train_result import TrainResult
 
@@ -58,6 +62,10 @@ class Trainer:
             ``config.cache_dir``).
         verbose: Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch.
         callbacks: extra Keras callbacks for both stages.
+        checkpoint_dir: save each stage's whole state here at the end of every epoch (see
+            :class:`EpochCheckpoint`), and continue from what is saved there: a fit interrupted at any
+            epoch and run again with the same data and settings ends with the weights and history an
+            uninterrupted fit would have. ``None`` keeps no checkpoints.
 
     Example:
         >>> spotter = KeywordSpotter(load_base("speech_embedding"), labels)
@@ -73,6 +81,7 @@ class Trainer:
         cache: EmbeddingCache | None = None,
         verbose: int = 1,
         callbacks: Sequence[keras.callbacks.Callback] = (),
+        checkpoint_dir: str | os.PathLike | None = None,
     ) -> None:
         if not isinstance(task, Task):
             raise ConfigError(f"Trainer trains an audio_transfer Task, received {type(task).__name__}.")
@@ -84,6 +93,7 @@ class Trainer:
             raise ConfigError("The embedding cache must wrap the task's own base.")
         self.verbose = verbose
         self.callbacks = list(callbacks)
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self._objective: TrainingObjective | None = None
 
     # -- public -----------------------------------------------------------------------------------------
@@ -172,8 +182,15 @@ class Trainer:
         best_epochs["head"] = self._run(
             "head",
             head,
-            self._dataset(frames, frame_labels, shuffle=True),
-            validation=None if val_frames is None else self._dataset(val_frames, y_val, shuffle=False),
+            functools.partial(
+                _ShuffledBatches,
+                frames,
+                frame_labels,
+                trainer=self,
+                seed=config.seed,
+                passes=self._passes(len(frame_labels)),
+            ),
+            validation=None if val_frames is None else self._dataset(val_frames, y_val),
             epochs=config.epochs,
             history=history,
         )
@@ -190,15 +207,15 @@ class Trainer:
             )
             model = self._objective.end_to_end_model()
             self._compile(model, self._optimizer(optimizer, config.fine_tune_learning_rate, stage=2))
-            batches = _WaveformBatches(
-                x, y, trainer=self, augment=augment, seed=config.seed, batch_size=config.batch_size
+            batches = functools.partial(
+                _ShuffledBatches, x, y, trainer=self, seed=config.seed, augment=augment
             )
             try:
                 best_epochs["fine_tune"] = self._run(
                     "fine_tune",
                     model,
                     batches,
-                    validation=None if x_val is None else self._dataset(x_val, y_val, shuffle=False),
+                    validation=None if x_val is None else self._dataset(x_val, y_val),
                     epochs=config.fine_tune_epochs,
                     history=history,
                 )
@@ -228,23 +245,17 @@ class Trainer:
         """The base's frames of clips as the task sees them (with its context silence), via the cache."""
         return self.cache.embed(keras.ops.convert_to_numpy(self.task.with_context(waveforms)), keys=keys)
 
-    def _dataset(self, x: np.ndarray, y: np.ndarray, *, shuffle: bool) -> tf.data.Dataset:
-        """Batches of (inputs, targets[, class weights]); training batches reshuffled every epoch.
-
-        A training epoch passes over the data as many times as it takes to make
-        ``config.min_steps_per_epoch`` steps: on a few dozen clips one pass is one or two steps, far too
-        few for the head to converge in a sensible number of epochs.
-        """
-        weights = self._sample_weights(y) if shuffle else None
-        parts = (self._objective.inputs(x, y), self._objective.targets(y)) + (
-            () if weights is None else (weights,)
+    def _dataset(self, x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+        """Validation batches of (inputs, targets), in order."""
+        parts = (self._objective.inputs(x, y), self._objective.targets(y))
+        return (
+            tf.data.Dataset.from_tensor_slices(parts).batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
         )
-        dataset = tf.data.Dataset.from_tensor_slices(parts)
-        if not shuffle:
-            return dataset.batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
-        passes = math.ceil(self.config.min_steps_per_epoch / math.ceil(len(y) / self.config.batch_size))
-        dataset = dataset.shuffle(len(y), seed=self.config.seed, reshuffle_each_iteration=True)
-        return dataset.repeat(max(passes, 1)).batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def _passes(self, count: int) -> int:
+        """Passes over ``count`` clips that make one stage-1 epoch of at least ``config.min_steps_per_epoch``
+        steps (see :class:`_ShuffledBatches`)."""
+        return max(math.ceil(self.config.min_steps_per_epoch / math.ceil(count / self.config.batch_size)), 1)
 
     def _optimizer(
         self,
@@ -288,68 +299,112 @@ class Trainer:
         return weights[y].astype(np.float32)
 
     def _run(self, stage, model, data, *, validation, epochs, history) -> int:
-        """Fit ``model``; append the epochs to ``history``; return the kept epoch (1-based)."""
+        """Fit ``model`` on ``data(first_epoch=...)``; append the epochs to ``history``; return the kept
+        epoch (1-based). With a checkpoint folder the stage continues from its saved state, or is skipped
+        with its kept weights when it had finished."""
         callbacks = list(self.callbacks)
         stopper = None
         if validation is not None:
-            stopper = keras.callbacks.EarlyStopping(
+            stopper = ResumableEarlyStopping(
                 monitor=self.config.monitor,
                 patience=self.config.patience,
                 restore_best_weights=True,
                 verbose=0,
             )
             callbacks.append(stopper)
+        first_epoch, done = 0, []
+        checkpoint = None
+        if self.checkpoint_dir is not None:
+            checkpoint = EpochCheckpoint(self.checkpoint_dir, stage=stage, stopper=stopper)
+            first_epoch, done = checkpoint.restore(model)
+            saved = checkpoint.saved()
+            if saved is not None and saved["finished_best_epoch"] is not None:
+                logger.info("Stage %s finished before the interruption: keeping its weights.", stage)
+                history.extend(done)
+                return int(saved["finished_best_epoch"])
+            if stopper is not None and saved is not None and saved["stopper"]["stopped_epoch"]:
+                first_epoch = epochs  # it had stopped early: only the best weights remain to restore
+            if first_epoch:
+                logger.info("Stage %s resumes after epoch %d.", stage, first_epoch)
+            callbacks.append(checkpoint)
         with contextlib.redirect_stdout(sys.stderr):
             fitted = model.fit(
-                data,
+                data(first_epoch=first_epoch),
                 validation_data=validation,
                 epochs=epochs,
-                shuffle=False,  # the training data shuffles itself every epoch
+                initial_epoch=first_epoch,
+                shuffle=False,  # the training data orders itself every epoch
                 callbacks=callbacks,
                 verbose=self.verbose,
             )
         metrics = fitted.history
         ran = len(metrics.get("loss", []))
-        for epoch in range(ran):
-            history.append(
-                {"stage": stage, "epoch": epoch + 1, **{k: float(v[epoch]) for k, v in metrics.items()}}
-            )
-        best = ran if stopper is None or stopper.best_weights is None else stopper.best_epoch + 1
-        logger.info("Stage %s: kept epoch %d of %d.", stage, best, ran)
+        rows = [
+            {
+                "stage": stage,
+                "epoch": first_epoch + epoch + 1,
+                **{k: float(v[epoch]) for k, v in metrics.items()},
+            }
+            for epoch in range(ran)
+        ]
+        history.extend([*done, *rows])
+        total = first_epoch + ran
+        best = total if stopper is None or stopper.best_weights is None else stopper.best_epoch + 1
+        if checkpoint is not None:
+            checkpoint.finish(best)
+        logger.info("Stage %s: kept epoch %d of %d.", stage, best, total)
         return best
 
 
-class _WaveformBatches(keras.utils.PyDataset):
-    """Shuffled waveform batches for fine-tuning, augmented afresh every epoch, with class weights."""
+class _ShuffledBatches(keras.utils.PyDataset):
+    """Training batches of (inputs, targets[, class weights]) in a new order every epoch.
+
+    Stage 1 batches cached embeddings, passing over them ``passes`` times per epoch (on a few dozen clips
+    one pass is one or two steps, far too few for the head to converge in a sensible number of epochs);
+    stage 2 batches waveforms, augmented afresh every epoch. Epoch ``e``'s order and augmentation depend
+    only on the seed and ``e``, so a fit may start at any epoch and see what an uninterrupted one would.
+    """
 
     def __init__(
-        self, x, y, *, trainer: Trainer, augment: Augment | None, seed: int, batch_size: int
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        trainer: Trainer,
+        seed: int,
+        passes: int = 1,
+        augment: Augment | None = None,
+        first_epoch: int = 0,
     ) -> None:
         super().__init__()
         self.x, self.y = x, y
-        self.trainer = trainer
-        self.augment = augment
-        self.seed = seed
-        self.batch_size = batch_size
+        self.objective = trainer._objective
+        self.batch_size = trainer.config.batch_size
         self.weights = trainer._sample_weights(y)
-        self.epoch = 0
-        self.order = np.random.default_rng(seed).permutation(len(x))
+        self.seed = seed
+        self.passes = passes
+        self.augment = augment
+        self.epoch = first_epoch
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return np.concatenate([rng.permutation(len(self.x)) for _ in range(self.passes)])
 
     def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(len(self.order) / self.batch_size)
 
     def __getitem__(self, index: int):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         x, y = self.x[rows], self.y[rows]
         if self.augment is not None:
             x = self.augment(x, self.seed * 1_000_003 + self.epoch * 10_007 + index)
-        objective = self.trainer._objective
-        batch = (objective.inputs(x, y), objective.targets(y))
+        batch = (self.objective.inputs(x, y), self.objective.targets(y))
         return batch if self.weights is None else (*batch, self.weights[rows])
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
-        self.order = np.random.default_rng(self.seed + self.epoch).permutation(len(self.x))
+        self.order = self._order()
 
 
 def _clips_and_labels(data, labels, what: str) -> tuple[np.ndarray, np.ndarray]:

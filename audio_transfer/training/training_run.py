@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from audio_transfer.atomic_files import writable_folder
@@ -31,7 +32,7 @@ from audio_transfer.evaluation import ClassificationReport, VerificationReport
 from audio_transfer.tasks import Task, task_class
 from audio_transfer.training.embedding_cache import EmbeddingCache
 from audio_transfer.training.holdout import hold_out_validation
-from audio_transfer.training.run_folder import CONFIG_FILE, SPLITS, SPLITS_FILE, RunFolder
+from audio_transfer.training.run_folder import CHECKPOINT_DIR, CONFIG_FILE, SPLITS, SPLITS_FILE, RunFolder
 from audio_transfer.training.task_evaluation import error_rate, evaluate_task
 from audio_transfer.training.train_config import TrainConfig
 from audio_transfer.training.train_result import TrainResult
@@ -150,7 +151,11 @@ def make_task(config: TrainConfig, base: AudioBase, labels: list[str]) -> Task:
 
 
 def train_run(
-    config: TrainConfig, out_dir: str | os.PathLike | None = None, *, verbose: int = 1
+    config: TrainConfig,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    verbose: int = 1,
+    resume: bool = False,
 ) -> TrainingRun:
     """Train ``config.task`` on ``config.data_dir`` and, with ``out_dir``, save the run there.
 
@@ -164,7 +169,10 @@ def train_run(
 
     With ``out_dir`` the run folder is a transaction (see :meth:`RunFolder.staged`): it is locked and
     checked before any work, written into a temporary folder beside it, and renamed into place whole when
-    training and its report are done; an error or an interruption leaves what was there before.
+    training and its report are done; an error or an interruption leaves what was there before. Training
+    checkpoints every epoch of both stages into that temporary folder, which an interrupted run leaves
+    behind: ``resume=True`` continues it from its last completed epoch and ends as an uninterrupted run
+    with the same settings would; without it, the leftover is removed and training starts afresh.
 
     Args:
         config: the settings; ``config.data_dir`` is required (a folder per class, or a manifest).
@@ -172,6 +180,8 @@ def train_run(
             ``config.yaml``, ``history.csv``, ``splits.csv``, ``metrics.json``, ``report.txt`` and a
             figure); ``None`` keeps the run in memory.
         verbose: Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch.
+        resume: continue the training that an interrupted ``train_run`` into ``out_dir`` left (with the
+            same settings, else ConfigError), instead of starting afresh.
 
     Returns:
         a :class:`TrainingRun`; ``run.evaluation`` holds the validation clips (``(clips, samples)``
@@ -185,15 +195,35 @@ def train_run(
     if config.data_dir is None:
         raise ConfigError("data_dir is not set: give the training folder (folder per class) or manifest.")
     if out_dir is None:
+        if resume:
+            raise ConfigError("resume continues a run folder: give out_dir, the folder it was training.")
         return _train(config, verbose=verbose)
-    with RunFolder.staged(out_dir) as staging:
-        run = _train(config, verbose=verbose)
+    with RunFolder.staged(out_dir, resume=resume) as staging:
+        checkpoint_dir = staging.path / CHECKPOINT_DIR
+        _check_resumed_settings(checkpoint_dir, config)
+        run = _train(config, verbose=verbose, checkpoint_dir=checkpoint_dir)
         run.write_into(staging, final=Path(out_dir))
     return run
 
 
-def _train(config: TrainConfig, *, verbose: int) -> TrainingRun:
-    """:func:`train_run` without a run folder."""
+def _check_resumed_settings(checkpoint_dir: Path, config: TrainConfig) -> None:
+    """Record the settings a checkpointed training starts with; refuse to resume one with others."""
+    path = checkpoint_dir / CONFIG_FILE
+    if not path.is_file():
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        config.to_yaml(path)
+        return
+    saved = TrainConfig.from_yaml(path).to_dict()
+    changed = sorted(key for key, value in config.to_dict().items() if saved[key] != value)
+    if changed:
+        raise ConfigError(
+            f"The interrupted run was training with other settings ({', '.join(changed)}); resume it with "
+            "the settings it had, or train without --resume to start afresh."
+        )
+
+
+def _train(config: TrainConfig, *, verbose: int, checkpoint_dir: Path | None = None) -> TrainingRun:
+    """:func:`train_run` without a run folder; ``checkpoint_dir`` as :class:`Trainer` takes it."""
     started = time.monotonic()
     config = config.resolved()
     if config.cache_dir is not None:
@@ -254,6 +284,7 @@ def _train(config: TrainConfig, *, verbose: int) -> TrainingRun:
         config.base,
     )
 
+    keras.utils.set_random_seed(config.seed)  # the head's initial weights too
     task = make_task(config, base, labels)
     cache = EmbeddingCache(
         base,
@@ -272,7 +303,7 @@ def _train(config: TrainConfig, *, verbose: int) -> TrainingRun:
     # Validation on unseen classes cannot be scored by a softmax over the training classes: such a task
     # trains every epoch and is compared with its untrained alternative afterwards.
     trainer_validation = validation is not None and not unseen_classes
-    result = Trainer(task, config, cache=cache, verbose=verbose).fit(
+    result = Trainer(task, config, cache=cache, verbose=verbose, checkpoint_dir=checkpoint_dir).fit(
         train.waveforms,
         train.label_indices(labels),
         validation=(validation.waveforms, validation.label_indices(labels)) if trainer_validation else None,
