@@ -134,15 +134,20 @@ def _exported_classifier(path: Path) -> tuple[_ExportedClassifier, TrainConfig]:
     settings that label a folder for it: the file has no run settings, so a model with ``_unknown_`` or
     ``_silence_`` classes takes its other labels as the keywords, with the training defaults."""
     from audio_transfer.data import SILENCE_LABEL, UNKNOWN_LABEL
-    from audio_transfer.errors import DatasetError
+    from audio_transfer.errors import DatasetError, ExportError
     from audio_transfer.export import TFLiteClassifier, TFLiteMetadata
     from audio_transfer.training import TrainConfig
 
     if not path.is_file():
         raise DatasetError(f"{path} does not exist; give a .tflite file that `audio-transfer export` wrote.")
     content = path.read_bytes()
-    metadata = TFLiteMetadata.read(content)
-    classifier = TFLiteClassifier(content, num_threads=1)
+    try:
+        metadata = TFLiteMetadata.read(content)
+        classifier = TFLiteClassifier(content, num_threads=1)
+    except ExportError as error:
+        raise ExportError(
+            f"{path}: {error} Give a .tflite file that `audio-transfer export` wrote."
+        ) from error
     if classifier.num_classes != len(metadata.labels):
         raise DatasetError(
             f"{path} outputs {classifier.num_classes} scores but its metadata names {len(metadata.labels)} "

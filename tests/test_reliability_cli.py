@@ -1,0 +1,155 @@
+"""Hostile input to the command line (issue 17 §5, 6, 8, 10, 12): every case ends in a typed error naming the
+file or flag (exit 2) or a clean interruption (exit 130), never a traceback or a payload run."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import zipfile
+
+import keras
+import pytest
+from audio_files import write_tone
+from conftest import REPO_ROOT
+
+from audio_transfer.cli import main as cli_main
+from audio_transfer.cli.output import EXIT_USAGE
+from audio_transfer.data import decode_examples, load_labelled_audio, memory_bound
+from audio_transfer.errors import BaseNotFoundError, ConfigError
+from audio_transfer.tasks import load_task
+from audio_transfer.tasks.task_loading import SERIALIZABLE_MODULES, is_task_file
+from audio_transfer.training import TrainConfig
+
+
+def _json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    """A two-class folder of short tones (3 files each)."""
+    root = tmp_path_factory.mktemp("tones")
+    for label, frequency_hz in (("low", 300.0), ("high", 3000.0)):
+        for index in range(3):
+            write_tone(
+                root / label / f"{index}.wav", frequency_hz=frequency_hz + 10 * index, duration_seconds=0.3
+            )
+    return root
+
+
+# -- §5 raw tracebacks ---------------------------------------------------------------------------------------
+def test_evaluate_a_garbage_tflite_names_the_file(tmp_path, tones, capsys):
+    garbage = tmp_path / "garbage.tflite"
+    garbage.write_bytes(bytes(range(256)) * 2)
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(b"\x18\x00\x00\x00TFL3" + b"\xff" * 40)
+    for model in (garbage, truncated):
+        code = cli_main.main(["evaluate", str(model), "--data", str(tones), "--json"])
+        result = _json(capsys)
+        assert code == EXIT_USAGE and result["error"] == "ExportError", result
+        assert str(model) in result["message"] and "audio-transfer export" in result["message"]
+
+
+@pytest.mark.parametrize(
+    ("yaml_bytes", "message"),
+    [
+        (b"keywords: 5\n", "keywords must be a list of words, received 5"),
+        (b"clip_seconds: 1e8\n", "clip_seconds must be at most 600 s, received 1e+08"),
+        (b"context_seconds: 1e9\n", "context_seconds must be at most 600 s"),
+        (b"\xd4\x00\xff\xfe binary \x89PNG", "Give a UTF-8 YAML file"),
+    ],
+)
+def test_a_bad_config_file_is_a_config_error(tmp_path, capsys, yaml_bytes, message):
+    config = tmp_path / "config.yaml"
+    config.write_bytes(yaml_bytes)
+    argv = ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--config", str(config), "--json"]
+    code = cli_main.main(argv)
+    result = _json(capsys)
+    assert code == EXIT_USAGE and result["error"] == "ConfigError" and message in result["message"], result
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_huge_clip_length_says_how_much_memory_it_needs(tmp_path, capsys):
+    argv = ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--clip-seconds", "1e7", "--json"]
+    assert cli_main.main(argv) == EXIT_USAGE
+    assert "596.0 GiB of float32 samples at 16000 Hz" in _json(capsys)["message"]
+    assert TrainConfig(clip_seconds=600.0).clip_seconds == 600.0  # the bound itself is allowed
+
+
+def test_decoding_more_clips_than_memory_holds_is_refused_before_decoding(tones, monkeypatch):
+    examples = load_labelled_audio(tones).examples
+    monkeypatch.setattr(memory_bound, "available_memory_bytes", lambda: 1_000_000)
+    with pytest.raises(ConfigError, match=r"Decoding 6 clips of 60 s at 16000 Hz needs 22\.0 MiB of memory"):
+        decode_examples(examples, sample_rate=16000, clip_seconds=60.0)
+    assert decode_examples(examples, sample_rate=16000, clip_seconds=0.1).waveforms.shape == (6, 1600)
+
+
+# -- §5, §6 hostile .keras files -----------------------------------------------------------------------------
+def _crafted_keras(path, *, module: str, class_name: str):
+    config = {
+        "module": module,
+        "class_name": class_name,
+        "config": {"name": "x"},
+        "registered_name": class_name,
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("metadata.json", json.dumps({"keras_version": keras.__version__}))
+        archive.writestr("model.weights.h5", b"")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("module", "class_name"),
+    [
+        ("audio_transfer.__main__", "main"),
+        ("os", "system"),
+        ("subprocess", "run"),
+        ("audio_transfer.cli.demo", "X"),
+    ],
+)
+def test_a_keras_file_cannot_make_the_host_import_a_module(tmp_path, monkeypatch, module, class_name):
+    path = _crafted_keras(tmp_path / "crafted.keras", module=module, class_name=class_name)
+    monkeypatch.setattr(sys, "argv", ["host", "--version"])  # what the CLI's parser would act on
+    before = set(sys.modules)
+    assert is_task_file(path) is False
+    with pytest.raises(ConfigError, match="is not a safe audio_transfer model"):
+        load_task(path)
+    assert module in before or module not in sys.modules
+
+
+def test_a_crafted_keras_file_is_refused_by_the_cli(tmp_path, tones, capsys):
+    path = _crafted_keras(tmp_path / "crafted.keras", module="audio_transfer.__main__", class_name="main")
+    assert cli_main.main(["predict", str(path), str(tones), "--json"]) == EXIT_USAGE
+    assert "audio_transfer.__main__" not in sys.modules and str(path) in _json(capsys)["message"]
+
+
+def test_the_module_allow_list_is_every_module_that_registers_classes():
+    registering = {
+        ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts)
+        for path in (REPO_ROOT / "audio_transfer").rglob("*.py")
+        if re.search(r"^@keras\.saving\.register_keras_serializable\(", path.read_text(), re.MULTILINE)
+    }
+    assert registering == SERIALIZABLE_MODULES
+
+
+def test_running_the_package_module_is_guarded():
+    source = (REPO_ROOT / "audio_transfer" / "__main__.py").read_text()
+    assert 'if __name__ == "__main__":' in source
+
+
+def test_a_keras_file_with_a_lambda_is_a_typed_error(tmp_path):
+    inputs = keras.Input((3,))
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(path)
+    with pytest.raises(ConfigError, match=r"lambda\.keras is not a safe audio_transfer model.*Lambda"):
+        load_task(path)
+
+
+def test_a_keras_file_whose_config_is_not_a_mapping_is_a_typed_error(tmp_path):
+    path = tmp_path / "list.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "[1, 2]")
+    with pytest.raises(BaseNotFoundError, match="is not a Keras model file"):
+        load_task(path)
