@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import zipfile
+from pathlib import Path
 
 import keras
 import pytest
@@ -14,7 +15,7 @@ from audio_files import write_tone
 from conftest import REPO_ROOT
 
 from audio_transfer.cli import main as cli_main
-from audio_transfer.cli.output import EXIT_USAGE
+from audio_transfer.cli.output import EXIT_USAGE, terminal_safe
 from audio_transfer.data import decode_examples, load_labelled_audio, memory_bound
 from audio_transfer.errors import BaseNotFoundError, ConfigError
 from audio_transfer.tasks import load_task
@@ -153,3 +154,71 @@ def test_a_keras_file_whose_config_is_not_a_mapping_is_a_typed_error(tmp_path):
         archive.writestr("config.json", "[1, 2]")
     with pytest.raises(BaseNotFoundError, match="is not a Keras model file"):
         load_task(path)
+
+
+# -- §8 control characters from files ----------------------------------------------------------------------
+HOSTILE_LABELS = ("_silence_", "yes\x1b[2J\x1b]0;pwned\x07", "no\rFAKE: yes (1.000)\x1b[1A")
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """A run folder whose labels hold escape sequences, and a folder with a file name holding a newline."""
+    from streaming_support import save_run
+
+    from audio_transfer.bases import load_base
+    from audio_transfer.tasks import KeywordSpotter
+
+    root = tmp_path_factory.mktemp("hostile")
+    run_dir = save_run(KeywordSpotter(load_base("speech_embedding"), HOSTILE_LABELS), root / "run")
+    write_tone(root / "audio" / "one\nFAKE: yes (1.000).wav", duration_seconds=1.0)
+    (root / "audio" / "bad\x1b[2J.wav").write_bytes(b"not audio")
+    return run_dir, root / "audio"
+
+
+def _has_control_characters(text: str) -> bool:
+    return any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+def test_predict_text_escapes_labels_and_file_names(hostile_run, capsys, restore_package_logger):
+    run_dir, audio = hostile_run
+    assert cli_main.main(["predict", str(run_dir), str(audio), "--top-k", "3"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 2  # one prediction and one skipped file: the newline in a name splits nothing
+    assert not _has_control_characters(captured.out) and not _has_control_characters(captured.err)
+    assert "one\\nFAKE: yes (1.000).wav: " in lines[0] and "yes\\x1b[2J\\x1b]0;pwned\\x07" in lines[0]
+    assert "no\\rFAKE: yes (1.000)\\x1b[1A" in lines[0]
+    assert lines[1].startswith(f"{audio}/bad\\x1b[2J.wav: skipped (")
+    assert "bad\\x1b[2J.wav" in captured.err  # the warning naming it is escaped too
+
+
+def test_json_output_keeps_the_data_as_it_is(hostile_run, capsys):
+    run_dir, audio = hostile_run
+    assert cli_main.main(["predict", str(run_dir), str(audio), "--top-k", "3", "--json"]) == 0
+    result = _json(capsys)
+    assert {entry["label"] for entry in result["predictions"][0]["top_k"]} == set(HOSTILE_LABELS)
+    assert result["predictions"][0]["file"].endswith("one\nFAKE: yes (1.000).wav")
+
+
+def test_terminal_safe_escapes_every_control_character():
+    assert terminal_safe("a\x00b\x1bc\x7fd\x9be\u202ef\tg\nh") == "a\\x00b\\x1bc\\x7fd\\x9be\\u202ef\\tg\\nh"
+    assert terminal_safe("a\nb\x1b", keep_newlines=True) == "a\nb\\x1b"
+    assert terminal_safe("plain text, ümlauts and 日本語") == "plain text, ümlauts and 日本語"
+
+
+# -- §10 predict lists the links it cannot follow -----------------------------------------------------------
+def test_predict_lists_dangling_and_looping_links_as_skipped(hostile_run, tmp_path, capsys):
+    run_dir, _ = hostile_run
+    folder = tmp_path / "clips"
+    write_tone(folder / "good.wav", duration_seconds=1.0)
+    (folder / "dangling.wav").symlink_to(tmp_path / "missing.wav")
+    (folder / "loop.wav").symlink_to(folder / "loop.wav")
+    assert cli_main.main(["predict", str(run_dir), str(folder), "--json"]) == 0
+    result = _json(capsys)
+    assert [Path(p["file"]).name for p in result["predictions"]] == ["good.wav"]
+    assert sorted(Path(s["path"]).name for s in result["skipped"]) == ["dangling.wav", "loop.wav"]
+    info = cli_main.main(["info", str(tmp_path), "--json"])  # the same files, as info sees the folder
+    assert info == 0 and sorted(Path(s["path"]).name for s in _json(capsys)["skipped"]) == [
+        "dangling.wav",
+        "loop.wav",
+    ]

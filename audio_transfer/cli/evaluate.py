@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from audio_transfer.cli._flags import add_safe_mode_argument
-from audio_transfer.cli.output import CommandResult
+from audio_transfer.cli.output import CommandResult, terminal_safe
 from audio_transfer.errors import ConfigError
 
 if TYPE_CHECKING:  # importing audio_transfer.training loads TensorFlow; parsers must stay fast
@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> CommandResult:
     if args.out is not None:
         write_report(report, args.out, extra=extra)
     data = {**report.to_dict(), **extra}
-    return CommandResult(data=data, text=f"{args.model} on {args.data}:\n{report.to_text()}".rstrip())
+    heading = f"{terminal_safe(args.model)} on {terminal_safe(args.data)}:"
+    return CommandResult(data=data, text=f"{heading}\n{report.to_text()}".rstrip())
 
 
 def _classification(args: argparse.Namespace, trained):

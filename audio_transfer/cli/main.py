@@ -23,7 +23,13 @@ from collections.abc import Sequence
 
 from audio_transfer.cli._native_logs import quiet_tensorflow_startup
 from audio_transfer.cli._progress_line import ProgressLine
-from audio_transfer.cli.output import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CommandResult
+from audio_transfer.cli.output import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandResult,
+    terminal_safe,
+)
 from audio_transfer.errors import AudioTransferError
 from audio_transfer.progress import progress_hook
 from audio_transfer.version import __version__
@@ -86,6 +92,10 @@ class _StderrHandler(logging.StreamHandler):
     def stream(self, _value) -> None:
         pass
 
+    def format(self, record: logging.LogRecord) -> str:
+        # Messages quote file names and labels: no control character of theirs reaches the terminal.
+        return terminal_safe(super().format(record), keep_newlines=True)
+
     def emit(self, record: logging.LogRecord) -> None:
         _progress_line.clear()
         super().emit(record)
@@ -129,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result.data, indent=2, sort_keys=False, default=str))
     else:
-        print(result.text)
+        print(terminal_safe(result.text, keep_newlines=True))
     return result.exit_code
 
 
