@@ -16,6 +16,7 @@ from conftest import REPO_ROOT
 
 from audio_transfer.cli import main as cli_main
 from audio_transfer.cli.output import EXIT_USAGE, terminal_safe
+from audio_transfer.cli.train import resolve_config
 from audio_transfer.data import decode_examples, load_labelled_audio, memory_bound
 from audio_transfer.errors import BaseNotFoundError, ConfigError
 from audio_transfer.tasks import load_task
@@ -222,3 +223,44 @@ def test_predict_lists_dangling_and_looping_links_as_skipped(hostile_run, tmp_pa
         "dangling.wav",
         "loop.wav",
     ]
+
+
+# -- §12 one count of corrupt files, and a flag to change the limit ------------------------------------------
+def test_the_corrupt_file_limit_counts_the_dataset_as_info_does(tmp_path, capsys):
+    data = tmp_path / "data"
+    for label, frequency_hz in (("low", 300.0), ("high", 3000.0)):
+        for index in range(12):
+            write_tone(data / label / f"{label}{index}.wav", frequency_hz=frequency_hz, duration_seconds=0.3)
+    for index in range(4):
+        (data / "low" / f"low{index}.wav").write_bytes(b"not audio")
+    assert cli_main.main(["info", str(data), "--json"]) == 0
+    summary = _json(capsys)
+    total = summary["num_examples"] + summary["num_skipped"]
+    argv = [
+        "train",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--task",
+        "classify",
+        "--base",
+        "ge2e_speaker",
+    ]
+    assert cli_main.main([*argv, "--json"]) == EXIT_USAGE
+    message = _json(capsys)["message"]
+    assert f"{summary['num_skipped']} of {total} audio files failed to decode" in message, message
+    assert "`--max-failure-fraction 0.17` on train, evaluate and export" in message
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("verb", ["train", "evaluate", "export"])
+def test_every_verb_that_decodes_a_dataset_takes_the_limit(tmp_path, verb):
+    argv = {
+        "train": ["train", str(tmp_path), "--out", str(tmp_path / "run")],
+        "evaluate": ["evaluate", str(tmp_path), "--data", str(tmp_path)],
+        "export": ["export", str(tmp_path), "--out", str(tmp_path / "m.tflite"), "--format", "tflite"],
+    }[verb]
+    args = cli_main.build_parser().parse_args([*argv, "--max-failure-fraction", "0.5"])
+    assert args.max_failure_fraction == 0.5
+    if verb == "train":
+        assert resolve_config(args).max_failure_fraction == 0.5

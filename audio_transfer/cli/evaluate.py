@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from audio_transfer.cli._flags import add_safe_mode_argument
+from audio_transfer.cli._flags import add_failure_fraction_argument, add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult, terminal_safe
 from audio_transfer.errors import ConfigError
 
@@ -51,6 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="also write metrics.json, report.txt and a PNG (verification: `verify --threshold-from DIR` "
         "then accepts at its EER threshold)",
     )
+    add_failure_fraction_argument(parser, default_help="default: the run's setting")
     add_safe_mode_argument(parser)
     return parser
 
@@ -107,7 +108,14 @@ def _classification(args: argparse.Namespace, trained):
             f"{args.data} has classes the model does not know: {', '.join(unknown)}. The model's labels: "
             f"{', '.join(model.labels)}. Remove or rename those folders."
         )
-    clips = decode_examples(data.examples, sample_rate=model.sample_rate, clip_seconds=config.clip_seconds)
+    clips = decode_examples(
+        data.examples,
+        sample_rate=model.sample_rate,
+        clip_seconds=config.clip_seconds,
+        max_failure_fraction=config.max_failure_fraction
+        if args.max_failure_fraction is None
+        else args.max_failure_fraction,
+    )
     report = classification_report(model, clips.waveforms, clips.labels)
     extra = {
         "model": str(args.model),

@@ -2,13 +2,14 @@
 
 Public API: :class:`AudioExample`, :func:`load_labelled_audio` / :class:`LabelledAudio`,
 :func:`find_audio_files`, :func:`split_examples`, :func:`load_splits`, :func:`which_split`,
-:func:`decode_examples` / :class:`DecodedClips`, :func:`summarize_dataset` / :class:`DatasetSummary`,
-:class:`SkippedFile`, :class:`NoiseBank`, :func:`parse_speaker`, and (importing TensorFlow on first use)
-:func:`make_dataset` and :class:`Augmentation`.
+:func:`decode_examples` / :class:`DecodedClips`, :func:`raise_if_too_many_failures`,
+:func:`summarize_dataset` / :class:`DatasetSummary`, :class:`SkippedFile`, :class:`NoiseBank`,
+:func:`parse_speaker`, and (importing TensorFlow on first use) :func:`make_dataset` and :class:`Augmentation`.
 """
 
 import importlib
 
+from audio_transfer.data._decode import raise_if_too_many_failures
 from audio_transfer.data._discovery import find_audio_files
 from audio_transfer.data.audio_example import NOISE_LABEL, SILENCE_LABEL, UNKNOWN_LABEL, AudioExample
 from audio_transfer.data.dataset_summary import DatasetSummary, summarize_dataset
@@ -51,6 +52,7 @@ __all__ = [
     "load_splits",
     "make_dataset",
     "parse_speaker",
+    "raise_if_too_many_failures",
     "split_examples",
     "summarize_dataset",
     "which_split",
