@@ -4,7 +4,10 @@ file or flag (exit 2) or a clean interruption (exit 130), never a traceback or a
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -15,7 +18,7 @@ from audio_files import write_tone
 from conftest import REPO_ROOT
 
 from audio_transfer.cli import main as cli_main
-from audio_transfer.cli.output import EXIT_USAGE, terminal_safe
+from audio_transfer.cli.output import EXIT_INTERRUPTED, EXIT_USAGE, terminal_safe
 from audio_transfer.cli.train import resolve_config
 from audio_transfer.data import decode_examples, load_labelled_audio, memory_bound
 from audio_transfer.errors import BaseNotFoundError, ConfigError
@@ -264,3 +267,53 @@ def test_every_verb_that_decodes_a_dataset_takes_the_limit(tmp_path, verb):
     assert args.max_failure_fraction == 0.5
     if verb == "train":
         assert resolve_config(args).max_failure_fraction == 0.5
+
+
+# -- §5 Ctrl-C -----------------------------------------------------------------------------------------------
+def test_ctrl_c_during_training_prints_one_line_and_exits_130(tones, tmp_path):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "audio_transfer", "train", str(tones), "--out", str(run_dir)]
+    python_path = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(python_path)}
+    process = subprocess.Popen(
+        [*command, "--epochs", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    seen = ""
+    while "Epoch 3/" not in seen:  # Keras's epoch lines: training is under way
+        line = process.stderr.readline()
+        assert line, f"train ended before training: {seen}"
+        seen += line
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == EXIT_INTERRUPTED and out == ""
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip().splitlines()[-1] == f"ERROR audio_transfer: Interrupted; nothing written to {run_dir}."
+    assert not run_dir.exists()
+
+
+def test_ctrl_c_says_which_output_may_be_partly_written(
+    tmp_path, monkeypatch, capsys, restore_package_logger
+):
+    from audio_transfer.cli import info
+
+    def write_then_interrupt(args):
+        (tmp_path / "out").mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(info, "run", write_then_interrupt)
+    monkeypatch.setattr(info, "add_parser", _with_out(info.add_parser))
+    assert cli_main.main(["info", str(tmp_path), "--out", str(tmp_path / "out")]) == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"ERROR audio_transfer: Interrupted while writing {tmp_path / 'out'}: it may hold a partial result; "
+        "run the command again to replace it."
+    ]
+
+
+def _with_out(add_parser):
+    def add_parser_with_out(subparsers):
+        parser = add_parser(subparsers)
+        parser.add_argument("--out")
+        return parser
+
+    return add_parser_with_out
