@@ -1,43 +1,247 @@
-"""Write files so that readers see the old content or the complete new one, never a partial file."""
+"""Write files and folders so that readers see the old content or the complete new one, never a partial one.
+
+Every file audio_transfer writes goes through this module: bytes, text, JSON, PNG figures, files a library
+writes by name (Keras ``model.save``) and whole folders (SavedModel). Each is written to a temporary sibling
+first and then renamed onto the destination, which is atomic on POSIX and Windows when both are on one file
+system (a sibling guarantees it). On any error the temporary is removed and the destination is left as it
+was; a killed process leaves at most a hidden ``.tmp`` sibling. A new file gets ``rw-r--r--`` (a replaced
+one keeps its permission bits) and a new folder ``rwxr-xr-x``.
+
+When the file system refuses (missing folder, no permission, disk full) the functions raise ``error``, an
+:class:`~audio_transfer.errors.OutputError` by default, naming the path and what to do. Callers with their
+own error type pass a subclass, e.g. export's
+:class:`~audio_transfer.errors.ExportOutputError`, which is also an ``ExportError``.
+
+Example::
+
+    write_json(run_dir / "metrics.json", {"accuracy": np.float32(0.9)})
+    write_figure(run_dir / "det_curve.png", figure)
+    with atomic_file(run_dir / "model.keras") as temporary:
+        model.save(temporary)
+    with atomic_directory(out / "saved_model") as folder:
+        tf.saved_model.save(module, str(folder))
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import numpy as np
+
+from audio_transfer.errors import ConfigError, OutputError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_FILE_MODE = 0o644
+_DIRECTORY_MODE = 0o755
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[BinaryIO], object], *, error: type[OutputError] = OutputError
+) -> Path:
     """Call ``write`` on a temporary file beside ``path``, then rename it onto ``path``.
-
-    The rename is atomic on POSIX and Windows when both are on one file system, which a sibling
-    temporary file guarantees. On any error the temporary file is removed and ``path`` is left as it was.
-    The new file keeps the permission bits of the file it replaces, or gets ``rw-r--r--`` when new
-    (a temporary file is created private to the user).
 
     Args:
         path: destination file; its folder must exist.
         write: writes the whole content to the binary file object it receives.
+        error: raised (from the ``OSError``) when the file system refuses.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
 
     Example:
-        >>> atomic_write(run_dir / "notes.txt", lambda file: file.write(b"done\\n"))  # doctest: +SKIP
+        >>> atomic_write(run_dir / "cache.npy", lambda file: np.save(file, frames))  # doctest: +SKIP
     """
     path = Path(path)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with _refused_as(error, path):
+        mode = path.stat().st_mode & 0o777 if path.exists() else _FILE_MODE
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                write(file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
     return path
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, error: type[OutputError] = OutputError) -> Path:
+    """Replace ``path`` atomically with ``data``; returns ``path``."""
+    return atomic_write(path, lambda file: file.write(data), error=error)
+
+
+def write_text(path: str | os.PathLike, text: str, *, error: type[OutputError] = OutputError) -> Path:
+    """Replace ``path`` atomically with ``text`` encoded as UTF-8; returns ``path``."""
+    return write_bytes(path, text.encode("utf-8"), error=error)
+
+
+def write_json(
+    path: str | os.PathLike,
+    data: Mapping[str, Any],
+    *,
+    name: str = "data",
+    error: type[OutputError] = OutputError,
+) -> Path:
+    """Replace ``path`` atomically with ``data`` as strict, indented JSON (see :func:`json_text`)."""
+    return write_text(path, json_text(data, name=name), error=error)
+
+
+def json_text(data: Mapping[str, Any], *, name: str = "data") -> str:
+    """``data`` as strict JSON indented by two spaces, ending with a newline.
+
+    NumPy numbers and arrays, tuples and paths become JSON types and NaN or infinite floats ``null``.
+    Below the top level, containers of plain values (a matrix row, one class's metrics) stay on one line.
+
+    Raises:
+        ConfigError: ``data`` holds a value JSON cannot represent; the message names it as ``name[key]``.
+    """
+    return _to_json(_json_ready(data, name)) + "\n"
+
+
+def write_figure(
+    path: str | os.PathLike, figure: Figure, *, dpi: int = 100, error: type[OutputError] = OutputError
+) -> Path:
+    """Replace ``path`` atomically with ``figure`` (a matplotlib figure) as a PNG image; returns ``path``."""
+    return atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=dpi), error=error)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix) for a writer that wants a file name; on success
+    it replaces ``path``. For writers such as Keras ``model.save`` that open the file themselves.
+
+    Example:
+        >>> with atomic_file(run_dir / "model.keras") as temporary:  # doctest: +SKIP
+        ...     model.save(temporary)
+    """
+    path = Path(path)
+    with _refused_as(error, path):
+        mode = path.stat().st_mode & 0o777 if path.exists() else _FILE_MODE
+        descriptor, name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
+        )
+        os.close(descriptor)
+    temporary = Path(name)
+    try:
+        yield temporary
+        with _refused_as(error, path):
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success it replaces the folder ``path``.
+
+    An existing folder at ``path`` is moved aside first and deleted only once the new one is in place; if
+    the rename fails it is moved back.
+
+    Example:
+        >>> with atomic_directory(out / "saved_model") as folder:  # doctest: +SKIP
+        ...     tf.saved_model.save(module, str(folder))
+    """
+    path = Path(path)
+    with _refused_as(error, path):
+        temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield temporary
+        with _refused_as(error, path):
+            os.chmod(temporary, _DIRECTORY_MODE)  # mkdtemp makes it private to the user
+            _replace_directory(temporary, path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def check_writable(
+    path: str | os.PathLike, *, directory: bool, error: type[OutputError] = OutputError
+) -> None:
+    """Fail early, before a long computation, when ``path`` cannot be written.
+
+    Args:
+        path: the file (``directory=False``) or folder (``directory=True``) to be written.
+        directory: whether the output is a folder (SavedModel) rather than a file.
+        error: raised when ``path`` cannot be written.
+    """
+    path = Path(path)
+    parent = path.parent
+    if not parent.is_dir():
+        raise error(f"Cannot write {path}: the folder {parent} does not exist; create it first.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise error(f"Cannot write {path}: the folder {parent} is not writable; choose another path.")
+    if path.exists() and path.is_dir() != directory:
+        kind = "a directory" if path.is_dir() else "a file"
+        raise error(f"Cannot write {path}: it exists and is {kind}; remove it or choose another path.")
+
+
+@contextlib.contextmanager
+def _refused_as(error: type[OutputError], path: Path) -> Iterator[None]:
+    """Re-raise an ``OSError`` of the block as ``error`` naming ``path``."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as refused:
+        raise error(
+            f"Cannot write {path}: {refused}. Check that its folder exists and is writable and that the disk "
+            "has space, or choose another path."
+        ) from refused
+
+
+def _replace_directory(source: Path, path: Path) -> None:
+    """Rename ``source`` to ``path``; an existing ``path`` is kept aside until the rename succeeded."""
+    if not path.exists():
+        os.replace(source, path)
+        return
+    aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+    os.replace(path, aside / path.name)
+    try:
+        os.replace(source, path)
+    except OSError:
+        os.replace(aside / path.name, path)
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _json_ready(value: Any, where: str) -> Any:
+    """``value`` with NumPy types, tuples and paths made JSON types and non-finite floats made None."""
+    if isinstance(value, Mapping):
+        return {str(key): _json_ready(item, f"{where}[{key!r}]") for key, item in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_ready(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (str, int)):
+        return value
+    raise ConfigError(f"{where} holds a {type(value).__name__}, which JSON cannot represent: {value!r}.")
+
+
+def _to_json(value: Any, indent: str = "") -> str:
+    """Strict JSON indented by two spaces; below the top level, containers of plain values stay on one
+    line."""
+    inner = indent + "  "
+    if isinstance(value, dict) and (not indent or any(isinstance(v, (dict, list)) for v in value.values())):
+        items = (f"{inner}{json.dumps(key)}: {_to_json(item, inner)}" for key, item in value.items())
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        return "[\n" + ",\n".join(inner + _to_json(item, inner) for item in value) + f"\n{indent}]"
+    return json.dumps(value, allow_nan=False)

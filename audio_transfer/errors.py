@@ -35,3 +35,12 @@ class InputShapeError(AudioTransferError, ValueError):
 
 class DependencyError(AudioTransferError, ImportError):
     """A package, shared library or program that a feature needs is missing or cannot be loaded."""
+
+
+class OutputError(AudioTransferError, OSError):
+    """A file or folder cannot be written: its folder is missing or read-only, the disk is full, or a file
+    stands where a folder should (or the other way round)."""
+
+
+class ExportOutputError(ExportError, OutputError):
+    """An export's output path cannot be written; an ``ExportError`` and an ``OutputError``."""

@@ -34,9 +34,11 @@ from audio_transfer.data import (
     load_splits,
     make_dataset,
     parse_speaker,
+    read_manifest,
     split_examples,
     summarize_dataset,
     which_split,
+    write_manifest,
 )
 from audio_transfer.errors import ConfigError, DatasetError, InputShapeError
 
@@ -125,6 +127,25 @@ def test_manifest_csv_with_header_and_tsv_without(tmp_path):
         ((clips / "a.wav").resolve(), "dog", None),
         ((clips / "b.flac").resolve(), "cat", "dave"),
     ]
+
+
+@pytest.mark.parametrize("name", ["split.csv", "split.tsv"])
+def test_written_manifest_reads_back_the_same_from_another_folder(tmp_path, monkeypatch, name):
+    clips = tmp_path / "clips"
+    for clip in ("a, b.wav", "n.wav"):
+        write_tone(clips / clip)
+    monkeypatch.chdir(tmp_path)
+    rows = [(Path("clips/a, b.wav"), "dog", "alice"), (clips / "n.wav", NOISE_LABEL, "")]
+    (tmp_path / "sets").mkdir()
+    manifest = write_manifest(tmp_path / "sets" / name, rows)
+
+    header = "path\tlabel\tspeaker" if name.endswith(".tsv") else "path,label,speaker"
+    assert manifest.read_text().splitlines()[0] == header
+    found = read_manifest(manifest)
+    expected = [((clips / "a, b.wav").resolve(), "dog", "alice")]
+    assert [(e.path, e.label, e.speaker) for e in found.examples] == expected
+    assert found.noise_files == [(clips / "n.wav").resolve()] and found.skipped == []
+    assert load_labelled_audio(manifest).examples[0].path == (clips / "a, b.wav").resolve()
 
 
 @pytest.mark.parametrize(

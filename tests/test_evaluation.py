@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.evaluation import (
     ClassificationReport,
-    atomic_write,
     classification_metrics,
     cosine_scores,
     plot_confusion_matrix,
@@ -409,16 +408,3 @@ def test_write_report_refuses_extra_that_overwrites_metrics(tmp_path):
     with pytest.raises(ConfigError, match="object"):
         write_report(report, tmp_path, extra={"bad": object()})
     assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    path = atomic_write(tmp_path / "metrics.json", lambda file: file.write(b"old"))
-
-    def fail(file):
-        file.write(b"partial")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        atomic_write(path, fail)
-    assert path.read_bytes() == b"old"
-    assert list(tmp_path.iterdir()) == [path]

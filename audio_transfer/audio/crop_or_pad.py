@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audio_transfer._checks import is_positive_int
+from audio_transfer.checks import is_positive_int
 from audio_transfer.errors import ConfigError
 
 

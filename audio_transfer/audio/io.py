@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audio_transfer._checks import is_positive_int
 from audio_transfer.atomic_files import atomic_write
 from audio_transfer.audio.audio_info import AudioInfo
 from audio_transfer.audio.resample import resample
+from audio_transfer.checks import is_positive_int
 from audio_transfer.errors import AudioDecodeError, ConfigError, InputShapeError
 
 logger = logging.getLogger(__name__)

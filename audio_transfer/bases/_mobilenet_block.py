@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from audio_transfer import checks
 from audio_transfer.errors import ConfigError
 
 
@@ -18,20 +19,15 @@ class MobileNetBlock(keras.layers.Layer):
         self, *, filters: int, kernel_size: int, strides: int, batchnorm_epsilon: float = 1e-4, **kwargs
     ) -> None:
         super().__init__(**kwargs)
-        for arg, value in (("filters", filters), ("kernel_size", kernel_size), ("strides", strides)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(
-                    f"{type(self).__name__} {self.name!r}: {arg} must be a positive integer, received "
-                    f"{value!r}."
-                )
         if not batchnorm_epsilon > 0:
             raise ConfigError(
                 f"{type(self).__name__} {self.name!r}: batchnorm_epsilon must be positive, received "
                 f"{batchnorm_epsilon!r}."
             )
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.strides = strides
+        where = f"{type(self).__name__} {self.name!r}:"
+        self.filters = checks.positive_int(f"{where} filters", filters)
+        self.kernel_size = checks.positive_int(f"{where} kernel_size", kernel_size)
+        self.strides = checks.positive_int(f"{where} strides", strides)
         self.batchnorm_epsilon = float(batchnorm_epsilon)
         self.create_layers()
 

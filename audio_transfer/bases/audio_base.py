@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from audio_transfer import checks
 from audio_transfer.bases._keras_compat import nested_layers, set_own_trainable_flag
 from audio_transfer.errors import ConfigError, InputShapeError
 
@@ -60,21 +61,11 @@ class AudioBase(keras.Model):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        for arg, value in (
-            ("sample_rate", sample_rate),
-            ("embedding_dim", embedding_dim),
-            ("min_samples", min_samples),
-        ):
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{arg} must be a positive integer, received {value!r}.")
-        for arg, value in (("window_seconds", window_seconds), ("hop_seconds", hop_seconds)):
-            if not value > 0:
-                raise ConfigError(f"{arg} must be positive, received {value!r}.")
-        self.sample_rate = sample_rate
-        self.embedding_dim = embedding_dim
-        self.min_samples = min_samples
-        self.window_seconds = float(window_seconds)
-        self.hop_seconds = float(hop_seconds)
+        self.sample_rate = checks.positive_int("sample_rate", sample_rate)
+        self.embedding_dim = checks.positive_int("embedding_dim", embedding_dim)
+        self.min_samples = checks.positive_int("min_samples", min_samples)
+        self.window_seconds = checks.number("window_seconds", window_seconds, above=0.0)
+        self.hop_seconds = checks.number("hop_seconds", hop_seconds, above=0.0)
 
     # -- contract for subclasses -------------------------------------------------------------
     @property
@@ -116,7 +107,7 @@ class AudioBase(keras.Model):
         if isinstance(trainable, bool):
             _set_trainable(self, trainable)
             return
-        if not isinstance(trainable, int):
+        if not checks.is_int(trainable):
             raise ConfigError(
                 f"trainable must be True, False or a number of top blocks, received {trainable!r}."
             )

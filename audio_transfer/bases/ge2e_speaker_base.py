@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer import checks
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.errors import ConfigError
 from audio_transfer.features import get_frontend
@@ -74,9 +75,8 @@ class GE2ESpeakerBase(AudioBase):
         min_coverage: float = 0.75,
         **kwargs,
     ) -> None:
-        if not isinstance(normalize_volume, bool):
-            raise ConfigError(f"normalize_volume must be True or False, received {normalize_volume!r}.")
-        if isinstance(partials_per_second, bool) or not isinstance(partials_per_second, (int, float)):
+        checks.boolean("normalize_volume", normalize_volume)
+        if not checks.is_number(partials_per_second):
             raise ConfigError(f"partials_per_second must be a number, received {partials_per_second!r}.")
         step_frames = round(SAMPLE_RATE / partials_per_second / FRAME_STEP) if partials_per_second > 0 else 0
         if not 0 < step_frames <= PARTIAL_FRAMES:
@@ -84,9 +84,7 @@ class GE2ESpeakerBase(AudioBase):
                 f"partials_per_second must be at least {SAMPLE_RATE / PARTIAL_SAMPLES} (partials must cover "
                 f"the audio) and at most {SAMPLE_RATE / FRAME_STEP}, received {partials_per_second!r}."
             )
-        if isinstance(min_coverage, bool) or not (
-            isinstance(min_coverage, (int, float)) and 0 < min_coverage <= 1
-        ):
+        if not (checks.is_number(min_coverage) and 0 < min_coverage <= 1):
             raise ConfigError(f"min_coverage must be in (0, 1], received {min_coverage!r}.")
         super().__init__(
             sample_rate=SAMPLE_RATE,

@@ -26,6 +26,7 @@ from audio_transfer.bases.hub_base import HubBase
 from audio_transfer.bases.hub_resolver import is_saved_model_dir
 from audio_transfer.bases.keras_model_base import KerasModelBase
 from audio_transfer.bases.presets import PRESETS
+from audio_transfer.checks import is_positive_int
 from audio_transfer.errors import AudioTransferError, BaseNotFoundError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _validate_preset(name: str, preset: Mapping[str, Any]) -> None:
                     problems.append(f"{key!r} is in neither 'config' nor 'metadata'")
             for key in ("sample_rate", "embedding_dim"):
                 value = config.get(key, metadata.get(key))
-                if not isinstance(value, int) or value <= 0:
+                if not is_positive_int(value):
                     problems.append(f"{key!r} must be a positive integer, received {value!r}")
     if problems:
         raise ConfigError(f"Preset {name!r} is malformed: {'; '.join(problems)}.")

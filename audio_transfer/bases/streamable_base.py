@@ -7,6 +7,7 @@ import importlib
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer.checks import is_int
 from audio_transfer.errors import ConfigError, InputShapeError
 
 
@@ -100,7 +101,7 @@ class StreamableBase:
                 f"{type(self).__name__}.stream_embeddings takes streams of shape (batch, samples), received "
                 f"shape {waveforms.shape}."
             )
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        if not is_int(count) or count < 1:
             raise ConfigError(f"count must be a positive number of embeddings, received {count!r}.")
         return waveforms
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from audio_transfer.audio import AUDIO_EXTENSIONS, load_audio
 from audio_transfer.bases import load_base
+from audio_transfer.checks import is_number
 from audio_transfer.cli.output import terminal_safe
 from audio_transfer.data import SkippedFile, find_audio_files
 from audio_transfer.errors import AudioDecodeError, DatasetError
@@ -74,7 +75,7 @@ def run_threshold(run: TrainingRun | None) -> float | None:
     if run is None or run.run_dir is None:
         return None
     value = RunFolder(run.run_dir).read_metrics().get("eer_threshold")
-    return float(value) if isinstance(value, (int, float)) else None
+    return float(value) if is_number(value) else None
 
 
 def audio_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[SkippedFile]]:

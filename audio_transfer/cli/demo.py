@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from audio_transfer.atomic_files import atomic_write
+from audio_transfer.atomic_files import write_text
 from audio_transfer.cli._flags import add_set_argument, apply_settings
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError, DatasetError
@@ -151,7 +149,7 @@ def run(args: argparse.Namespace) -> CommandResult:
         seconds=stages.seconds(),
     )
     text = json.dumps(summary, indent=2) + "\n"
-    atomic_write(out / SUMMARY_FILE, lambda file: file.write(text.encode("utf-8")))
+    write_text(out / SUMMARY_FILE, text)
     return CommandResult(data=summary, text=_text(summary))
 
 
@@ -228,7 +226,7 @@ class _Splits:
 
 def _write_splits(data_dir: Path, folder: Path, *, seed: int) -> _Splits:
     """Split ``data_dir`` by speaker (stable hash, :func:`split_examples`); write a manifest per split."""
-    from audio_transfer.data import NOISE_LABEL, load_labelled_audio, split_examples
+    from audio_transfer.data import NOISE_LABEL, load_labelled_audio, split_examples, write_manifest
 
     data = load_labelled_audio(data_dir, seed=seed)
     splits = _Splits(
@@ -253,17 +251,8 @@ def _write_splits(data_dir: Path, folder: Path, *, seed: int) -> _Splits:
     noise_rows = [(path, NOISE_LABEL, "") for path in splits.noise_files]
     for name, examples in (("train", splits.train), ("validation", splits.validation), ("test", splits.test)):
         rows = [(example.path, example.label, example.speaker or "") for example in examples]
-        _write_manifest(splits.manifest(name), rows + (noise_rows if name == "train" else []))
+        write_manifest(splits.manifest(name), rows + (noise_rows if name == "train" else []))
     return splits
-
-
-def _write_manifest(path: Path, rows: Sequence[tuple[Path, str, str]]) -> None:
-    """A ``path,label,speaker`` CSV manifest with absolute paths (readable from any folder)."""
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(("path", "label", "speaker"))
-    writer.writerows((str(Path(file).resolve()), label, speaker) for file, label, speaker in rows)
-    atomic_write(path, lambda file: file.write(text.getvalue().encode("utf-8")))
 
 
 def _train_config(args: argparse.Namespace):

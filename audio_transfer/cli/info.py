@@ -7,8 +7,7 @@ from pathlib import Path
 
 from audio_transfer.audio import verify_audio
 from audio_transfer.cli.output import CommandResult, terminal_safe
-from audio_transfer.data import summarize_dataset
-from audio_transfer.data._discovery import MANIFEST_SUFFIXES
+from audio_transfer.data import is_manifest, summarize_dataset
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -34,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> CommandResult:
     path: Path = args.path
-    if path.is_dir() or (path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES):
+    if path.is_dir() or is_manifest(path):
         summary = summarize_dataset(path, speaker_pattern=args.speaker_pattern)
         return CommandResult(data={"kind": "dataset", **summary.to_dict()}, text=summary.to_text())
     info = verify_audio(path)

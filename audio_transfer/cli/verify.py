@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from audio_transfer.checks import is_number
 from audio_transfer.cli.enroll import add_verifier_arguments
 from audio_transfer.cli.output import EXIT_NO, EXIT_OK, CommandResult, terminal_safe
 from audio_transfer.errors import ConfigError
@@ -125,7 +126,7 @@ def _measured_threshold(source: Path, *, model: str) -> tuple[float, str]:
             "--task speaker-verification --out DIR` wrote, or its metrics.json."
         ) from error
     threshold = metrics.get("eer_threshold") if isinstance(metrics, dict) else None
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+    if not is_number(threshold):
         raise ConfigError(
             f"--threshold-from {source}: {path} has no eer_threshold; it comes from `evaluate --task "
             "speaker-verification --out DIR` or a speaker-verification run."

@@ -13,6 +13,7 @@ from typing import TypeVar
 import numpy as np
 
 from audio_transfer.audio import load_audio
+from audio_transfer.checks import is_number
 from audio_transfer.data.audio_example import AudioExample
 from audio_transfer.data.skipped_file import SkippedFile
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
@@ -36,7 +37,7 @@ def parallel_map(
 
 
 def check_failure_fraction(max_failure_fraction: float) -> None:
-    if not (isinstance(max_failure_fraction, (int, float)) and 0.0 <= max_failure_fraction <= 1.0):
+    if not (is_number(max_failure_fraction) and 0.0 <= max_failure_fraction <= 1.0):
         raise ConfigError(f"max_failure_fraction must be in [0, 1], received {max_failure_fraction!r}.")
 
 

@@ -1,9 +1,8 @@
-"""Find labelled audio files: folder-per-class trees and CSV/TSV manifests. Nothing is decoded here."""
+"""Find labelled audio files in folder-per-class trees (manifests: :mod:`audio_transfer.data.manifest`).
+Nothing is decoded here."""
 
 from __future__ import annotations
 
-import csv
-import dataclasses
 import logging
 import os
 import re
@@ -11,30 +10,21 @@ from pathlib import Path
 
 from audio_transfer.audio import AUDIO_EXTENSIONS
 from audio_transfer.data.audio_example import NOISE_LABEL, AudioExample
+from audio_transfer.data.discovered import Discovered
+from audio_transfer.data.manifest import is_manifest, read_manifest
 from audio_transfer.data.skipped_file import SkippedFile
 from audio_transfer.data.speakers import parse_speaker
 from audio_transfer.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_SUFFIXES: tuple[str, ...] = (".csv", ".tsv")
-
-
-@dataclasses.dataclass
-class Discovered:
-    """Examples labelled as found on disk, the noise bank and the files left out."""
-
-    examples: list[AudioExample]
-    noise_files: list[Path]
-    skipped: list[SkippedFile]
-
 
 def discover(source: Path, speaker_pattern: re.Pattern[str] | None) -> Discovered:
     """Examples of a folder-per-class tree or of a manifest, by what ``source`` is."""
     if source.is_dir():
         return _discover_folder(source, speaker_pattern)
-    if source.is_file() and source.suffix.lower() in MANIFEST_SUFFIXES:
-        return _read_manifest(source, speaker_pattern)
+    if is_manifest(source):
+        return read_manifest(source, speaker_pattern=speaker_pattern)
     if not source.exists():
         raise DatasetError(f"Dataset {os.fspath(source)!r} does not exist. Check the path.")
     raise DatasetError(
@@ -103,48 +93,4 @@ def _discover_folder(root: Path, speaker_pattern: re.Pattern[str] | None) -> Dis
             root,
             loose[0],
         )
-    return found
-
-
-def _read_manifest(manifest: Path, speaker_pattern: re.Pattern[str] | None) -> Discovered:
-    """Rows ``path,label[,speaker]``; a header naming ``path`` and ``label`` may order columns freely."""
-    delimiter = "\t" if manifest.suffix.lower() == ".tsv" else ","
-    with open(manifest, newline="", encoding="utf-8-sig") as stream:
-        rows = [
-            (line, [cell.strip() for cell in row])
-            for line, row in enumerate(csv.reader(stream, delimiter=delimiter), start=1)
-            if any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#")
-        ]
-    if rows and {"path", "label"} <= {cell.lower() for cell in rows[0][1]}:
-        header = [cell.lower() for cell in rows.pop(0)[1]]
-        columns = {name: header.index(name) for name in ("path", "label", "speaker") if name in header}
-    else:
-        columns = {"path": 0, "label": 1, "speaker": 2}
-    if not rows:
-        raise DatasetError(
-            f"Manifest {os.fspath(manifest)!r} lists no files. Write one row per clip: path,label[,speaker]."
-        )
-    found = Discovered([], [], [])
-    needed = max(columns["path"], columns["label"]) + 1
-    for line, row in rows:
-        where = f"{os.fspath(manifest)}:{line}"
-        if len(row) < needed or not row[columns["path"]] or not row[columns["label"]]:
-            found.skipped.append(SkippedFile(where, "expected columns path,label[,speaker] with both set"))
-            continue
-        listed = Path(row[columns["path"]])
-        path = listed if listed.is_absolute() else manifest.parent / listed
-        if not path.is_file():
-            found.skipped.append(
-                SkippedFile(os.fspath(path), f"listed on line {line} of {manifest.name} but no such file")
-            )
-            continue
-        label = row[columns["label"]]
-        if label == NOISE_LABEL:
-            found.noise_files.append(path)
-            continue
-        relative_path = listed.as_posix()
-        speaker_column = columns.get("speaker")
-        speaker = row[speaker_column] if speaker_column is not None and speaker_column < len(row) else ""
-        speaker = speaker or parse_speaker(relative_path, label=label, speaker_pattern=speaker_pattern)
-        found.examples.append(AudioExample(path, label, speaker, relative_path))
     return found

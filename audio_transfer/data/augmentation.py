@@ -8,6 +8,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer.checks import is_number
 from audio_transfer.data.noise_bank import NoiseBank
 from audio_transfer.errors import ConfigError, InputShapeError
 
@@ -50,9 +51,9 @@ class Augmentation:
     gain_db_range: tuple[float, float] | None = (-6.0, 6.0)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.time_shift_seconds, (int, float)) and self.time_shift_seconds >= 0):
+        if not (is_number(self.time_shift_seconds) and self.time_shift_seconds >= 0):
             raise ConfigError(f"time_shift_seconds must be >= 0, received {self.time_shift_seconds!r}.")
-        if not (isinstance(self.noise_probability, (int, float)) and 0 <= self.noise_probability <= 1):
+        if not (is_number(self.noise_probability) and 0 <= self.noise_probability <= 1):
             raise ConfigError(f"noise_probability must be in [0, 1], received {self.noise_probability!r}.")
         for name in ("snr_db_range", "gain_db_range"):
             value = getattr(self, name)
@@ -61,7 +62,7 @@ class Augmentation:
             if not (
                 isinstance(value, (tuple, list))
                 and len(value) == 2
-                and all(isinstance(bound, (int, float)) and math.isfinite(bound) for bound in value)
+                and all(is_number(bound) and math.isfinite(bound) for bound in value)
                 and value[0] <= value[1]
             ):
                 raise ConfigError(f"{name} must be a (low, high) pair of dB values, received {value!r}.")

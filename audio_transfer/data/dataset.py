@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer._checks import is_positive_int
 from audio_transfer.audio import crop_or_pad
+from audio_transfer.checks import is_positive_int
 from audio_transfer.data._decode import decode_waveforms
 from audio_transfer.data.audio_example import AudioExample
 from audio_transfer.data.augmentation import Augmentation

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audio_transfer._checks import is_positive_int
 from audio_transfer.audio import crop_or_pad
+from audio_transfer.checks import is_number, is_positive_int
 from audio_transfer.data._decode import decode_waveforms
 from audio_transfer.data.audio_example import AudioExample
 from audio_transfer.data.memory_bound import check_clips_fit_in_memory
@@ -20,9 +20,7 @@ def clip_samples_for(*, sample_rate: int, clip_seconds: float) -> int:
     """Number of samples of a ``clip_seconds`` clip at ``sample_rate``, with both arguments checked."""
     if not is_positive_int(sample_rate):
         raise ConfigError(f"sample_rate must be a positive integer number of Hz, received {sample_rate!r}.")
-    if not (
-        isinstance(clip_seconds, (int, float)) and clip_seconds > 0 and round(clip_seconds * sample_rate)
-    ):
+    if not (is_number(clip_seconds) and clip_seconds > 0 and round(clip_seconds * sample_rate)):
         raise ConfigError(
             f"clip_seconds must be a positive number of seconds (at least one sample at {sample_rate} Hz), "
             f"received {clip_seconds!r}."

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from audio_transfer.audio import audio_info
+from audio_transfer.checks import is_number
 from audio_transfer.data._discovery import discover
 from audio_transfer.data.audio_example import SILENCE_LABEL, UNKNOWN_LABEL, AudioExample
 from audio_transfer.data.skipped_file import SkippedFile
@@ -114,7 +115,7 @@ def load_labelled_audio(
         ['_silence_', '_unknown_', 'yes', 'no']
     """
     for name, value in (("unknown_fraction", unknown_fraction), ("silence_fraction", silence_fraction)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        if not (is_number(value) and math.isfinite(value) and value >= 0):
             raise ConfigError(f"{name} must be a number >= 0, received {value!r}.")
     source = Path(source)
     found = discover(source, compile_speaker_pattern(speaker_pattern))

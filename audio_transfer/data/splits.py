@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 
+from audio_transfer.checks import is_number
 from audio_transfer.data.audio_example import AudioExample
 from audio_transfer.data.labelled_audio import LabelledAudio, load_labelled_audio
 from audio_transfer.errors import ConfigError, DatasetError
@@ -21,7 +22,7 @@ _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
 
 def _check_fractions(validation_fraction: float, test_fraction: float) -> None:
     for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
-        if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+        if not (is_number(value) and 0.0 <= value < 1.0):
             raise ConfigError(f"{name} must be a number in [0, 1), received {value!r}.")
     if validation_fraction + test_fraction >= 1.0:
         raise ConfigError(

@@ -14,11 +14,10 @@ from any thread. Example::
     plot_false_accept_curve(report, "det.png", chosen_index=report.threshold_index(0.5))
 """
 
-from audio_transfer.atomic_files import atomic_write
 from audio_transfer.evaluation.classification_report import ClassificationReport, classification_metrics
 from audio_transfer.evaluation.keyword_detection_report import KeywordDetectionReport
 from audio_transfer.evaluation.plots import plot_confusion_matrix, plot_det_curve, plot_false_accept_curve
-from audio_transfer.evaluation.report_files import write_json, write_report
+from audio_transfer.evaluation.report_files import write_report
 from audio_transfer.evaluation.trials import cosine_scores, trial_pairs
 from audio_transfer.evaluation.verification_report import VerificationReport, verification_metrics
 
@@ -26,7 +25,6 @@ __all__ = [
     "ClassificationReport",
     "KeywordDetectionReport",
     "VerificationReport",
-    "atomic_write",
     "classification_metrics",
     "cosine_scores",
     "plot_confusion_matrix",
@@ -34,6 +32,5 @@ __all__ = [
     "plot_false_accept_curve",
     "trial_pairs",
     "verification_metrics",
-    "write_json",
     "write_report",
 ]

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from audio_transfer.atomic_files import atomic_write
+from audio_transfer.atomic_files import write_figure
 from audio_transfer.evaluation.classification_report import ClassificationReport
 from audio_transfer.evaluation.keyword_detection_report import KeywordDetectionReport
 from audio_transfer.evaluation.verification_report import VerificationReport
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    pass
 
 # Above this many classes the cells are too small to hold readable counts; colours alone remain.
 _MAX_ANNOTATED_CLASSES = 40
@@ -75,7 +75,7 @@ def plot_confusion_matrix(report: ClassificationReport, path: str | os.PathLike)
                 fontsize=label_size,
                 color="white" if shares[row, column] > 0.5 else "black",
             )
-    return _save_png(figure, path)
+    return write_figure(path, figure)
 
 
 def plot_det_curve(report: VerificationReport, path: str | os.PathLike) -> Path:
@@ -119,7 +119,7 @@ def plot_det_curve(report: VerificationReport, path: str | os.PathLike) -> Path:
     axes.set_ylabel("false rejection rate (%)")
     axes.set_title(f"DET: {report.num_target} target, {report.num_nontarget} non-target trials")
     axes.legend(loc="upper right")
-    return _save_png(figure, path)
+    return write_figure(path, figure)
 
 
 def plot_false_accept_curve(
@@ -181,8 +181,4 @@ def plot_false_accept_curve(
     )
     if chosen_index is not None or target_fa_per_hour is not None:
         axes.legend(loc="upper right")
-    return _save_png(figure, path)
-
-
-def _save_png(figure: Figure, path: str | os.PathLike) -> Path:
-    return atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=100))
+    return write_figure(path, figure)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from audio_transfer.atomic_files import atomic_write
+from audio_transfer.atomic_files import json_text, write_text
 from audio_transfer.errors import ConfigError
 from audio_transfer.evaluation.classification_report import ClassificationReport
 from audio_transfer.evaluation.plots import plot_confusion_matrix, plot_det_curve
@@ -51,58 +47,16 @@ def write_report(
     clashes = sorted(metrics.keys() & extra.keys())
     if clashes:
         raise ConfigError(f"extra must not overwrite report metrics, but it sets {clashes}.")
-    content = _to_json(_json_ready({**metrics, **extra}, "extra")) + "\n"
+    content = json_text({**metrics, **extra}, name="extra")
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
-        "metrics": atomic_write(out_dir / "metrics.json", lambda file: file.write(content.encode())),
-        "text": atomic_write(out_dir / "report.txt", lambda file: file.write(report.to_text().encode())),
+        "metrics": write_text(out_dir / "metrics.json", content),
+        "text": write_text(out_dir / "report.txt", report.to_text()),
     }
     if isinstance(report, ClassificationReport):
         paths["confusion_matrix"] = plot_confusion_matrix(report, out_dir / "confusion_matrix.png")
     else:
         paths["det_curve"] = plot_det_curve(report, out_dir / "det_curve.png")
     return paths
-
-
-def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
-    """Write ``data`` as strict, indented JSON, replacing ``path`` atomically.
-
-    NumPy numbers and arrays, tuples and paths become JSON types and NaN or infinite floats ``null``, as in
-    ``metrics.json``.
-
-    Raises:
-        ConfigError: ``data`` holds a value JSON cannot represent.
-    """
-    content = _to_json(_json_ready(data, "data")) + "\n"
-    return atomic_write(path, lambda file: file.write(content.encode()))
-
-
-def _json_ready(value: Any, where: str) -> Any:
-    """``value`` with NumPy types, tuples and paths made JSON types and non-finite floats made None."""
-    if isinstance(value, Mapping):
-        return {str(key): _json_ready(item, f"{where}[{key!r}]") for key, item in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_json_ready(item, f"{where}[{index}]") for index, item in enumerate(value)]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if value is None or isinstance(value, (str, int)):
-        return value
-    raise ConfigError(f"{where} holds a {type(value).__name__}, which JSON cannot represent: {value!r}.")
-
-
-def _to_json(value: Any, indent: str = "") -> str:
-    """Strict JSON indented by two spaces; below the top level, containers of plain values (a matrix row,
-    one class's metrics) stay on one line."""
-    inner = indent + "  "
-    if isinstance(value, dict) and (not indent or any(isinstance(v, (dict, list)) for v in value.values())):
-        items = (f"{inner}{json.dumps(key)}: {_to_json(item, inner)}" for key, item in value.items())
-        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
-    if isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
-        return "[\n" + ",\n".join(inner + _to_json(item, inner) for item in value) + f"\n{indent}]"
-    return json.dumps(value, allow_nan=False)

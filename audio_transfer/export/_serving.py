@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer.checks import is_positive_int
 from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export.options import INPUT_TYPES
 
@@ -136,7 +137,7 @@ def model_sample_rate(model: keras.Model, sample_rate: int | None) -> int:
     """``sample_rate`` checked, or the model's own (a task's) when ``None``."""
     if sample_rate is None:
         sample_rate = _carried(model, "sample_rate", hint="the rate in Hz of its input waveform")
-    if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
+    if not is_positive_int(sample_rate):
         raise ConfigError(f"sample_rate must be a positive integer in Hz, received {sample_rate!r}.")
     return int(sample_rate)
 
@@ -160,7 +161,7 @@ def input_length(model: keras.Model, num_samples: int | None) -> int:
         raise ConfigError(
             f"num_samples={num_samples} but model {model.name!r} takes {static_samples} samples."
         )
-    if not isinstance(num_samples, (int, np.integer)) or isinstance(num_samples, bool) or num_samples <= 0:
+    if not is_positive_int(num_samples):
         raise ConfigError(f"num_samples must be a positive integer, received {num_samples!r}.")
     return int(num_samples)
 

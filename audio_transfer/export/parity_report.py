@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from audio_transfer.errors import InputShapeError
-from audio_transfer.export._atomic import write_bytes_atomic
+from audio_transfer.atomic_files import write_json
+from audio_transfer.errors import ExportOutputError, InputShapeError
 
 if TYPE_CHECKING:
     from audio_transfer.export.verifier_parity_report import VerifierParityReport
@@ -33,7 +32,7 @@ class _JsonReport:
 
     def write_json(self, path: str | os.PathLike) -> None:
         """Write the report as JSON to ``path`` atomically (beside the export: ``<out>.report.json``)."""
-        write_json_atomic(path, self.to_dict())
+        write_json(path, self.to_dict(), error=ExportOutputError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,12 +142,6 @@ class ParityReport(_JsonReport):
             f"{self.max_abs_probability_difference:.2e}, {self.size_bytes} bytes, "
             f"{self.mean_latency_ms:.2f} ms/clip ({self.runtime})"
         )
-
-
-def write_json_atomic(path: str | os.PathLike, document: dict[str, Any]) -> Path:
-    """Write ``document`` as indented JSON to ``path`` atomically; returns the path."""
-    write_bytes_atomic(Path(path), (json.dumps(document, indent=2) + "\n").encode("utf-8"))
-    return Path(path)
 
 
 def report_path(model_path: str | os.PathLike) -> Path:

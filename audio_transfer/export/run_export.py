@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from audio_transfer.checks import is_number
 from audio_transfer.data import AudioExample, decode_examples, load_labelled_audio, load_splits
 from audio_transfer.errors import ConfigError, DatasetError
 from audio_transfer.export._serving import static_input_length
@@ -348,7 +349,7 @@ def _export_verifier(
         )
     num_samples = round(source.config.clip_seconds * source.model.sample_rate)
     value = source.metrics.get("eer_threshold")
-    threshold = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    threshold = float(value) if is_number(value) else None
     held_out = clips.speakers(held_out_clips, num_samples=num_samples)
     if threshold is None and held_out is None:
         raise ConfigError(

@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer.errors import ExportError
-from audio_transfer.export._atomic import check_output_path, directory_atomic
+from audio_transfer.atomic_files import atomic_directory, check_writable, write_text
+from audio_transfer.errors import ExportError, ExportOutputError
 from audio_transfer.export._serving import (
     INPUT_NAME,
     SCORES_NAME,
@@ -76,13 +76,13 @@ def export_saved_model(
         if held_out is not None
         else None
     )
-    check_output_path(out, directory=True)
+    check_writable(out, directory=True, error=ExportOutputError)
 
     module = serving_module(model, spec, input_type=input_type, batch_size=None, with_labels=True)
-    with directory_atomic(out) as directory, tempfile.TemporaryDirectory() as assets:
+    with atomic_directory(out, error=ExportOutputError) as directory, tempfile.TemporaryDirectory() as assets:
         # The asset keeps its file name inside the SavedModel's assets/ folder.
         labels_file = Path(assets) / LABELS_FILE_NAME
-        labels_file.write_text("".join(f"{label}\n" for label in spec.labels), encoding="utf-8")
+        write_text(labels_file, "".join(f"{label}\n" for label in spec.labels))
         module.labels_file = tf.saved_model.Asset(str(labels_file))
         size_bytes = save_serving_module(module, spec, directory, out=out)
         report = None

@@ -12,9 +12,10 @@ import numpy as np
 import tensorflow as tf
 
 from audio_transfer._tflite import non_builtin_operators, tflite_operator_names
+from audio_transfer.atomic_files import check_writable, write_bytes
 from audio_transfer.bases import AudioBase
-from audio_transfer.errors import ConfigError, ExportError
-from audio_transfer.export._atomic import check_output_path, write_bytes_atomic
+from audio_transfer.checks import is_int
+from audio_transfer.errors import ConfigError, ExportError, ExportOutputError
 from audio_transfer.export._conversion import SAVED_MODEL_HINT, convert
 from audio_transfer.export._serving import as_heard, check_input_type, classifier_spec
 from audio_transfer.export.export_result import ExportResult
@@ -119,7 +120,7 @@ def export_tflite(
         if held_out is not None
         else None
     )
-    check_output_path(out, directory=False)
+    check_writable(out, directory=False, error=ExportOutputError)
 
     float_layers = _float_layers(
         model, quantize=quantize, float_layers=float_layers, int8_io=int8_io, input_type=input_type
@@ -139,7 +140,7 @@ def export_tflite(
     report = None
     if clips is not None:
         report = _parity(model, classifier, clips, quantize=quantize, size_bytes=len(content))
-    write_bytes_atomic(out, content)
+    write_bytes(out, content, error=ExportOutputError)
     written_report = write_report_beside(report, out)
     return ExportResult(
         path=out,
@@ -224,8 +225,7 @@ def int8_float_layers(model: keras.Model, *, float_blocks: int | None = None) ->
     blocks = base.blocks if isinstance(base, AudioBase) else []
     if float_blocks is None:
         float_blocks = base.int8_float_blocks if blocks else 0
-    valid = isinstance(float_blocks, int) and not isinstance(float_blocks, bool)
-    if not (valid and 0 <= float_blocks <= len(blocks)):
+    if not (is_int(float_blocks) and 0 <= float_blocks <= len(blocks)):
         raise ConfigError(
             f"float_blocks must be an integer from 0 to {len(blocks)} (the blocks of "
             f"{type(base).__name__ if blocks else 'a model without an AudioBase base'}), received "

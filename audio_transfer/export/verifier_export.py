@@ -38,9 +38,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer.errors import ConfigError, InputShapeError
+from audio_transfer.atomic_files import atomic_directory, check_writable, write_bytes, write_json
+from audio_transfer.checks import is_number
+from audio_transfer.errors import ConfigError, ExportOutputError, InputShapeError
 from audio_transfer.evaluation import trial_pairs
-from audio_transfer.export._atomic import check_output_path, directory_atomic, write_bytes_atomic
 from audio_transfer.export._conversion import convert
 from audio_transfer.export._serving import (
     EMBEDDING_NAME,
@@ -51,7 +52,7 @@ from audio_transfer.export._serving import (
     serving_module,
 )
 from audio_transfer.export.options import FORMATS, VERIFIER_QUANTIZE_MODES
-from audio_transfer.export.parity_report import write_json_atomic, write_report_beside
+from audio_transfer.export.parity_report import write_report_beside
 from audio_transfer.export.saved_model_export import (
     TENSORFLOW_RUNTIME,
     run_saved_model,
@@ -139,7 +140,7 @@ def export_verifier(
             f"A {format} speaker verifier exports with quantize in {allowed}, received {quantize!r} (int8 "
             "activations are not supported for verifiers)."
         )
-    if threshold is not None and not (isinstance(threshold, (int, float)) and -1.0 <= threshold <= 1.0):
+    if threshold is not None and not (is_number(threshold) and -1.0 <= threshold <= 1.0):
         raise ConfigError(f"threshold must be a cosine score from -1 to 1, received {threshold!r}.")
     if threshold is None and held_out is None:
         raise ConfigError(
@@ -149,7 +150,7 @@ def export_verifier(
     spec = embedding_spec(verifier, sample_rate=sample_rate, num_samples=num_samples)
     dtype = check_input_type(input_type)
     clips = None if held_out is None else _check_speaker_clips(held_out, num_samples=spec.num_samples)
-    check_output_path(out, directory=format == "saved_model")
+    check_writable(out, directory=format == "saved_model", error=ExportOutputError)
 
     parity = functools.partial(
         _parity, verifier, clips, threshold=threshold, format=format, quantize=quantize, dtype=dtype
@@ -161,10 +162,10 @@ def export_verifier(
         check_builtin_ops(content)
         size_bytes = len(content)
         report = parity(load_in_litert(content).run, size_bytes=size_bytes)
-        write_bytes_atomic(out, content)
+        write_bytes(out, content, error=ExportOutputError)
     else:
         module = serving_module(verifier, spec, input_type=input_type, batch_size=None, with_labels=False)
-        with directory_atomic(out) as directory:
+        with atomic_directory(out, error=ExportOutputError) as directory:
             size_bytes = save_serving_module(module, spec, directory, out=out)
             report = parity(_saved_model_runner(directory, dtype=dtype), size_bytes=size_bytes)
     if threshold is None:
@@ -188,7 +189,7 @@ def export_verifier(
         "threshold_source": threshold_source or "given",
         "enrollments": {"format": ENROLLMENTS_FORMAT, "version": ENROLLMENTS_VERSION},
     }
-    description_path = write_json_atomic(verifier_description_path(out), description)
+    description_path = write_json(verifier_description_path(out), description, error=ExportOutputError)
     report_path = write_report_beside(report, out)
     return VerifierExportResult(
         path=out,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from audio_transfer import checks
 from audio_transfer.errors import InputShapeError
-from audio_transfer.features import _checks
 
 
 @keras.saving.register_keras_serializable(package="audio_transfer")
@@ -34,8 +34,8 @@ class FramePatches(keras.layers.Layer):
 
     def __init__(self, *, patch_length: int, patch_step: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.patch_length = _checks.positive_int("patch_length", patch_length)
-        self.patch_step = _checks.positive_int("patch_step", patch_step)
+        self.patch_length = checks.positive_int("patch_length", patch_length)
+        self.patch_step = checks.positive_int("patch_step", patch_step)
 
     def num_patches(self, num_frames: int) -> int:
         """Number of patches cut from ``num_frames`` frames."""

@@ -9,8 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer import checks
 from audio_transfer.errors import ConfigError, InputShapeError
-from audio_transfer.features import _checks, filters
+from audio_transfer.features import filters
 
 WINDOW_PLACEMENTS = ("center", "left")
 PAD_MODES = ("constant", "reflect")
@@ -110,55 +111,55 @@ class LogMelSpectrogram(keras.layers.Layer):
     ) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        self.sample_rate = _checks.positive_int("sample_rate", sample_rate)
-        self.frame_length = _checks.positive_int("frame_length", frame_length)
-        self.frame_step = _checks.positive_int("frame_step", frame_step)
-        self.fft_length = _checks.positive_int("fft_length", fft_length)
+        self.sample_rate = checks.positive_int("sample_rate", sample_rate)
+        self.frame_length = checks.positive_int("frame_length", frame_length)
+        self.frame_step = checks.positive_int("frame_step", frame_step)
+        self.fft_length = checks.positive_int("fft_length", fft_length)
         if fft_length < frame_length:
             raise ConfigError(
                 f"fft_length must be at least frame_length ({frame_length}), received {fft_length}."
             )
-        self.window = _checks.choice("window", window, filters.WINDOWS)
-        self.window_periodic = _checks.boolean("window_periodic", window_periodic)
-        self.window_placement = _checks.choice("window_placement", window_placement, WINDOW_PLACEMENTS)
-        self.center = _checks.boolean("center", center)
-        self.pad_mode = _checks.choice("pad_mode", pad_mode, PAD_MODES)
-        self.num_mel_bins = _checks.positive_int("num_mel_bins", num_mel_bins)
+        self.window = checks.choice("window", window, filters.WINDOWS)
+        self.window_periodic = checks.boolean("window_periodic", window_periodic)
+        self.window_placement = checks.choice("window_placement", window_placement, WINDOW_PLACEMENTS)
+        self.center = checks.boolean("center", center)
+        self.pad_mode = checks.choice("pad_mode", pad_mode, PAD_MODES)
+        self.num_mel_bins = checks.positive_int("num_mel_bins", num_mel_bins)
         nyquist_hz = sample_rate / 2.0
-        self.lower_edge_hz = _checks.number("lower_edge_hz", lower_edge_hz, at_least=0.0)
+        self.lower_edge_hz = checks.number("lower_edge_hz", lower_edge_hz, at_least=0.0)
         self.upper_edge_hz = (
-            nyquist_hz if upper_edge_hz is None else _checks.number("upper_edge_hz", upper_edge_hz)
+            nyquist_hz if upper_edge_hz is None else checks.number("upper_edge_hz", upper_edge_hz)
         )
         if not self.lower_edge_hz < self.upper_edge_hz <= nyquist_hz:
             raise ConfigError(
                 f"Need 0 <= lower_edge_hz < upper_edge_hz <= sample_rate / 2 = {nyquist_hz}; received "
                 f"lower_edge_hz={lower_edge_hz!r}, upper_edge_hz={upper_edge_hz!r}."
             )
-        self.mel_scale = _checks.choice("mel_scale", mel_scale, filters.MEL_SCALES)
-        self.mel_norm = _checks.choice("mel_norm", mel_norm, MEL_NORMS)
-        self.mel_filterbank = _checks.choice("mel_filterbank", mel_filterbank, filters.MEL_FILTERBANKS)
+        self.mel_scale = checks.choice("mel_scale", mel_scale, filters.MEL_SCALES)
+        self.mel_norm = checks.choice("mel_norm", mel_norm, MEL_NORMS)
+        self.mel_filterbank = checks.choice("mel_filterbank", mel_filterbank, filters.MEL_FILTERBANKS)
         if mel_filterbank == "tensorflow" and (mel_scale != "htk" or mel_norm is not None):
             raise ConfigError(
                 "mel_filterbank='tensorflow' (tf.signal.linear_to_mel_weight_matrix) needs mel_scale='htk' "
                 f"and mel_norm=None; received mel_scale={mel_scale!r}, mel_norm={mel_norm!r}."
             )
-        self.power = float(_checks.choice("power", power, (1.0, 2.0)))
-        self.log_mode = _checks.choice("log_mode", log_mode, LOG_MODES)
-        self.log_offset = _checks.number("log_offset", log_offset, above=0.0)
-        self.amin = _checks.number("amin", amin, above=0.0)
+        self.power = float(checks.choice("power", power, (1.0, 2.0)))
+        self.log_mode = checks.choice("log_mode", log_mode, LOG_MODES)
+        self.log_offset = checks.number("log_offset", log_offset, above=0.0)
+        self.amin = checks.number("amin", amin, above=0.0)
         if top_db is not None:
-            top_db = _checks.number("top_db", top_db, above=0.0)
+            top_db = checks.number("top_db", top_db, above=0.0)
             if log_mode != "db":
                 raise ConfigError(
                     f"top_db applies to log_mode='db' only; received log_mode={log_mode!r} with "
                     f"top_db={top_db!r} (pass top_db=None)."
                 )
         self.top_db = top_db
-        self.input_scale = _checks.number("input_scale", input_scale)
+        self.input_scale = checks.number("input_scale", input_scale)
         if self.input_scale == 0.0:
             raise ConfigError("input_scale must not be 0, received 0.")
-        self.output_scale = _checks.number("output_scale", output_scale)
-        self.output_offset = _checks.number("output_offset", output_offset)
+        self.output_scale = checks.number("output_scale", output_scale)
+        self.output_offset = checks.number("output_offset", output_offset)
 
         mel = filters.mel_filterbank(
             sample_rate=self.sample_rate,

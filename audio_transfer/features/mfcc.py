@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer import checks
 from audio_transfer.errors import ConfigError
-from audio_transfer.features import _checks
 from audio_transfer.features.filters import dct_matrix
 from audio_transfer.features.log_mel_spectrogram import LogMelSpectrogram
 
@@ -41,7 +41,7 @@ class MFCC(LogMelSpectrogram):
         self, *, num_mfcc: int = 13, log_mode: str = "db", top_db: float | None = 80.0, **kwargs
     ) -> None:
         super().__init__(log_mode=log_mode, top_db=top_db, **kwargs)
-        self.num_mfcc = _checks.positive_int("num_mfcc", num_mfcc)
+        self.num_mfcc = checks.positive_int("num_mfcc", num_mfcc)
         if num_mfcc > self.num_mel_bins:
             raise ConfigError(
                 f"num_mfcc must be at most num_mel_bins ({self.num_mel_bins}), received {num_mfcc}."

@@ -7,6 +7,7 @@ import math
 import keras
 import tensorflow as tf
 
+from audio_transfer import checks
 from audio_transfer.errors import ConfigError
 
 # RMS below which a clip counts as digital silence: its gain is computed as if its RMS were this (−200 dBFS).
@@ -37,10 +38,9 @@ class VolumeNormalization(keras.layers.Layer):
 
     def __init__(self, *, target_dbfs: float = -30.0, increase_only: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not (isinstance(target_dbfs, (int, float)) and math.isfinite(target_dbfs) and target_dbfs <= 0):
+        if not (checks.is_number(target_dbfs) and math.isfinite(target_dbfs) and target_dbfs <= 0):
             raise ConfigError(f"target_dbfs must be a finite level <= 0 dBFS, received {target_dbfs!r}.")
-        if not isinstance(increase_only, bool):
-            raise ConfigError(f"increase_only must be True or False, received {increase_only!r}.")
+        checks.boolean("increase_only", increase_only)
         self.target_dbfs = float(target_dbfs)
         self.increase_only = increase_only
 

@@ -7,6 +7,7 @@ import math
 import keras
 from keras import ops
 
+from audio_transfer import checks
 from audio_transfer.errors import ConfigError, InputShapeError
 
 
@@ -36,8 +37,7 @@ class AdditiveAngularMarginSoftmax(keras.layers.Layer):
 
     def __init__(self, num_classes: int, *, margin: float = 0.2, scale: float = 30.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ConfigError(f"num_classes must be an integer >= 2, received {num_classes!r}.")
+        num_classes = checks.integer("num_classes", num_classes, at_least=2)
         if not 0.0 <= margin < math.pi / 2:
             raise ConfigError(f"margin must be an angle in [0, π/2) radians, received {margin!r}.")
         if not scale > 0:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from audio_transfer.errors import ConfigError, InputShapeError
+from audio_transfer import checks
+from audio_transfer.errors import InputShapeError
 
 
 @keras.saving.register_keras_serializable(package="audio_transfer")
@@ -27,9 +28,7 @@ class AttentionPooling(keras.layers.Layer):
 
     def __init__(self, *, hidden_units: int = 64, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not isinstance(hidden_units, int) or hidden_units <= 0:
-            raise ConfigError(f"hidden_units must be a positive integer, received {hidden_units!r}.")
-        self.hidden_units = hidden_units
+        self.hidden_units = checks.positive_int("hidden_units", hidden_units)
         self.hidden = keras.layers.Dense(hidden_units, activation="tanh", name="hidden")
         self.score = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="score")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from audio_transfer import checks
 from audio_transfer.errors import ConfigError
 from audio_transfer.heads.pooling import get_pooling
 
@@ -46,10 +47,8 @@ class ClassificationHead(keras.layers.Layer):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ConfigError(f"num_classes must be an integer >= 2, received {num_classes!r}.")
-        if not isinstance(hidden_units, int) or hidden_units < 0:
-            raise ConfigError(f"hidden_units must be a non-negative integer, received {hidden_units!r}.")
+        num_classes = checks.integer("num_classes", num_classes, at_least=2)
+        hidden_units = checks.integer("hidden_units", hidden_units, at_least=0)
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), received {dropout!r}.")
         self.num_classes = num_classes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from audio_transfer import checks
 from audio_transfer.errors import ConfigError
 from audio_transfer.heads.pooling import get_pooling
 
@@ -41,13 +42,13 @@ class EmbeddingHead(keras.layers.Layer):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if projection_dim is not None and (not isinstance(projection_dim, int) or projection_dim <= 0):
+        if projection_dim is not None and not checks.is_positive_int(projection_dim):
             raise ConfigError(
                 f"projection_dim must be a positive integer or None, received {projection_dim!r}."
             )
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), received {dropout!r}.")
-        self.projection_dim = projection_dim
+        self.projection_dim = None if projection_dim is None else int(projection_dim)
         self.pooling_name = pooling
         self.dropout_rate = float(dropout)
         self.attention_units = attention_units

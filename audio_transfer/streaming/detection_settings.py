@@ -9,8 +9,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from audio_transfer.atomic_files import write_json
+from audio_transfer.checks import is_number
 from audio_transfer.errors import ConfigError
-from audio_transfer.evaluation import write_json
 
 # Written by `audio-transfer evaluate-stream` into the run folder; read by `detect` and copied by `export`.
 STREAMING_FILE = "streaming.json"
@@ -44,13 +45,13 @@ class DetectionSettings:
     measured: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.threshold, (int, float)) and 0.0 < self.threshold <= 1.0):
+        if not (is_number(self.threshold) and 0.0 < self.threshold <= 1.0):
             raise ConfigError(f"threshold must be in (0, 1], received {self.threshold!r}.")
         for name in ("smoothing_seconds", "refractory_seconds"):
             value = getattr(self, name)
             if value is None and name == "refractory_seconds":
                 continue
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            if not (is_number(value) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a non-negative number of seconds, received {value!r}.")
 
     def replace(self, **changes: Any) -> DetectionSettings:

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from audio_transfer.bases.streamable_base import StreamableBase, as_streamable
+from audio_transfer.checks import is_number
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.progress import track
 from audio_transfer.streaming.detection import Detection
@@ -86,7 +87,7 @@ class KeywordDetector:
             )
         self.keyword_indices = tuple(self.labels.index(label) for label in self.keywords)
         self.sample_rate = spotter.sample_rate
-        if not (isinstance(clip_seconds, (int, float)) and clip_seconds > 0):
+        if not (is_number(clip_seconds) and clip_seconds > 0):
             raise ConfigError(f"clip_seconds must be positive, received {clip_seconds!r}.")
         self.clip_samples = round(clip_seconds * self.sample_rate)
         self.context_samples = spotter.context_samples

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audio_transfer.checks import is_int
 from audio_transfer.errors import ConfigError, InputShapeError
 
 
@@ -29,7 +30,7 @@ def smooth_posteriors(posteriors: np.ndarray, *, window: int) -> np.ndarray:
         >>> smooth_posteriors(np.array([[0.0], [1.0], [1.0]]), window=2)[:, 0]
         array([0. , 0.5, 1. ])
     """
-    if not isinstance(window, (int, np.integer)) or window < 1:
+    if not is_int(window) or window < 1:
         raise ConfigError(f"The smoothing window must be a positive number of windows, received {window!r}.")
     posteriors = np.asarray(posteriors, dtype=np.float64)
     if posteriors.ndim != 2:
@@ -68,7 +69,7 @@ def pick_detections(
         >>> pick_detections(np.array([[0.9], [0.9], [0.2], [0.9]]), threshold=0.5, refractory=3, classes=[0])
         [(0, 0, 0.9), (3, 0, 0.9)]
     """
-    if not isinstance(refractory, (int, np.integer)) or refractory < 1:
+    if not is_int(refractory) or refractory < 1:
         raise ConfigError(f"The refractory period must be at least 1 window, received {refractory!r}.")
     scores = np.asarray(scores)
     if scores.ndim != 2:

@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from audio_transfer.atomic_files import write_json
 from audio_transfer.audio import AUDIO_EXTENSIONS, load_audio
 from audio_transfer.data import SkippedFile, load_labelled_audio
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
-from audio_transfer.evaluation import KeywordDetectionReport, plot_false_accept_curve, write_json
+from audio_transfer.evaluation import KeywordDetectionReport, plot_false_accept_curve
 from audio_transfer.progress import track
 from audio_transfer.streaming.detection_settings import STREAMING_FILE, DetectionSettings
 from audio_transfer.streaming.keyword_detector import KeywordDetector

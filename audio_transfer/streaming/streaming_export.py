@@ -12,10 +12,9 @@ from typing import Any
 import tensorflow as tf
 
 from audio_transfer._tflite import tflite_operator_names
-from audio_transfer.errors import ExportError
-from audio_transfer.evaluation import write_json
+from audio_transfer.atomic_files import check_writable, write_bytes, write_json
+from audio_transfer.errors import ExportError, ExportOutputError
 from audio_transfer.export import check_builtin_ops
-from audio_transfer.export._atomic import check_output_path, write_bytes_atomic
 from audio_transfer.features import compact_dft
 from audio_transfer.streaming.detection_settings import DetectionSettings
 from audio_transfer.streaming.keyword_detector import keyword_labels
@@ -103,7 +102,7 @@ def export_streaming_tflite(
     """
     out = Path(out)
     streaming = StreamingSpotter(spotter, clip_seconds=clip_seconds)
-    check_output_path(out, directory=False)
+    check_writable(out, directory=False, error=ExportOutputError)
     content = _convert(streaming)
     check_builtin_ops(content)
     runner = TFLiteStreamingSpotter(content)
@@ -126,8 +125,8 @@ def export_streaming_tflite(
         "outputs": _tensor_positions(content, inputs=False),
         "detection": (settings or DetectionSettings()).to_dict(),
     }
-    write_bytes_atomic(out, content)
-    written = write_json(description_path(out), description)
+    write_bytes(out, content, error=ExportOutputError)
+    written = write_json(description_path(out), description, error=ExportOutputError)
     logger.info("Wrote %s (%d bytes, state of %d floats).", out, len(content), streaming.state_size)
     return StreamingExport(
         path=out,

@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
+from audio_transfer.checks import is_int
 from audio_transfer.errors import ConfigError
 
 # eSpeak NG's accepted ranges (speak_lib.h: espeakRATE_MINIMUM/MAXIMUM; pitch and range 0..100, 50 normal).
@@ -95,9 +96,7 @@ class SpeechSynthesizer(abc.ABC):
             ("pitch", pitch, PITCH_LIMITS),
             ("pitch_range", pitch_range, PITCH_LIMITS),
         ):
-            if not (
-                isinstance(value, (int, np.integer)) and not isinstance(value, bool) and low <= value <= high
-            ):
+            if not (is_int(value) and low <= value <= high):
                 raise ConfigError(f"{name} must be an integer from {low} to {high}, received {value!r}.")
         return self.render(
             text, voice=voice, rate_wpm=int(rate_wpm), pitch=int(pitch), pitch_range=int(pitch_range)

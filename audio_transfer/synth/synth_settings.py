@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from audio_transfer.checks import is_int, is_number
 from audio_transfer.errors import ConfigError
 from audio_transfer.synth.speech_synthesizer import PITCH_LIMITS, RATE_WPM_LIMITS
 
@@ -38,11 +39,11 @@ HUMAN_VARIANTS: tuple[str, ...] = (
 
 
 def _check_bounds(name: str, value: object, limits: tuple[float, float] | None, *, integer: bool) -> None:
-    number = int if integer else (int, float)
+    kind = is_int if integer else is_number
     if not (
         isinstance(value, (tuple, list))
         and len(value) == 2
-        and all(isinstance(bound, number) and not isinstance(bound, bool) for bound in value)
+        and all(kind(bound) for bound in value)
         and all(math.isfinite(bound) for bound in value)
         and value[0] <= value[1]
         and (limits is None or (limits[0] <= value[0] and value[1] <= limits[1]))
@@ -102,7 +103,7 @@ class SynthSettings:
         _check_bounds("pitch_ranges", self.pitch_ranges, PITCH_LIMITS, integer=True)
         _check_bounds("snr_db_range", self.snr_db_range, None, integer=False)
         _check_bounds("gain_db_range", self.gain_db_range, (-120.0, 0.0), integer=False)
-        if not (isinstance(self.top_db, (int, float)) and self.top_db > 0):
+        if not (is_number(self.top_db) and self.top_db > 0):
             raise ConfigError(f"top_db must be a positive number of dB, received {self.top_db!r}.")
-        if not (isinstance(self.noise_probability, (int, float)) and 0 <= self.noise_probability <= 1):
+        if not (is_number(self.noise_probability) and 0 <= self.noise_probability <= 1):
             raise ConfigError(f"noise_probability must be in [0, 1], received {self.noise_probability!r}.")

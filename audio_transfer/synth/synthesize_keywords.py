@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_transfer._checks import is_positive_int
-from audio_transfer.atomic_files import atomic_write
+from audio_transfer.atomic_files import write_text
 from audio_transfer.audio import AUDIO_EXTENSIONS, save_audio, trim_silence
+from audio_transfer.checks import is_int, is_number, is_positive_int
 from audio_transfer.data import NoiseBank
 from audio_transfer.errors import ConfigError
 from audio_transfer.progress import track
@@ -114,9 +114,9 @@ def synthesize_keywords(
         raise ConfigError(f"per_word must be a positive integer, received {per_word!r}.")
     if not is_positive_int(sample_rate):
         raise ConfigError(f"sample_rate must be a positive integer number of Hz, received {sample_rate!r}.")
-    if not (isinstance(clip_seconds, (int, float)) and math.isfinite(clip_seconds) and clip_seconds > 0):
+    if not (is_number(clip_seconds) and math.isfinite(clip_seconds) and clip_seconds > 0):
         raise ConfigError(f"clip_seconds must be a positive number, received {clip_seconds!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, received {seed!r}.")
     engine = get_synthesizer(backend)
     voices = _voices(engine, settings)
@@ -159,7 +159,7 @@ def synthesize_keywords(
         manifest=manifest,
     )
     content = {"report": report.to_dict(), "settings": dataclasses.asdict(settings), "clips": clips}
-    atomic_write(manifest, lambda file: file.write(json.dumps(content, indent=1).encode("utf-8")))
+    write_text(manifest, json.dumps(content, indent=1))
     return report
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from audio_transfer.atomic_files import write_text
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.errors import ConfigError, DatasetError
 from audio_transfer.heads.embedding_head import EmbeddingHead
@@ -180,7 +181,7 @@ class SpeakerVerifier(Task):
             "speakers": {name: self._enrolled[name].tolist() for name in self.enrolled},
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document))
+        write_text(path, json.dumps(document))
         return path
 
     def load_enrollments(self, path: str | Path) -> list[str]:

@@ -15,6 +15,7 @@ from keras import ops
 
 from audio_transfer.audio import crop_or_pad, load_audio
 from audio_transfer.bases.audio_base import AudioBase
+from audio_transfer.checks import is_number
 from audio_transfer.data import SkippedFile
 from audio_transfer.data.decoded_clips import clip_samples_for
 from audio_transfer.errors import AudioDecodeError, ConfigError, InputShapeError
@@ -84,7 +85,7 @@ class Task(keras.Model):
         self, base: AudioBase, head: keras.layers.Layer, *, context_seconds: float = 0.0, **kwargs
     ) -> None:
         super().__init__(**kwargs)
-        if not (isinstance(context_seconds, (int, float)) and 0 <= context_seconds <= 10):
+        if not (is_number(context_seconds) and 0 <= context_seconds <= 10):
             raise ConfigError(f"context_seconds must be between 0 and 10, received {context_seconds!r}.")
         if not isinstance(base, AudioBase):
             raise ConfigError(

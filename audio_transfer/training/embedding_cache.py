@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from audio_transfer.atomic_files import atomic_write
 from audio_transfer.bases.audio_base import AudioBase
+from audio_transfer.checks import is_positive_int
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.progress import track
 
@@ -49,12 +50,12 @@ class EmbeddingCache:
         settings: Mapping[str, Any] | None = None,
         batch_size: int = 64,
     ) -> None:
-        if not isinstance(batch_size, int) or batch_size <= 0:
+        if not is_positive_int(batch_size):
             raise ConfigError(f"batch_size must be a positive integer, received {batch_size!r}.")
         self.base = base
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
         self.settings = dict(settings or {})
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
         self.hits = 0
         self.misses = 0
         self._memory: dict[str, np.ndarray] = {}

@@ -7,14 +7,13 @@ import io
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from audio_transfer.atomic_files import atomic_write
+from audio_transfer.atomic_files import atomic_file, write_text
 from audio_transfer.data import AudioExample
 from audio_transfer.errors import ConfigError, DatasetError
 from audio_transfer.tasks import Task, is_task_file, load_task
@@ -115,7 +114,7 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_model(task)
         text = "".join(f"{label}\n" for label in labels)
-        atomic_write(self.file(LABELS_FILE), lambda file: file.write(text.encode()))
+        write_text(self.file(LABELS_FILE), text)
         config.to_yaml(self.file(CONFIG_FILE))
         if result is not None:
             result.to_csv(self.file(HISTORY_FILE))
@@ -125,10 +124,9 @@ class RunFolder:
 
     def write_model(self, task: Task) -> Path:
         """Save ``task`` as the folder's model file, replacing it atomically."""
-        with tempfile.TemporaryDirectory(dir=self.path, prefix=".model.") as folder:
-            saved = Path(folder) / MODEL_FILE
-            task.save(saved)
-            return atomic_write(self.model_path, lambda file: file.write(saved.read_bytes()))
+        with atomic_file(self.model_path) as temporary:
+            task.save(temporary)
+        return self.model_path
 
     def write_splits(self, splits: Mapping[str, Sequence[AudioExample]]) -> Path:
         """Write ``splits.csv``: every example of ``splits`` (split name -> examples) in order."""
@@ -152,7 +150,7 @@ class RunFolder:
                         repr(float(example.gain)),
                     ]
                 )
-        return atomic_write(self.file(SPLITS_FILE), lambda file: file.write(buffer.getvalue().encode()))
+        return write_text(self.file(SPLITS_FILE), buffer.getvalue())
 
     # -- reading ------------------------------------------------------------------------------------------
     def read_task(self, *, safe_mode: bool = True) -> Task:

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from audio_transfer.atomic_files import atomic_write
+from audio_transfer.atomic_files import write_text
 from audio_transfer.data.memory_bound import format_bytes
 from audio_transfer.errors import ConfigError
 from audio_transfer.tasks.task_registry import task_class, task_names
@@ -210,7 +210,7 @@ class TrainConfig:
         """The settings as YAML text; also written (atomically) to ``path`` when given."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
         if path is not None:
-            atomic_write(path, lambda file: file.write(text.encode()))
+            write_text(path, text)
         return text
 
     @classmethod

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from audio_transfer.atomic_files import atomic_write
+from audio_transfer.atomic_files import write_text
 
 
 @dataclasses.dataclass
@@ -43,4 +43,4 @@ class TrainResult:
         writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.history)
-        return atomic_write(path, lambda file: file.write(buffer.getvalue().encode()))
+        return write_text(path, buffer.getvalue())
