@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -317,3 +318,35 @@ def _with_out(add_parser):
         return parser
 
     return add_parser_with_out
+
+
+LAMBDA_BASE = {
+    "module": "keras.layers",
+    "class_name": "Lambda",
+    "config": {
+        "name": "payload",
+        "function": {
+            "class_name": "__lambda__",
+            "config": {"code": "4wAAAAAAAAAAAAAAAAEAAAADAAAA", "defaults": None, "closure": None},
+        },
+    },
+    "registered_name": None,
+}
+EVAL_BASE = {"module": "builtins", "class_name": "function", "config": "eval", "registered_name": "function"}
+
+
+@pytest.mark.parametrize("base", [LAMBDA_BASE, EVAL_BASE], ids=["lambda", "eval"])
+def test_a_task_file_holding_code_is_not_a_safe_model(hostile_run, tmp_path, tones, capsys, base):
+    run_dir, _ = hostile_run
+    with zipfile.ZipFile(run_dir / "model.keras") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["base"] = base
+    members["config.json"] = json.dumps(config).encode()
+    shutil.copytree(run_dir, tmp_path / "run")
+    with zipfile.ZipFile(tmp_path / "run" / "model.keras", "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    assert cli_main.main(["predict", str(tmp_path / "run"), str(tones), "--json"]) == EXIT_USAGE
+    result = _json(capsys)
+    assert result["error"] == "ConfigError" and "is not a safe audio_transfer model" in result["message"]
