@@ -162,7 +162,7 @@ def test_file_system_errors_exit_2(tmp_path, monkeypatch, capsys):
 def test_ctrl_c_exits_130_without_a_traceback(tmp_path, monkeypatch, capsys):
     _failing_info(monkeypatch, KeyboardInterrupt())
     assert cli_main.main(["info", str(tmp_path)]) == EXIT_INTERRUPTED
-    assert capsys.readouterr().err.splitlines() == ["ERROR audio_transfer: Interrupted."]
+    assert capsys.readouterr().err.splitlines() == ["ERROR audio_transfer: Interrupted; nothing written."]
 
 
 def test_usage_errors_exit_2(capsys):

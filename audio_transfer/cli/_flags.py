@@ -24,6 +24,19 @@ def add_safe_mode_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_failure_fraction_argument(parser: argparse.ArgumentParser, *, default_help: str) -> None:
+    """``--max-failure-fraction F`` → ``args.max_failure_fraction`` (``None`` unless given), for the verbs
+    that decode a dataset (the flag the decoding error's advice names)."""
+    parser.add_argument(
+        "--max-failure-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help=f"stop when more than this share of the dataset's audio files fail to decode, in [0, 1]; 1 "
+        f"skips every bad file ({default_help})",
+    )
+
+
 def add_set_argument(parser: argparse.ArgumentParser) -> None:
     """``--set KEY=VALUE`` (repeatable) → ``args.settings``, a list of ``(key, value)`` for a TrainConfig."""
     parser.add_argument(

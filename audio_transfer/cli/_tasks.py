@@ -13,7 +13,8 @@ import numpy as np
 from audio_transfer.audio import AUDIO_EXTENSIONS, load_audio
 from audio_transfer.bases import load_base
 from audio_transfer.checks import is_number
-from audio_transfer.data import SkippedFile
+from audio_transfer.cli.output import terminal_safe
+from audio_transfer.data import SkippedFile, find_audio_files
 from audio_transfer.errors import AudioDecodeError, DatasetError
 from audio_transfer.progress import track
 from audio_transfer.tasks import SpeakerVerifier
@@ -77,20 +78,22 @@ def run_threshold(run: TrainingRun | None) -> float | None:
     return float(value) if is_number(value) else None
 
 
-def audio_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """The files given, with folders replaced by the audio files under them (sorted, recursively)."""
-    files = []
+def audio_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[SkippedFile]]:
+    """The files given, with folders replaced by the audio files under them (sorted, recursively, as
+    ``train`` and ``info`` find them), and the symbolic links under those folders that lead nowhere."""
+    files, skipped = [], []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(AUDIO_EXTENSIONS)
-            )
-            if not found:
+            found, broken = find_audio_files(path)
+            if not found and not broken:
                 logger.warning("No audio files (%s) under %s.", ", ".join(AUDIO_EXTENSIONS), path)
+            for item in broken:
+                logger.warning("Skipping %s: %s", item.path, item.reason)
             files += found
+            skipped += broken
         else:
             files.append(path)
-    return files
+    return files, skipped
 
 
 def load_whole_clips(
@@ -116,3 +119,8 @@ def load_whole_clips(
 
 def skipped_dicts(skipped: Sequence[SkippedFile]) -> list[dict[str, str]]:
     return [item.to_dict() for item in skipped]
+
+
+def skipped_lines(skipped: Sequence[SkippedFile]) -> list[str]:
+    """One text line per skipped file: ``PATH: skipped (REASON)``, both escaped for the terminal."""
+    return [f"{terminal_safe(item.path)}: skipped ({terminal_safe(item.reason)})" for item in skipped]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audio_transfer.cli.output import EXIT_NO, EXIT_OK, CommandResult
+from audio_transfer.cli.output import EXIT_NO, EXIT_OK, CommandResult, terminal_safe
 
 
 def add_detection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,9 +89,13 @@ def run(args: argparse.Namespace) -> CommandResult:
         "settings_from": STREAMING_FILE if saved else "defaults",
         "detections": [detection.to_dict() for detection in detections],
     }
-    lines = [f"{d.start_seconds:8.2f} - {d.end_seconds:8.2f} s  {d.label}  {d.score:.3f}" for d in detections]
+    lines = [
+        f"{d.start_seconds:8.2f} - {d.end_seconds:8.2f} s  {terminal_safe(d.label)}  {d.score:.3f}"
+        for d in detections
+    ]
     lines.append(
-        f"{len(detections)} detections in {data['duration_seconds']:.1f} s of {args.audio} (threshold "
+        f"{len(detections)} detections in {data['duration_seconds']:.1f} s of {terminal_safe(args.audio)} "
+        "(threshold "
         f"{settings.threshold:g}, smoothing {settings.smoothing_seconds:g} s, refractory "
         f"{detector.refractory_seconds(settings):g} s)."
     )

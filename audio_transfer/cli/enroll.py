@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audio_transfer.cli.output import CommandResult
+from audio_transfer.cli.output import CommandResult, terminal_safe
 
 
 def add_verifier_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> CommandResult:
     verifier = verifier_for(args.model, load_model_run(args.model))
     if args.enrollments.is_file():
         verifier.load_enrollments(args.enrollments)
-    clips, kept, skipped = load_whole_clips(audio_files(args.paths), sample_rate=verifier.sample_rate)
+    files, unreachable = audio_files(args.paths)
+    clips, kept, undecodable = load_whole_clips(files, sample_rate=verifier.sample_rate)
+    skipped = [*unreachable, *undecodable]
     verifier.enroll(args.name, clips)
     verifier.save_enrollments(args.enrollments)
     data = {
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> CommandResult:
         "skipped": skipped_dicts(skipped),
     }
     text = (
-        f"Enrolled {args.name} from {len(kept)} clips in {args.enrollments} "
-        f"({len(verifier.enrolled)} speakers: {', '.join(verifier.enrolled)})."
+        f"Enrolled {terminal_safe(args.name)} from {len(kept)} clips in {terminal_safe(args.enrollments)} "
+        f"({len(verifier.enrolled)} speakers: {', '.join(map(terminal_safe, verifier.enrolled))})."
     )
     return CommandResult(data=data, text=text)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from audio_transfer.atomic_files import writable_folder
-from audio_transfer.cli._flags import add_safe_mode_argument
-from audio_transfer.cli.output import CommandResult
+from audio_transfer.cli._flags import add_failure_fraction_argument, add_safe_mode_argument
+from audio_transfer.cli.output import CommandResult, terminal_safe
 from audio_transfer.errors import ConfigError
 
 if TYPE_CHECKING:  # importing audio_transfer.training loads TensorFlow; parsers must stay fast
@@ -52,6 +52,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="also write metrics.json, report.txt and a PNG (verification: `verify --threshold-from DIR` "
         "then accepts at its EER threshold)",
     )
+    add_failure_fraction_argument(parser, default_help="default: the run's setting")
     add_safe_mode_argument(parser)
     return parser
 
@@ -80,7 +81,8 @@ def run(args: argparse.Namespace) -> CommandResult:
     if args.out is not None:
         write_report(report, args.out, extra=extra)
     data = {**report.to_dict(), **extra}
-    return CommandResult(data=data, text=f"{args.model} on {args.data}:\n{report.to_text()}".rstrip())
+    heading = f"{terminal_safe(args.model)} on {terminal_safe(args.data)}:"
+    return CommandResult(data=data, text=f"{heading}\n{report.to_text()}".rstrip())
 
 
 def _classification(args: argparse.Namespace, trained):
@@ -109,7 +111,14 @@ def _classification(args: argparse.Namespace, trained):
             f"{args.data} has classes the model does not know: {', '.join(unknown)}. The model's labels: "
             f"{', '.join(model.labels)}. Remove or rename those folders."
         )
-    clips = decode_examples(data.examples, sample_rate=model.sample_rate, clip_seconds=config.clip_seconds)
+    clips = decode_examples(
+        data.examples,
+        sample_rate=model.sample_rate,
+        clip_seconds=config.clip_seconds,
+        max_failure_fraction=config.max_failure_fraction
+        if args.max_failure_fraction is None
+        else args.max_failure_fraction,
+    )
     report = classification_report(model, clips.waveforms, clips.labels)
     extra = {
         "model": str(args.model),
@@ -137,15 +146,20 @@ def _exported_classifier(path: Path) -> tuple[_ExportedClassifier, TrainConfig]:
     settings that label a folder for it: the file has no run settings, so a model with ``_unknown_`` or
     ``_silence_`` classes takes its other labels as the keywords, with the training defaults."""
     from audio_transfer.data import SILENCE_LABEL, UNKNOWN_LABEL
-    from audio_transfer.errors import DatasetError
+    from audio_transfer.errors import DatasetError, ExportError
     from audio_transfer.export import TFLiteClassifier, TFLiteMetadata
     from audio_transfer.training import TrainConfig
 
     if not path.is_file():
         raise DatasetError(f"{path} does not exist; give a .tflite file that `audio-transfer export` wrote.")
     content = path.read_bytes()
-    metadata = TFLiteMetadata.read(content)
-    classifier = TFLiteClassifier(content, num_threads=1)
+    try:
+        metadata = TFLiteMetadata.read(content)
+        classifier = TFLiteClassifier(content, num_threads=1)
+    except ExportError as error:
+        raise ExportError(
+            f"{path}: {error} Give a .tflite file that `audio-transfer export` wrote."
+        ) from error
     if classifier.num_classes != len(metadata.labels):
         raise DatasetError(
             f"{path} outputs {classifier.num_classes} scores but its metadata names {len(metadata.labels)} "

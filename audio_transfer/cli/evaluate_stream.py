@@ -8,7 +8,7 @@ from pathlib import Path
 
 from audio_transfer.atomic_files import writable_folder
 from audio_transfer.cli.detect import add_detection_arguments
-from audio_transfer.cli.output import CommandResult
+from audio_transfer.cli.output import CommandResult, terminal_safe
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -93,6 +93,6 @@ def run(args: argparse.Namespace) -> CommandResult:
         **evaluation.to_dict(),
         "written": {k: str(v) for k, v in written.items()},
     }
-    lines = [f"{args.model}:", evaluation.to_text()]
+    lines = [f"{terminal_safe(args.model)}:", evaluation.to_text()]
     lines += [f"wrote {path}" for path in written.values()]
     return CommandResult(data=data, text="\n".join(lines))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audio_transfer.cli._flags import add_safe_mode_argument
+from audio_transfer.cli._flags import add_failure_fraction_argument, add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError
 from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
@@ -108,6 +108,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="clips compared in the parity report (default 500; 0 skips the report)",
     )
+    add_failure_fraction_argument(parser, default_help="default: the run's setting")
     add_safe_mode_argument(parser)
     return parser
 
@@ -130,6 +131,7 @@ def run(args: argparse.Namespace) -> CommandResult:
         calibration_clips=args.calibration_clips,
         held_out_clips=args.held_out_clips,
         safe_mode=args.safe_mode,
+        max_failure_fraction=args.max_failure_fraction,
     )
     if not isinstance(result, ExportResult):
         return _verifier_result(result)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from audio_transfer.audio import verify_audio
-from audio_transfer.cli.output import CommandResult
+from audio_transfer.cli.output import CommandResult, terminal_safe
 from audio_transfer.data import is_manifest, summarize_dataset
 
 
@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> CommandResult:
         return CommandResult(data={"kind": "dataset", **summary.to_dict()}, text=summary.to_text())
     info = verify_audio(path)
     text = (
-        f"{info.path}: {info.duration_seconds:.3f} s, {info.sample_rate} Hz, {info.channels} channel"
+        f"{terminal_safe(info.path)}: {info.duration_seconds:.3f} s, {info.sample_rate} Hz, "
+        f"{info.channels} channel"
         f"{'s' if info.channels != 1 else ''}, {info.format} {info.subtype or ''}".rstrip()
     )
     return CommandResult(data={"kind": "audio_file", **info.to_dict()}, text=text)

@@ -9,7 +9,8 @@ Each verb lives in its own module of this package with two functions:
 and progress to stderr. Exit codes: 0 success; 1 the answer is no (``verify`` rejected a clip, ``detect``
 found no keyword); 2 a usage, configuration or data error (argparse's errors,
 :class:`~audio_transfer.errors.AudioTransferError`, ``OSError``: one line naming what to fix); 3 an
-internal failure (any other exception: one line, the traceback with ``--verbose``); 130 interrupted (Ctrl-C).
+internal failure (any other exception: one line, the traceback with ``--verbose``); 130 interrupted (Ctrl-C:
+one line saying whether the verb's output, ``--out`` or ``--enrollments``, was left untouched).
 """
 
 from __future__ import annotations
@@ -18,12 +19,20 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from audio_transfer.cli._native_logs import quiet_tensorflow_startup
 from audio_transfer.cli._progress_line import ProgressLine
-from audio_transfer.cli.output import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CommandResult
+from audio_transfer.cli.output import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandResult,
+    terminal_safe,
+)
 from audio_transfer.errors import AudioTransferError
 from audio_transfer.progress import progress_hook
 from audio_transfer.version import __version__
@@ -86,6 +95,10 @@ class _StderrHandler(logging.StreamHandler):
     def stream(self, _value) -> None:
         pass
 
+    def format(self, record: logging.LogRecord) -> str:
+        # Messages quote file names and labels: no control character of theirs reaches the terminal.
+        return terminal_safe(super().format(record), keep_newlines=True)
+
     def emit(self, record: logging.LogRecord) -> None:
         _progress_line.clear()
         super().emit(record)
@@ -100,6 +113,15 @@ def _configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before a verb started (while parsing or importing): nothing was written
+        _progress_line.clear()
+        print("Interrupted; nothing written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     quiet_tensorflow_startup(verbose=_verbose_before_command(argv))
     parser = build_parser()
@@ -108,11 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     _configure_logging(args.verbose)
+    outputs = {path: _state(path) for path in _output_paths(args)}
     try:
         with progress_hook(_progress_line):
             result: CommandResult = args._run(args)
     except KeyboardInterrupt:
-        logger.error("Interrupted.")
+        logger.error("%s", _interrupted(outputs))
         return EXIT_INTERRUPTED
     except (AudioTransferError, OSError) as error:
         logger.error("%s", error)
@@ -129,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result.data, indent=2, sort_keys=False, default=str))
     else:
-        print(result.text)
+        print(terminal_safe(result.text, keep_newlines=True))
     return result.exit_code
 
 
@@ -137,6 +160,53 @@ def _failed(args: argparse.Namespace, error: Exception, exit_code: int) -> int:
     if args.json:
         print(json.dumps({"error": type(error).__name__, "message": str(error)}))
     return exit_code
+
+
+def _output_paths(args: argparse.Namespace) -> list[Path]:
+    """What the verb writes: ``--out`` and, for enroll, ``--enrollments``."""
+    values = (getattr(args, name, None) for name in ("out", "enrollments"))
+    return [Path(value) for value in values if value is not None]
+
+
+def _state(path: Path) -> object:
+    """Enough of ``path``'s state to tell whether it changed: its type, size and times, and a folder's
+    entries with theirs (``None`` when it does not exist)."""
+    try:
+        status = path.stat()
+        entries = (
+            sorted((entry.name, entry.stat(follow_symlinks=False).st_mtime_ns) for entry in os.scandir(path))
+            if path.is_dir()
+            else None
+        )
+    except OSError:
+        return None
+    return status.st_mode, status.st_size, status.st_mtime_ns, entries
+
+
+def _interrupted(outputs: dict[Path, object]) -> str:
+    """The line Ctrl-C prints: nothing written, or which output the verb may have left half-written."""
+    changed = [path for path, before in outputs.items() if _state(path) != before]
+    if changed:
+        return (
+            f"Interrupted while writing {', '.join(map(terminal_safe, changed))}: it may hold a partial "
+            "result; run the command again to replace it."
+        )
+    resumable = [path for path in outputs if _has_checkpoint(path)]
+    if resumable:
+        return (
+            f"Interrupted; nothing written to {', '.join(map(terminal_safe, outputs))}. The training so far "
+            "is kept: run the same command with --resume to continue it."
+        )
+    if outputs:
+        return f"Interrupted; nothing written to {', '.join(map(terminal_safe, outputs))}."
+    return "Interrupted; nothing written."
+
+
+def _has_checkpoint(path: Path) -> bool:
+    """Whether an interrupted training left its checkpoints beside the run folder ``path``."""
+    from audio_transfer.training.run_folder import CHECKPOINT_DIR
+
+    return any(path.parent.glob(f".{path.name}.*.tmp/{CHECKPOINT_DIR}"))
 
 
 def _verbose_before_command(argv: Sequence[str]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from audio_transfer.cli._flags import add_safe_mode_argument
-from audio_transfer.cli.output import CommandResult
+from audio_transfer.cli.output import CommandResult, terminal_safe
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -27,15 +27,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from audio_transfer.cli._tasks import audio_files, classifier_run, load_model_run, skipped_dicts
+    from audio_transfer.cli._tasks import (
+        audio_files,
+        classifier_run,
+        load_model_run,
+        skipped_dicts,
+        skipped_lines,
+    )
     from audio_transfer.errors import DatasetError
 
     trained = classifier_run(args.model, load_model_run(args.model, safe_mode=args.safe_mode))
-    files = audio_files(args.paths)
-    if not files:
+    files, unreachable = audio_files(args.paths)
+    if not files and not unreachable:
         raise DatasetError(f"No audio files in {', '.join(map(str, args.paths))}.")
-    clip_seconds = trained.config.clip_seconds
-    clips, kept, skipped = trained.task.load_clips(files, clip_seconds=clip_seconds, skip_undecodable=True)
+    clips, kept, undecodable = trained.task.load_clips(
+        files, clip_seconds=trained.config.clip_seconds, skip_undecodable=True
+    )
+    skipped = [*unreachable, *undecodable]
     predictions = []
     if clips:
         ranked = trained.task.classify(clips, top_k=args.top_k)
@@ -50,8 +58,9 @@ def run(args: argparse.Namespace) -> CommandResult:
             )
     data = {"model": str(args.model), "predictions": predictions, "skipped": skipped_dicts(skipped)}
     lines = [
-        f"{p['file']}: " + ", ".join(f"{t['label']} ({t['score']:.3f})" for t in p["top_k"])
+        f"{terminal_safe(p['file'])}: "
+        + ", ".join(f"{terminal_safe(t['label'])} ({t['score']:.3f})" for t in p["top_k"])
         for p in predictions
     ]
-    lines += [f"{s.path}: skipped ({s.reason})" for s in skipped]
+    lines += skipped_lines(skipped)
     return CommandResult(data=data, text="\n".join(lines), exit_code=0 if predictions else 1)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from audio_transfer.cli._flags import add_set_argument, apply_settings
+from audio_transfer.cli._flags import add_failure_fraction_argument, add_set_argument, apply_settings
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.tasks import task_names
 from audio_transfer.training import TrainConfig
@@ -75,6 +75,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="continue an interrupted training into --out from its last completed epoch (same settings)",
     )
+    add_failure_fraction_argument(parser, default_help="default 0.1")
     add_set_argument(parser)
     return parser
 
@@ -96,6 +97,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         "seed": args.seed,
         "clip_seconds": args.clip_seconds,
         "cache_dir": None if args.cache_dir is None else str(args.cache_dir),
+        "max_failure_fraction": args.max_failure_fraction,
     }
     return config.replace(**{key: value for key, value in flags.items() if value is not None}).resolved()
 

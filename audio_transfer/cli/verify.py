@@ -9,7 +9,7 @@ from pathlib import Path
 
 from audio_transfer.checks import is_number
 from audio_transfer.cli.enroll import add_verifier_arguments
-from audio_transfer.cli.output import EXIT_NO, EXIT_OK, CommandResult
+from audio_transfer.cli.output import EXIT_NO, EXIT_OK, CommandResult, terminal_safe
 from audio_transfer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,9 @@ def run(args: argparse.Namespace) -> CommandResult:
             threshold,
             args.model,
         )
-    clips, kept, skipped = load_whole_clips(audio_files(args.paths), sample_rate=verifier.sample_rate)
+    files, unreachable = audio_files(args.paths)
+    clips, kept, undecodable = load_whole_clips(files, sample_rate=verifier.sample_rate)
+    skipped = [*unreachable, *undecodable]
     embeddings = verifier.embed_clips(clips)
     results = []
     for path, embedding in zip(kept, embeddings, strict=True):
@@ -102,10 +104,11 @@ def run(args: argparse.Namespace) -> CommandResult:
         "skipped": skipped_dicts(skipped),
     }
     lines = [
-        f"{r['file']}: {r['speaker']} {r['score']:.3f} {'accepted' if r['accepted'] else 'rejected'}"
+        f"{terminal_safe(r['file'])}: {terminal_safe(r['speaker'])} {r['score']:.3f} "
+        f"{'accepted' if r['accepted'] else 'rejected'}"
         for r in results
     ]
-    text = "\n".join([*lines, f"(threshold {threshold:.3f} from {threshold_from})"])
+    text = "\n".join([*lines, f"(threshold {threshold:.3f} from {terminal_safe(threshold_from)})"])
     rejected = not all(r["accepted"] for r in results)
     return CommandResult(data=data, text=text, exit_code=EXIT_NO if rejected else EXIT_OK)
 

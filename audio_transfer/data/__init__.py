@@ -1,15 +1,18 @@
 """Labelled audio datasets: discovery, speaker-disjoint splits, decoding, augmentation, tf.data pipelines.
 
 Public API: :class:`AudioExample`, :func:`load_labelled_audio` / :class:`LabelledAudio`,
-:func:`split_examples`, :func:`load_splits`, :func:`which_split`, :func:`decode_examples` /
-:class:`DecodedClips`, :func:`summarize_dataset` / :class:`DatasetSummary`, :class:`SkippedFile`,
-:class:`NoiseBank`, :func:`parse_speaker`, :func:`read_manifest` / :func:`write_manifest` (and
-:func:`is_manifest`, :data:`MANIFEST_SUFFIXES`), and (importing TensorFlow on first use)
-:func:`make_dataset` and :class:`Augmentation`.
+:func:`find_audio_files`, :func:`split_examples`, :func:`load_splits`, :func:`which_split`,
+:func:`decode_examples` / :class:`DecodedClips`, :func:`raise_if_too_many_failures`,
+:func:`summarize_dataset` / :class:`DatasetSummary`, :class:`SkippedFile`, :class:`NoiseBank`,
+:func:`parse_speaker`, :func:`read_manifest` / :func:`write_manifest` (and :func:`is_manifest`,
+:data:`MANIFEST_SUFFIXES`), and (importing TensorFlow on first use) :func:`make_dataset` and
+:class:`Augmentation`.
 """
 
 import importlib
 
+from audio_transfer.data._decode import raise_if_too_many_failures
+from audio_transfer.data._discovery import find_audio_files
 from audio_transfer.data.audio_example import NOISE_LABEL, SILENCE_LABEL, UNKNOWN_LABEL, AudioExample
 from audio_transfer.data.dataset_summary import DatasetSummary, summarize_dataset
 from audio_transfer.data.decoded_clips import DecodedClips, decode_examples
@@ -50,11 +53,13 @@ __all__ = [
     "NoiseBank",
     "SkippedFile",
     "decode_examples",
+    "find_audio_files",
     "is_manifest",
     "load_labelled_audio",
     "load_splits",
     "make_dataset",
     "parse_speaker",
+    "raise_if_too_many_failures",
     "read_manifest",
     "split_examples",
     "summarize_dataset",

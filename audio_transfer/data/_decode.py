@@ -59,8 +59,9 @@ def raise_if_too_many_failures(
     enough = math.ceil(100 * failed / total) / 100
     raise DatasetError(
         f"{failed} of {total} audio files failed to decode, more than max_failure_fraction="
-        f"{max_failure_fraction:g} allows: {listing}{more}. Fix or remove these files, or skip them with a "
-        f"higher max_failure_fraction (`train --set max_failure_fraction={enough:g}`)."
+        f"{max_failure_fraction:g} allows: {listing}{more}. Fix or remove these files, or skip them with "
+        f"max_failure_fraction={enough:g} (`--max-failure-fraction {enough:g}` on train, evaluate and "
+        "export)."
     )
 
 

@@ -37,8 +37,13 @@ def _is_audio_name(name: str) -> bool:
     return name.lower().endswith(AUDIO_EXTENSIONS)
 
 
-def _audio_files_under(folder: Path) -> tuple[list[Path], list[SkippedFile]]:
-    """Audio files anywhere below ``folder``, following symbolic links (once each), sorted; broken links."""
+def find_audio_files(folder: str | os.PathLike) -> tuple[list[Path], list[SkippedFile]]:
+    """Audio files anywhere below ``folder``, following symbolic links (once each), sorted, and the links
+    that lead nowhere (dangling or looping), as skipped files. Hidden files and folders are left out.
+
+    Example:
+        >>> files, broken = find_audio_files("recordings")  # doctest: +SKIP
+    """
     files, broken = [], []
     visited = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
@@ -69,7 +74,7 @@ def _discover_folder(root: Path, speaker_pattern: re.Pattern[str] | None) -> Dis
             if _is_audio_name(child.name):
                 loose.append(child.name)
             continue
-        files, broken = _audio_files_under(child)
+        files, broken = find_audio_files(child)
         found.skipped.extend(broken)
         if child.name == NOISE_LABEL:
             found.noise_files.extend(files)

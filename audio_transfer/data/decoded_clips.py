@@ -11,6 +11,7 @@ from audio_transfer.audio import crop_or_pad
 from audio_transfer.checks import is_number, is_positive_int
 from audio_transfer.data._decode import decode_waveforms
 from audio_transfer.data.audio_example import AudioExample
+from audio_transfer.data.memory_bound import check_clips_fit_in_memory
 from audio_transfer.data.skipped_file import SkippedFile
 from audio_transfer.errors import ConfigError, DatasetError
 
@@ -91,6 +92,7 @@ def decode_examples(
 
     Raises:
         DatasetError: too many files fail to decode, listing some of them with reasons.
+        ConfigError: the clips would not fit in the memory available (checked before decoding).
 
     Example:
         >>> clips = decode_examples(splits["test"], sample_rate=16000, clip_seconds=1.0)  # doctest: +SKIP
@@ -98,6 +100,7 @@ def decode_examples(
         (30, 16000)
     """
     clip_samples = clip_samples_for(sample_rate=sample_rate, clip_seconds=clip_seconds)
+    check_clips_fit_in_memory(num_clips=len(examples), clip_samples=clip_samples, sample_rate=sample_rate)
     waveforms, kept, skipped = decode_waveforms(
         examples,
         sample_rate=sample_rate,

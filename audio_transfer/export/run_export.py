@@ -49,6 +49,7 @@ def export_run(
     calibration_clips: int = 300,
     held_out_clips: int = 500,
     safe_mode: bool = True,
+    max_failure_fraction: float | None = None,
 ) -> ExportResult | VerifierExportResult:
     """Export a trained run as ``audio-transfer export RUN`` does, with its parity report.
 
@@ -74,6 +75,8 @@ def export_run(
             calibration and held-out clips instead of the run's recorded clips.
         calibration_clips: at most this many training clips calibrate int8.
         held_out_clips: at most this many held-out clips go into the parity report (0: no report).
+        max_failure_fraction: raise when more than this share of the clips chosen fail to decode
+            (``None``: the run's setting).
         safe_mode: Keras safe mode when loading a run folder (``False`` for a run on a hub base).
 
     Returns:
@@ -102,7 +105,13 @@ def export_run(
             f"{source.name} holds a {type(model).__name__}, which exports as "
             f"{', '.join(model.export_formats) or 'nothing yet'}; received format {format!r}."
         )
-    clips = _Clips(source, data=None if data is None else Path(data))
+    clips = _Clips(
+        source,
+        data=None if data is None else Path(data),
+        max_failure_fraction=source.config.max_failure_fraction
+        if max_failure_fraction is None
+        else max_failure_fraction,
+    )
     if isinstance(model, Task) and model.evaluation == "verification":
         return _export_verifier(
             source,
@@ -213,9 +222,10 @@ class _Clips:
     """Calibration and held-out clips of a run: its recorded splits, a split of ``data``, or (a run that
     recorded none) its own data split again with its settings."""
 
-    def __init__(self, source: _RunSource, *, data: Path | None) -> None:
+    def __init__(self, source: _RunSource, *, data: Path | None, max_failure_fraction: float) -> None:
         self.source = source
         self.data = data
+        self.max_failure_fraction = max_failure_fraction
         self._splits: dict[str, list[AudioExample]] | None = None
         self._rng = np.random.default_rng(source.config.seed)
 
@@ -267,7 +277,12 @@ class _Clips:
             return None
         chosen = [examples[index] for index in sorted(self._rng.permutation(len(examples))[:limit])]
         sample_rate = self.source.config.sample_rate
-        return decode_examples(chosen, sample_rate=sample_rate, clip_seconds=num_samples / sample_rate)
+        return decode_examples(
+            chosen,
+            sample_rate=sample_rate,
+            clip_seconds=num_samples / sample_rate,
+            max_failure_fraction=self.max_failure_fraction,
+        )
 
     def _split_again(self) -> dict[str, list[AudioExample]]:
         config = self.source.config

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import struct
 import zipfile
 from collections.abc import Sequence
 
@@ -152,7 +153,17 @@ class TFLiteMetadata:
 
     @classmethod
     def read(cls, model: bytes) -> TFLiteMetadata:
-        """The metadata of a ``.tflite`` file's bytes; ``ExportError`` if it has none or no labels file."""
+        """The metadata of a ``.tflite`` file's bytes; ``ExportError`` if it is not a TFLite model, is
+        truncated or corrupt, or has no metadata or labels file."""
+        if len(model) < 8 or not flatbuffers.util.BufferHasIdentifier(model, 0, b"TFL3"):
+            raise ExportError("The file is not a TFLite model (no TFL3 identifier).")
+        try:
+            return cls._read(model)
+        except (struct.error, IndexError, ValueError, UnicodeDecodeError) as error:
+            raise ExportError(f"The TFLite model is truncated or corrupt ({error}).") from error
+
+    @classmethod
+    def _read(cls, model: bytes) -> TFLiteMetadata:
         flatbuffer = schema_fb.Model.GetRootAs(model, 0)
         metadata = None
         for index in range(flatbuffer.MetadataLength()):

@@ -10,8 +10,16 @@ from typing import Any
 import yaml
 
 from audio_transfer.atomic_files import write_text
+from audio_transfer.data.memory_bound import format_bytes
 from audio_transfer.errors import ConfigError
 from audio_transfer.tasks.task_registry import task_class, task_names
+
+# Longest clip_seconds and context_seconds a run accepts. A clip is the unit a model classifies (the tasks'
+# own lengths are a few seconds; sound-event clips are about 10 s); every clip of a dataset is held in memory
+# at this length, batches of them run through the base, and a 10-minute clip at 48 kHz is already 110 MiB of
+# float32. Longer recordings are for `detect`, which reads them in blocks. The bound turns a typo such as
+# 1e7 into an error naming the memory it would need, before any file is decoded.
+MAX_CLIP_SECONDS = 600.0
 
 
 @dataclasses.dataclass
@@ -141,10 +149,12 @@ class TrainConfig:
             _check(name, getattr(self, name), lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
         if self.clip_seconds is not None:
             _check("clip_seconds", self.clip_seconds, lambda v: _is_number(v) and v > 0, "a positive number")
+            self._check_memory_bound("clip_seconds", self.clip_seconds)
         if self.context_seconds is not None:
             _check(
                 "context_seconds", self.context_seconds, lambda v: _is_number(v) and v >= 0, "a number >= 0"
             )
+            self._check_memory_bound("context_seconds", self.context_seconds)
         if self.projection_dim is not None:
             _check(
                 "projection_dim",
@@ -153,13 +163,24 @@ class TrainConfig:
                 "a positive integer",
             )
         if self.keywords is not None:
-            if isinstance(self.keywords, str) or not all(isinstance(k, str) and k for k in self.keywords):
+            if not isinstance(self.keywords, (list, tuple)) or not all(
+                isinstance(k, str) and k for k in self.keywords
+            ):
                 raise ConfigError(f"keywords must be a list of words, received {self.keywords!r}.")
             self.keywords = list(self.keywords)
         if self.normalize is not None and not isinstance(self.normalize, bool):
             raise ConfigError(f"normalize must be true, false or null, received {self.normalize!r}.")
         if self.monitor not in ("val_loss", "val_accuracy"):
             raise ConfigError(f"monitor must be 'val_loss' or 'val_accuracy', received {self.monitor!r}.")
+
+    def _check_memory_bound(self, name: str, seconds: float) -> None:
+        if seconds > MAX_CLIP_SECONDS:
+            per_clip = format_bytes(4 * seconds * self.sample_rate)
+            raise ConfigError(
+                f"{name} must be at most {MAX_CLIP_SECONDS:g} s, received {seconds:g}: every clip would hold "
+                f"{per_clip} of float32 samples at {self.sample_rate} Hz. Give a clip length in seconds "
+                "(--clip-seconds); score long recordings with `audio-transfer detect`."
+            )
 
     def resolved(self) -> TrainConfig:
         """A copy with the task's defaults filled in for ``base`` and ``pooling`` (imports the task class)."""
@@ -197,9 +218,12 @@ class TrainConfig:
         """Read settings from a YAML file; absent settings keep their defaults, unknown ones are refused."""
         path = Path(path)
         try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"Cannot read the configuration file {path}: {error}") from error
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            raise ConfigError(
+                f"Cannot read the configuration file {path}: {error}. Give a UTF-8 YAML file of settings "
+                "such as the config.yaml a run folder holds."
+            ) from error
         return cls.from_dict(values, source=str(path))
 
 

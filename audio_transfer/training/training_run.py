@@ -26,6 +26,7 @@ from audio_transfer.data import (
     decode_examples,
     load_labelled_audio,
     load_splits,
+    raise_if_too_many_failures,
 )
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
 from audio_transfer.evaluation import ClassificationReport, VerificationReport
@@ -263,18 +264,25 @@ def _train(config: TrainConfig, *, verbose: int, checkpoint_dir: Path | None = N
         )
     if config.clip_seconds is None:
         config = config.replace(clip_seconds=cls.default_clip_seconds or auto_clip_seconds(train_examples))
+    # Splits decode without a limit of their own: the limit applies once, to the dataset's count of files
+    # (as `audio-transfer info` counts them), not to each split's.
     decode = functools.partial(
         decode_examples,
         sample_rate=config.sample_rate,
         clip_seconds=config.clip_seconds,
-        max_failure_fraction=config.max_failure_fraction,
+        max_failure_fraction=1.0,
     )
     train = decode(train_examples)
     validation = decode(validation_examples) if validation_examples else None
+    skipped = [*data.skipped, *train.skipped, *(validation.skipped if validation else [])]
+    raise_if_too_many_failures(
+        skipped,
+        len(data.skipped) + len(train_examples) + len(validation_examples),
+        config.max_failure_fraction,
+    )
     labels = sorted(set(train.labels)) if unseen_classes else list(data.labels)
     if len(labels) < 2:
         raise ConfigError(f"{config.data_dir} has {len(labels)} class; training needs at least two.")
-    skipped = [*data.skipped, *train.skipped, *(validation.skipped if validation else [])]
     logger.info(
         "Training %s on %d clips of %d classes (%d validation clips) with base %s.",
         config.task,
