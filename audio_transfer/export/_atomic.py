@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from audio_transfer.atomic_files import atomic_write
+from audio_transfer.atomic_files import atomic_write, remove_stale_temporaries, temporary_prefix
 from audio_transfer.errors import ExportError
 
 
@@ -45,10 +45,12 @@ def directory_atomic(path: Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` (a directory).
 
     An existing directory at ``path`` is moved aside first and deleted only once the new one is in place.
-    On any error the temporary folder is removed and ``path`` is left as it was.
+    On any error the temporary folder is removed and ``path`` is left as it was. Temporaries of ``path``
+    left by dead processes are removed first.
     """
+    remove_stale_temporaries(path)
     try:
-        temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=temporary_prefix(path), suffix=".tmp"))
     except OSError as error:
         raise ExportError(f"Cannot write {path}: {error}. Choose a writable --out.") from error
     try:

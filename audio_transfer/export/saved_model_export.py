@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer.atomic_files import temporary_directory_beside
 from audio_transfer.errors import ExportError
 from audio_transfer.export._atomic import check_output_path, directory_atomic
 from audio_transfer.export._serving import (
@@ -79,9 +79,9 @@ def export_saved_model(
     check_output_path(out, directory=True)
 
     module = serving_module(model, spec, input_type=input_type, batch_size=None, with_labels=True)
-    with directory_atomic(out) as directory, tempfile.TemporaryDirectory() as assets:
+    with directory_atomic(out) as directory, temporary_directory_beside(out) as assets:
         # The asset keeps its file name inside the SavedModel's assets/ folder.
-        labels_file = Path(assets) / LABELS_FILE_NAME
+        labels_file = assets / LABELS_FILE_NAME
         labels_file.write_text("".join(f"{label}\n" for label in spec.labels), encoding="utf-8")
         module.labels_file = tf.saved_model.Asset(str(labels_file))
         size_bytes = save_serving_module(module, spec, directory, out=out)
