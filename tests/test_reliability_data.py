@@ -1,5 +1,8 @@
 """Reliability of the data paths (issue 17): poisoned embedding caches, temporary files left by killed
-exports, and detection over long audio in bounded memory."""
+exports, and detection over long audio in bounded memory.
+
+Slow cases (``-m slow``): detect's peak memory on 2 and 20 minutes of audio.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +18,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import tensorflow as tf
 from export_support import LABELS, SAMPLE_RATE, build_classifier
+from streaming_support import CLIP_SECONDS, background, chirp, chirp_spotter, plant, save_run
 from tiny_conv_base import tiny_base
 
 from audio_transfer.atomic_files import atomic_write, remove_stale_temporaries
+from audio_transfer.audio import AudioBlockReader, load_audio
+from audio_transfer.errors import AudioDecodeError
 from audio_transfer.export import export_saved_model, export_tflite
+from audio_transfer.streaming import KeywordDetector
 from audio_transfer.training import EmbeddingCache
 
 CACHE_SETTINGS = {"clip_seconds": 0.5}
@@ -183,3 +191,127 @@ def test_an_export_works_beside_its_target_and_cleans_a_killed_exports_leftovers
         assert folder.parent == out_dir and folder.name.startswith(f".{out.name}.{os.getpid()}.")
         assert in_system_temp == []  # (TensorFlow's autograph writes generated sources there: files)
     assert [entry.name for entry in out_dir.iterdir()] == [out.name]
+
+
+# -- 11. long audio in bounded memory ----------------------------------------------------------------------
+def _keyword_stream(seconds: float = 12.0) -> np.ndarray:
+    stream = background(seconds, seed=3)
+    for label, at in (("rise", 2.0), ("fall", 6.5), ("rise", 9.9)):
+        stream = plant(stream, chirp(label), at_seconds=at)
+    return stream
+
+
+@pytest.mark.parametrize(
+    ("sample_rate", "channels", "subtype"), [(16000, 1, "FLOAT"), (22050, 2, "PCM_16"), (8000, 1, "PCM_24")]
+)
+def test_blocks_join_into_what_load_audio_decodes(tmp_path, sample_rate, channels, subtype):
+    rng = np.random.default_rng(0)
+    waveform = 0.3 * rng.standard_normal((round(2.3 * sample_rate), channels))
+    path = tmp_path / "long.wav"
+    sf.write(path, waveform, sample_rate, subtype=subtype)
+    reader = AudioBlockReader(path, sample_rate=16000, block_seconds=0.37)
+    blocks = list(reader)
+    assert len(blocks) > 5
+    joined = np.concatenate(blocks)
+    whole = load_audio(path, sample_rate=16000)
+    assert joined.dtype == np.float32 and reader.samples_read == len(joined) == len(whole)
+    np.testing.assert_allclose(joined, whole, atol=1e-6)
+
+
+def test_the_reader_never_asks_soundfile_for_more_than_a_block(tmp_path, monkeypatch):
+    path = tmp_path / "long.wav"
+    sf.write(path, 0.1 * np.random.default_rng(0).standard_normal(50_000), 16000)
+    requested = []
+    real_read = sf.SoundFile.read
+
+    def read(self, frames=-1, *args, **kwargs):
+        requested.append(frames)
+        return real_read(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "read", read)
+    reader = AudioBlockReader(path, sample_rate=16000, block_seconds=0.25)
+    assert sum(len(block) for block in reader) == 50_000
+    assert requested and all(0 < frames <= 4000 for frames in requested)
+
+
+def test_a_truncated_long_file_fails_after_its_blocks_naming_it(tmp_path):
+    path = tmp_path / "cut.wav"
+    sf.write(path, 0.1 * np.random.default_rng(0).standard_normal(40_000), 16000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:-20_000])
+    with pytest.raises(AudioDecodeError, match=r"cut\.wav.*truncated"):
+        list(AudioBlockReader(path, block_seconds=0.5))
+
+
+def test_nan_samples_fail_at_their_block_with_their_position(tmp_path):
+    samples = np.zeros(32_000, np.float32)
+    samples[20_000] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(path, samples, 16000, subtype="FLOAT")
+    with pytest.raises(AudioDecodeError, match=r"nan\.wav.*first at sample 20000"):
+        list(AudioBlockReader(path, block_seconds=0.5))
+
+
+@pytest.mark.parametrize("stride_seconds", [0.08, 0.1])  # the streaming base's path, and window by window
+def test_detection_in_blocks_equals_detection_on_the_whole_file(tmp_path, stride_seconds):
+    path = tmp_path / "long.wav"
+    sf.write(path, _keyword_stream(), 16000, subtype="FLOAT")
+    detector = KeywordDetector(chirp_spotter(), clip_seconds=CLIP_SECONDS, stride_seconds=stride_seconds)
+    assert detector.uses_embeddings == (stride_seconds == 0.08)
+    whole = load_audio(path, sample_rate=16000)
+    reader = AudioBlockReader(path, sample_rate=16000, block_seconds=0.3)
+    in_blocks = np.concatenate(list(detector.posteriors_of_blocks(reader, block_windows=7)))
+    np.testing.assert_allclose(in_blocks, detector.posteriors(whole), atol=1e-5)
+
+    expected = detector.detect(whole)
+    found = detector.detect_blocks(reader, block_windows=7)
+    assert [d.label for d in found] == [d.label for d in expected] == ["rise", "fall", "rise"]
+    assert [d.start_seconds for d in found] == [d.start_seconds for d in expected]
+    np.testing.assert_allclose([d.score for d in found], [d.score for d in expected], atol=1e-5)
+
+
+@pytest.mark.parametrize("seconds", [0.5, 2.0, 2.08, 2.5])  # shorter than a window, exactly one, a few
+def test_detection_in_blocks_keeps_every_window_of_short_audio(seconds):
+    detector = KeywordDetector(chirp_spotter(), clip_seconds=CLIP_SECONDS)
+    stream = background(seconds, seed=1)
+    blocks = np.array_split(stream, 3)
+    in_blocks = np.concatenate(list(detector.posteriors_of_blocks(blocks, block_windows=2)))
+    np.testing.assert_allclose(in_blocks, detector.posteriors(stream), atol=1e-5)
+
+
+_PEAK_MEMORY_SCRIPT = """
+import resource, sys
+from audio_transfer.cli.main import main
+code = main(["detect", sys.argv[1], sys.argv[2], "--json"])
+print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _detect_peak_kilobytes(run_dir, audio) -> int:
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK_MEMORY_SCRIPT, str(run_dir), str(audio)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    peaks = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("PEAK_KB")]
+    assert peaks, result.stderr[-2000:]
+    return int(peaks[0])
+
+
+def _write_noise_wav(path, minutes: int) -> None:
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(path, "w", samplerate=16000, channels=1, subtype="PCM_16") as file:
+        for _ in range(minutes):
+            file.write((0.01 * rng.standard_normal(16000 * 60)).astype(np.float32))
+
+
+@pytest.mark.slow
+def test_detect_peak_memory_does_not_grow_with_the_length_of_the_audio(tmp_path):
+    run_dir = save_run(chirp_spotter(), tmp_path / "run")
+    short, long = tmp_path / "2min.wav", tmp_path / "20min.wav"
+    _write_noise_wav(short, 2)
+    _write_noise_wav(long, 20)
+    growth_mb = (_detect_peak_kilobytes(run_dir, long) - _detect_peak_kilobytes(run_dir, short)) / 1024
+    # Whole-file decoding took about 10 MB per minute: 18 more minutes would add some 170 MB.
+    assert growth_mb < 25, f"peak memory grew {growth_mb:.0f} MB from 2 to 20 minutes of audio"
