@@ -21,14 +21,23 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 from export_support import LABELS, SAMPLE_RATE, build_classifier
-from streaming_support import CLIP_SECONDS, background, chirp, chirp_spotter, plant, save_run
+from streaming_support import (
+    CLIP_SECONDS,
+    KEYWORDS,
+    background,
+    chirp,
+    chirp_spotter,
+    plant,
+    save_run,
+    write_wav,
+)
 from tiny_conv_base import tiny_base
 
 from audio_transfer.atomic_files import atomic_write, remove_stale_temporaries
 from audio_transfer.audio import AudioBlockReader, load_audio
 from audio_transfer.errors import AudioDecodeError
 from audio_transfer.export import export_saved_model, export_tflite
-from audio_transfer.streaming import KeywordDetector
+from audio_transfer.streaming import KeywordDetector, evaluate_stream, stream_evaluation
 from audio_transfer.training import EmbeddingCache
 
 CACHE_SETTINGS = {"clip_seconds": 0.5}
@@ -276,6 +285,44 @@ def test_detection_in_blocks_keeps_every_window_of_short_audio(seconds):
     blocks = np.array_split(stream, 3)
     in_blocks = np.concatenate(list(detector.posteriors_of_blocks(blocks, block_windows=2)))
     np.testing.assert_allclose(in_blocks, detector.posteriors(stream), atol=1e-5)
+
+
+def test_background_excerpts_read_in_blocks_are_those_of_the_joined_and_looped_negatives(tmp_path):
+    files = {tmp_path / "a.wav": background(0.7, seed=1), tmp_path / "b.wav": background(0.4, seed=2)}
+    for path, waveform in files.items():
+        write_wav(path, waveform)
+    joined = np.concatenate([load_audio(path) for path in files])
+    looped = np.tile(joined, 4)
+    starts, length = [0, 5000, len(joined) - 1, 11_999], 2 * len(joined) + 123  # excerpts that wrap
+    lengths = {path: len(waveform) for path, waveform in files.items()}
+    excerpts = stream_evaluation._background_excerpts(lengths, starts, length=length, sample_rate=16000)
+    np.testing.assert_array_equal(excerpts, np.stack([looped[start : start + length] for start in starts]))
+
+
+def test_evaluate_stream_reads_negatives_in_blocks_with_the_same_result(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    for label in KEYWORDS:
+        for i in range(2):
+            clip = plant(background(0.8, seed=i), chirp(label, level=rng.uniform(0.05, 0.3)), at_seconds=0.1)
+            write_wav(tmp_path / "positives" / label / f"{i}.wav", clip)
+    write_wav(tmp_path / "negatives" / "a.wav", background(1.3, seed=30, level=0.2))
+    write_wav(
+        tmp_path / "negatives" / "b.wav", plant(background(4.0, seed=32), chirp("fall"), at_seconds=2.0)
+    )
+    detector = KeywordDetector(chirp_spotter(), clip_seconds=CLIP_SECONDS)
+
+    def evaluate():
+        return evaluate_stream(
+            detector, positives=tmp_path / "positives", negatives=tmp_path / "negatives", snr_db=0.0
+        ).report
+
+    whole = evaluate()
+    monkeypatch.setattr(stream_evaluation, "_NEGATIVE_BLOCK_SECONDS", 0.3)
+    in_blocks = evaluate()
+    assert in_blocks.negative_hours == whole.negative_hours == pytest.approx(5.3 / 3600)
+    assert whole.false_accepts[0] > 0  # the planted keyword fires at low thresholds
+    np.testing.assert_array_equal(in_blocks.false_accepts, whole.false_accepts)
+    np.testing.assert_array_equal(in_blocks.false_reject_rate, whole.false_reject_rate)
 
 
 _PEAK_MEMORY_SCRIPT = """
