@@ -19,12 +19,12 @@ from audio_transfer.audio.io import (
     _check_sample_rate,
     _decode_error,
     _existing_file,
-    _make_info,
+    _sound_file_info,
     _warn_beyond_full_scale,
     audio_info,
     load_audio,
 )
-from audio_transfer.errors import AudioDecodeError, ConfigError
+from audio_transfer.errors import ConfigError
 
 DEFAULT_BLOCK_SECONDS = 60.0
 
@@ -98,18 +98,7 @@ class AudioBlockReader:
                 yield waveform[start : start + self.block_frames]
             return
         with sound_file:
-            info = _make_info(
-                path,
-                sound_file.samplerate,
-                sound_file.channels,
-                sound_file.frames,
-                sound_file.format,
-                sound_file.subtype,
-            )
-            if info.num_samples == 0:
-                raise AudioDecodeError(
-                    f"Cannot read {os.fspath(path)!r}: the {info.format} file holds no audio (0 samples)."
-                )
+            info = _sound_file_info(path, sound_file)
             resampler = None
             if info.sample_rate != self.sample_rate:
                 resampler = soxr.ResampleStream(

@@ -216,6 +216,23 @@ def _make_info(
     )
 
 
+def _sound_file_info(path: Path, sound_file: sf.SoundFile) -> AudioInfo:
+    """The info of an open ``sound_file``; ``AudioDecodeError`` when it holds no samples."""
+    info = _make_info(
+        path,
+        sound_file.samplerate,
+        sound_file.channels,
+        sound_file.frames,
+        sound_file.format,
+        sound_file.subtype,
+    )
+    if info.num_samples == 0:
+        raise AudioDecodeError(
+            f"Cannot read {os.fspath(path)!r}: the {info.format} file holds no audio (0 samples)."
+        )
+    return info
+
+
 def _decode(path: Path) -> tuple[np.ndarray, AudioInfo]:
     """Samples ``(frames, channels)`` float32 at the file's rate, and the file's info; checked throughout."""
     path = _existing_file(path)
@@ -227,18 +244,7 @@ def _decode(path: Path) -> tuple[np.ndarray, AudioInfo]:
         samples, info = _decode_with_audioread(path, soundfile_error=error)
     else:
         with sound_file:
-            info = _make_info(
-                path,
-                sound_file.samplerate,
-                sound_file.channels,
-                sound_file.frames,
-                sound_file.format,
-                sound_file.subtype,
-            )
-            if info.num_samples == 0:
-                raise AudioDecodeError(
-                    f"Cannot read {os.fspath(path)!r}: the {info.format} file holds no audio (0 samples)."
-                )
+            info = _sound_file_info(path, sound_file)
             try:
                 samples = sound_file.read(dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as error:
