@@ -78,14 +78,17 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         the temporaries removed.
     """
     path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)\.)?[a-z0-9_]+\.tmp(?:\.[^.]+)?")
+    prefix = f".{path.name}."
+    pattern = re.compile(rf"{re.escape(prefix)}(?:(\d+)\.)?[a-z0-9_]+\.tmp(?:\.[^.]+)?")
     try:
-        siblings = list(path.parent.iterdir())
+        with os.scandir(path.parent) as entries:  # names only: cheap in a folder of many files
+            names = [entry.name for entry in entries if entry.name.startswith(prefix)]
     except OSError:
         return []
     removed = []
-    for sibling in siblings:
-        match = pattern.fullmatch(sibling.name)
+    for name in names:
+        match = pattern.fullmatch(name)
+        sibling = path.parent / name
         if match is None or not _is_stale(sibling, pid=match.group(1)):
             continue
         if sibling.is_dir() and not sibling.is_symlink():
