@@ -46,7 +46,9 @@ class KeywordDetector:
     posteriors are then smoothed by a trailing moving average, and a keyword fires where its smoothed
     probability reaches the threshold, outside the refractory period of the previous detection (see
     :func:`~audio_transfer.streaming.pick_detections`). A detection reports the window that fired: the
-    keyword lies somewhere in it, and a device listening live fires at its end.
+    keyword lies somewhere in it, and a device listening live fires at its end. Long recordings go through
+    :meth:`detect_blocks` with an :class:`~audio_transfer.audio.AudioBlockReader`: memory then stays the
+    same whatever their length.
 
     On the streaming path posteriors equal the classifier's on each window apart from what the base
     documents as its streaming difference (speech_embedding takes its log-mel floor per hop, as on a device,
