@@ -28,8 +28,10 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -50,6 +52,8 @@ def atomic_write(
 ) -> Path:
     """Call ``write`` on a temporary file beside ``path``, then rename it onto ``path``.
 
+    Temporaries of ``path`` that dead processes left are removed first (:func:`remove_stale_temporaries`).
+
     Args:
         path: destination file; its folder must exist.
         write: writes the whole content to the binary file object it receives.
@@ -64,7 +68,10 @@ def atomic_write(
     path = Path(path)
     with _refused_as(error, path):
         mode = path.stat().st_mode & 0o777 if path.exists() else _FILE_MODE
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        remove_stale_temporaries(path)
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent
+        )
         try:
             with os.fdopen(descriptor, "wb") as file:
                 write(file)
@@ -130,8 +137,9 @@ def atomic_file(path: str | os.PathLike, *, error: type[OutputError] = OutputErr
     path = Path(path)
     with _refused_as(error, path):
         mode = path.stat().st_mode & 0o777 if path.exists() else _FILE_MODE
+        remove_stale_temporaries(path)
         descriptor, name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
+            prefix=temporary_prefix(path), suffix=f".tmp{path.suffix}", dir=path.parent
         )
         os.close(descriptor)
     temporary = Path(name)
@@ -165,10 +173,12 @@ def atomic_directory(path: str | os.PathLike, *, error: type[OutputError] = Outp
 
 
 def temporary_directory(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Path:
-    """A new empty hidden folder beside ``path`` (``.NAME.XXXX.tmp``) to build its replacement in."""
+    """A new empty hidden folder beside ``path`` (``.NAME.PID.RANDOM.tmp``, see :func:`temporary_prefix`)
+    to build its replacement in; the caller removes it."""
     path = Path(path)
     with _refused_as(error, path):
-        return Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        remove_stale_temporaries(path)
+        return Path(tempfile.mkdtemp(dir=path.parent, prefix=temporary_prefix(path), suffix=".tmp"))
 
 
 def replace_directory(
@@ -181,6 +191,75 @@ def replace_directory(
     with _refused_as(error, path):
         os.chmod(source, _DIRECTORY_MODE)  # mkdtemp makes it private to the user
         _replace_directory(source, path)
+
+
+# A temporary of a process too old to name its pid is stale after this long.
+_UNNAMED_STALE_SECONDS = 24 * 3600
+
+
+def temporary_prefix(path: str | os.PathLike) -> str:
+    """Name prefix of the temporaries this process makes beside ``path``: ``.NAME.PID.``.
+
+    A temporary is ``.NAME.PID.RANDOM.tmp`` (a file, or a folder) in ``path``'s folder: on the same file
+    system, so it is renamed into place atomically, and hidden; the pid says whose it is (see
+    :func:`remove_stale_temporaries`).
+
+    Example:
+        >>> tempfile.mkdtemp(dir=out.parent, prefix=temporary_prefix(out), suffix=".tmp")  # doctest: +SKIP
+    """
+    return f".{Path(path).name}.{os.getpid()}."
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of ``path`` (``.NAME.*.tmp`` siblings, files or folders) of dead processes.
+
+    A killed writer leaves its temporary behind; the next write of the same ``path`` calls this. A
+    temporary named by :func:`temporary_prefix` is stale when no process has its pid; one without a pid
+    (from an older version) when it is over a day old. A live writer's temporary is never touched.
+    Errors (a folder that cannot be listed, a race with another cleaner) are ignored.
+
+    Returns:
+        the temporaries removed.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    pattern = re.compile(rf"{re.escape(prefix)}(?:(\d+)\.)?[a-z0-9_]+\.tmp(?:\.[^.]+)?")
+    try:
+        with os.scandir(path.parent) as entries:  # names only: cheap in a folder of many files
+            names = [entry.name for entry in entries if entry.name.startswith(prefix)]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        sibling = path.parent / name
+        if match is None or not _is_stale(sibling, pid=match.group(1)):
+            continue
+        if sibling.is_dir() and not sibling.is_symlink():
+            shutil.rmtree(sibling, ignore_errors=True)
+        else:
+            sibling.unlink(missing_ok=True)
+        removed.append(sibling)
+    return removed
+
+
+@contextlib.contextmanager
+def temporary_directory_beside(path: str | os.PathLike) -> Iterator[Path]:
+    """An empty private folder ``.NAME.PID.RANDOM.tmp`` beside ``path`` for work files, removed on exit.
+
+    Work files of a long write (a SavedModel staged for the TFLite converter) stay on the destination's
+    file system instead of the system temporary folder, and a killed writer's are removed by the next
+    write of ``path`` (:func:`remove_stale_temporaries`).
+
+    Example:
+        >>> with temporary_directory_beside(out) as folder:  # doctest: +SKIP
+        ...     tf.saved_model.save(module, str(folder))
+    """
+    folder = temporary_directory(path)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_writable(
@@ -230,6 +309,21 @@ def _refused_as(error: type[OutputError], path: Path) -> Iterator[None]:
             f"Cannot write {path}: {refused}. Check that its folder exists and is writable and that the disk "
             "has space, or choose another path."
         ) from refused
+
+
+def _is_stale(temporary: Path, *, pid: str | None) -> bool:
+    if pid is None or os.name == "nt":  # Windows' os.kill would terminate the process, not probe it
+        try:
+            return time.time() - temporary.lstat().st_mtime > _UNNAMED_STALE_SECONDS
+        except OSError:
+            return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):  # alive under another user, or not a pid
+        return False
+    return False
 
 
 def _replace_directory(source: Path, path: Path) -> None:

@@ -1,10 +1,12 @@
 """Audio files in and out: decode, resample, mix down, describe, write.
 
-Public API: :func:`load_audio`, :func:`save_audio`, :func:`audio_info`, :func:`verify_audio`,
-:func:`crop_or_pad`, :func:`resample`, :func:`trim_silence`, :class:`AudioInfo`, ``AUDIO_EXTENSIONS`` and
-the error they raise,:class:`~audio_transfer.errors.AudioDecodeError`.
+Public API: :func:`load_audio`, :class:`AudioBlockReader` (long files a block at a time),
+:func:`save_audio`, :func:`audio_info`, :func:`verify_audio`, :func:`crop_or_pad`, :func:`resample`,
+:func:`trim_silence`, :class:`AudioInfo`, ``AUDIO_EXTENSIONS`` and the error they raise,
+:class:`~audio_transfer.errors.AudioDecodeError`.
 """
 
+from audio_transfer.audio.audio_block_reader import AudioBlockReader
 from audio_transfer.audio.audio_info import AudioInfo
 from audio_transfer.audio.crop_or_pad import crop_or_pad
 from audio_transfer.audio.io import AUDIO_EXTENSIONS, audio_info, load_audio, save_audio, verify_audio
@@ -14,6 +16,7 @@ from audio_transfer.errors import AudioDecodeError
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "AudioBlockReader",
     "AudioDecodeError",
     "AudioInfo",
     "audio_info",

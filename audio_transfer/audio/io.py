@@ -68,11 +68,7 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int | None = 16000, mono
         >>> waveform.shape, waveform.dtype  # doctest: +SKIP
         ((16000,), dtype('float32'))
     """
-    if sample_rate is not None and not is_positive_int(sample_rate):
-        raise AudioDecodeError(
-            f"Cannot load {os.fspath(path)!r} at sample_rate={sample_rate!r}: sample_rate must be a positive "
-            "integer number of Hz (for example 16000), or None to keep the file's own rate."
-        )
+    _check_sample_rate(path, sample_rate)
     samples, info = _decode(Path(path))
     waveform = samples.T  # (channels, samples)
     if mono:
@@ -174,6 +170,14 @@ def save_audio(
 # -- internals ------------------------------------------------------------------------------------------
 
 
+def _check_sample_rate(path: str | os.PathLike, sample_rate: int | None) -> None:
+    if sample_rate is not None and not is_positive_int(sample_rate):
+        raise AudioDecodeError(
+            f"Cannot load {os.fspath(path)!r} at sample_rate={sample_rate!r}: sample_rate must be a positive "
+            "integer number of Hz (for example 16000), or None to keep the file's own rate."
+        )
+
+
 def _existing_file(path: Path) -> Path:
     if not path.exists():
         raise AudioDecodeError(f"Cannot read {os.fspath(path)!r}: no such file. Check the path.")
@@ -212,6 +216,23 @@ def _make_info(
     )
 
 
+def _sound_file_info(path: Path, sound_file: sf.SoundFile) -> AudioInfo:
+    """The info of an open ``sound_file``; ``AudioDecodeError`` when it holds no samples."""
+    info = _make_info(
+        path,
+        sound_file.samplerate,
+        sound_file.channels,
+        sound_file.frames,
+        sound_file.format,
+        sound_file.subtype,
+    )
+    if info.num_samples == 0:
+        raise AudioDecodeError(
+            f"Cannot read {os.fspath(path)!r}: the {info.format} file holds no audio (0 samples)."
+        )
+    return info
+
+
 def _decode(path: Path) -> tuple[np.ndarray, AudioInfo]:
     """Samples ``(frames, channels)`` float32 at the file's rate, and the file's info; checked throughout."""
     path = _existing_file(path)
@@ -223,18 +244,7 @@ def _decode(path: Path) -> tuple[np.ndarray, AudioInfo]:
         samples, info = _decode_with_audioread(path, soundfile_error=error)
     else:
         with sound_file:
-            info = _make_info(
-                path,
-                sound_file.samplerate,
-                sound_file.channels,
-                sound_file.frames,
-                sound_file.format,
-                sound_file.subtype,
-            )
-            if info.num_samples == 0:
-                raise AudioDecodeError(
-                    f"Cannot read {os.fspath(path)!r}: the {info.format} file holds no audio (0 samples)."
-                )
+            info = _sound_file_info(path, sound_file)
             try:
                 samples = sound_file.read(dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as error:
@@ -242,11 +252,18 @@ def _decode(path: Path) -> tuple[np.ndarray, AudioInfo]:
             log = sound_file.extra_info
         _check_complete(path, info, len(samples), log)
     _check_finite(path, samples, info.sample_rate)
-    if info.subtype in ("FLOAT", "DOUBLE", None) and np.abs(samples).max() > 1.0:
+    _warn_beyond_full_scale(path, samples, info)
+    return samples, info
+
+
+def _warn_beyond_full_scale(path: Path, samples: np.ndarray, info: AudioInfo) -> bool:
+    """Warn when a float file's ``samples`` go beyond [-1, 1] (they get clipped); whether they do."""
+    if info.subtype in ("FLOAT", "DOUBLE", None) and len(samples) and np.abs(samples).max() > 1.0:
         logger.warning(
             "%s has samples up to %.2f, beyond [-1, 1]; clipping them.", path, float(np.abs(samples).max())
         )
-    return samples, info
+        return True
+    return False
 
 
 def _check_complete(path: Path, info: AudioInfo, samples_read: int, log: str) -> None:
@@ -267,10 +284,11 @@ def _check_complete(path: Path, info: AudioInfo, samples_read: int, log: str) ->
         )
 
 
-def _check_finite(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+def _check_finite(path: Path, samples: np.ndarray, sample_rate: int, *, offset: int = 0) -> None:
+    """Raise when ``samples`` ``(frames, channels)``, from frame ``offset`` of the file, hold NaN/Inf."""
     finite = np.isfinite(samples).all(axis=1)
     if not finite.all():
-        first = int(np.argmin(finite))
+        first = offset + int(np.argmin(finite))
         raise AudioDecodeError(
             f"Cannot use {os.fspath(path)!r}: it holds {int((~finite).sum())} NaN/Inf samples (first at "
             f"sample {first}, {first / sample_rate:.3f} s). Fix or re-export the file."

@@ -63,7 +63,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    from audio_transfer.audio import load_audio
+    from audio_transfer.audio import AudioBlockReader
     from audio_transfer.streaming import STREAMING_FILE, KeywordDetector
 
     detector = KeywordDetector.from_path(args.model, stride_seconds=args.stride_seconds)
@@ -72,14 +72,14 @@ def run(args: argparse.Namespace) -> CommandResult:
         smoothing_seconds=args.smoothing_seconds,
         refractory_seconds=args.refractory_seconds,
     )
-    waveform = load_audio(args.audio, sample_rate=detector.sample_rate)
-    detections = detector.detect(waveform, settings)
+    audio = AudioBlockReader(args.audio, sample_rate=detector.sample_rate)  # hours fit in memory
+    detections = detector.detect_blocks(audio, settings)
     model_dir = Path(args.model) if Path(args.model).is_dir() else Path(args.model).parent
     saved = (model_dir / STREAMING_FILE).is_file()
     data = {
         "model": str(args.model),
         "audio": str(args.audio),
-        "duration_seconds": len(waveform) / detector.sample_rate,
+        "duration_seconds": audio.samples_read / detector.sample_rate,
         "keywords": list(detector.keywords),
         "threshold": settings.threshold,
         "smoothing_seconds": settings.smoothing_seconds,

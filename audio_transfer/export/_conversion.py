@@ -10,15 +10,16 @@ kernel being float only. The float part costs its constants in float32 (the DFT 
 from __future__ import annotations
 
 import re
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema_fb
 
+from audio_transfer.atomic_files import temporary_directory_beside
 from audio_transfer.errors import ConfigError, ExportError
 from audio_transfer.export._calibration import tighten_saturated_ranges
 from audio_transfer.export._serving import INPUT_NAME, ClassifierSpec, serving_module, to_pcm16
@@ -36,9 +37,11 @@ def convert(
     input_type: str,
     calibration: np.ndarray | None,
     int8_io: bool,
+    out: Path,
     float_layers: Sequence[str] = (),
 ) -> bytes:
-    """The converted flatbuffer, through a temporary SavedModel (which freezes the Keras variables).
+    """The converted flatbuffer, through a temporary SavedModel (which freezes the Keras variables) staged
+    beside ``out``, the file being exported (:func:`~audio_transfer.atomic_files.temporary_directory_beside`).
 
     Args:
         model, spec: the classifier and its checked specification.
@@ -46,10 +49,12 @@ def convert(
         input_type: ``"float32"`` or ``"int16"``.
         calibration: ``(clips, num_samples)`` float waveforms for int8.
         int8_io: int8 output (and int8 input for float32 ``input_type``) with int8.
+        out: the export's destination.
         float_layers: with int8, names of layers whose ops stay float32.
     """
     module = serving_module(model, spec, input_type=input_type, batch_size=1, with_labels=False)
-    with tempfile.TemporaryDirectory(prefix="audio_transfer_export_") as saved_model_dir:
+    with temporary_directory_beside(out) as folder:
+        saved_model_dir = str(folder)
         with compact_dft(model):  # the file holds the small two-stage DFT constants
             tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": module.serve})
         if quantize == "int8" and float_layers:

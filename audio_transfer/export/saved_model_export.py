@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +11,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer.atomic_files import atomic_directory, check_writable, write_text
+from audio_transfer.atomic_files import (
+    atomic_directory,
+    check_writable,
+    temporary_directory_beside,
+    write_text,
+)
 from audio_transfer.errors import ExportError, ExportOutputError
 from audio_transfer.export._serving import (
     INPUT_NAME,
@@ -79,9 +83,12 @@ def export_saved_model(
     check_writable(out, directory=True, error=ExportOutputError)
 
     module = serving_module(model, spec, input_type=input_type, batch_size=None, with_labels=True)
-    with atomic_directory(out, error=ExportOutputError) as directory, tempfile.TemporaryDirectory() as assets:
+    with (
+        atomic_directory(out, error=ExportOutputError) as directory,
+        temporary_directory_beside(out) as assets,
+    ):
         # The asset keeps its file name inside the SavedModel's assets/ folder.
-        labels_file = Path(assets) / LABELS_FILE_NAME
+        labels_file = assets / LABELS_FILE_NAME
         write_text(labels_file, "".join(f"{label}\n" for label in spec.labels))
         module.labels_file = tf.saved_model.Asset(str(labels_file))
         size_bytes = save_serving_module(module, spec, directory, out=out)

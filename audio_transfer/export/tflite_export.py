@@ -132,6 +132,7 @@ def export_tflite(
         input_type=input_type,
         calibration=calibration,
         int8_io=int8_io,
+        out=out,
         float_layers=float_layers,
     )
     check_builtin_ops(flatbuffer)

@@ -157,7 +157,13 @@ def export_verifier(
     )
     if format == "tflite":
         content = convert(
-            verifier, spec, quantize=quantize, input_type=input_type, calibration=None, int8_io=False
+            verifier,
+            spec,
+            quantize=quantize,
+            input_type=input_type,
+            calibration=None,
+            int8_io=False,
+            out=out,
         )
         check_builtin_ops(content)
         size_bytes = len(content)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from audio_transfer.bases.streamable_base import StreamableBase, as_streamable
-from audio_transfer.checks import is_number
+from audio_transfer.checks import is_number, positive_int
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.progress import track
 from audio_transfer.streaming.detection import Detection
@@ -22,6 +22,8 @@ from audio_transfer.tasks import Classifier, Task
 logger = logging.getLogger(__name__)
 
 DEFAULT_STRIDE_SECONDS = 0.08
+# Window positions scored together when audio comes in blocks (see KeywordDetector.posteriors_of_blocks).
+DEFAULT_BLOCK_WINDOWS = 512
 _HEAD_BATCH = 4096
 _CLIP_BATCH = 32
 
@@ -44,7 +46,9 @@ class KeywordDetector:
     posteriors are then smoothed by a trailing moving average, and a keyword fires where its smoothed
     probability reaches the threshold, outside the refractory period of the previous detection (see
     :func:`~audio_transfer.streaming.pick_detections`). A detection reports the window that fired: the
-    keyword lies somewhere in it, and a device listening live fires at its end.
+    keyword lies somewhere in it, and a device listening live fires at its end. Long recordings go through
+    :meth:`detect_blocks` with an :class:`~audio_transfer.audio.AudioBlockReader`: memory then stays the
+    same whatever their length.
 
     On the streaming path posteriors equal the classifier's on each window apart from what the base
     documents as its streaming difference (speech_embedding takes its log-mel floor per hop, as on a device,
@@ -176,6 +180,63 @@ class KeywordDetector:
             [compute(batch[i : i + _CLIP_BATCH]) for i in range(0, len(batch), _CLIP_BATCH)]
         )
         return result[0] if waveforms.ndim == 1 else result
+
+    def posteriors_of_blocks(
+        self, blocks: Iterable[np.ndarray], *, block_windows: int = DEFAULT_BLOCK_WINDOWS
+    ) -> Iterator[np.ndarray]:
+        """:meth:`posteriors` of one stream that arrives in consecutive blocks, in bounded memory.
+
+        The stream is scored ``block_windows`` window positions at a time, each run on just the audio
+        those windows span (they overlap by ``window_seconds - stride_seconds``), so memory depends on
+        ``block_windows`` and the block size, not on the stream's length. The rows joined equal
+        :meth:`posteriors` of the whole stream (up to float rounding).
+
+        Args:
+            blocks: ``(samples,)`` float32 arrays at :attr:`sample_rate`, of any lengths, e.g. an
+                :class:`~audio_transfer.audio.AudioBlockReader`.
+            block_windows: window positions scored per run.
+
+        Yields:
+            ``(windows, classes)`` posteriors, consecutive runs of window positions of the stream.
+
+        Example:
+            >>> reader = AudioBlockReader("ten_hours.wav", sample_rate=detector.sample_rate)
+            >>> posteriors = np.concatenate(list(detector.posteriors_of_blocks(reader)))
+        """
+        block_windows = positive_int("block_windows", block_windows)
+        span = (block_windows - 1) * self.stride_samples + self.window_samples
+        advance = block_windows * self.stride_samples
+        pending = np.zeros(0, np.float32)  # audio from the start of the next window position on
+        scored = 0
+        for block in blocks:
+            block = np.asarray(block, dtype=np.float32)
+            if block.ndim != 1:
+                raise InputShapeError(f"Audio blocks must have shape (samples,), received {block.shape}.")
+            pending = np.concatenate([pending, block])
+            while len(pending) >= span:
+                yield self.posteriors(pending[:span])
+                pending = pending[advance:]
+                scored += block_windows
+        if len(pending) >= self.window_samples or (scored == 0 and len(pending)):
+            yield self.posteriors(pending)  # the last window positions, or one padded window
+        elif scored == 0:
+            raise InputShapeError("Detection received no audio: the blocks hold no samples.")
+
+    def detect_blocks(
+        self,
+        blocks: Iterable[np.ndarray],
+        settings: DetectionSettings | None = None,
+        *,
+        block_windows: int = DEFAULT_BLOCK_WINDOWS,
+    ) -> list[Detection]:
+        """:meth:`detect` on one stream that arrives in consecutive blocks (see
+        :meth:`posteriors_of_blocks`); only the posteriors, a few floats per window position, are kept.
+
+        Example:
+            >>> detector.detect_blocks(AudioBlockReader("ten_hours.wav", sample_rate=detector.sample_rate))
+        """
+        runs = list(self.posteriors_of_blocks(blocks, block_windows=block_windows))
+        return self.detections(np.concatenate(runs), settings)
 
     def detections(
         self, posteriors: np.ndarray, settings: DetectionSettings | None = None

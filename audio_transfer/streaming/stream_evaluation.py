@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from audio_transfer.atomic_files import write_json
-from audio_transfer.audio import AUDIO_EXTENSIONS, load_audio
+from audio_transfer.audio import AUDIO_EXTENSIONS, AudioBlockReader, load_audio
 from audio_transfer.data import SkippedFile, load_labelled_audio
-from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
+from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError, InputShapeError
 from audio_transfer.evaluation import KeywordDetectionReport, plot_false_accept_curve
 from audio_transfer.progress import track
 from audio_transfer.streaming.detection_settings import STREAMING_FILE, DetectionSettings
@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_THRESHOLDS = np.round(np.concatenate([np.arange(1, 100) / 100, [0.995, 0.999]]), 3)
 DET_FILE = "streaming_det.png"
 REPORT_FILE = "streaming_report.json"
+# Seconds of a negative file decoded at a time: hours of negatives are scored in bounded memory.
+_NEGATIVE_BLOCK_SECONDS = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +120,9 @@ def evaluate_stream(
     background taken from the negatives (a random excerpt, mixed ``snr_db`` below the clip's level) with
     ``padding_seconds`` after it; it counts as detected at a threshold when its own keyword fires anywhere
     in that stream. Negatives are long recordings without keywords (a file, a folder searched recursively,
-    or a list of them); every detection on them is a false accept.
+    or a list of them); every detection on them is a false accept. Negatives are read in blocks (see
+    :class:`~audio_transfer.audio.AudioBlockReader`), twice: once to score them, once to copy out the
+    background excerpts, so their length does not bound the memory.
 
     Smoothing and refractory period come from ``settings`` (default: the detector's); the threshold with
     the fewest false rejects within ``target_fa_per_hour`` is chosen (the highest threshold when none is).
@@ -145,15 +149,7 @@ def evaluate_stream(
     thresholds = np.asarray(DEFAULT_THRESHOLDS if thresholds is None else thresholds, dtype=np.float64)
     if padding_seconds < 0:
         raise ConfigError(f"padding_seconds must be >= 0, received {padding_seconds!r}.")
-    negative_files = _negative_files(negatives)
-    streams, skipped = _load_files(negative_files, sample_rate=detector.sample_rate)
-    if not streams:
-        raise DatasetError(
-            f"None of the negative files could be decoded ({skipped[0].path}: {skipped[0].reason})."
-        )
-    clips, labels, clip_skipped = _load_positives(Path(positives), detector)
-    skipped += clip_skipped
-
+    clips, labels, skipped = _load_positives(Path(positives), detector)
     smoothing = detector.smoothing_windows(settings)
     refractory = detector.refractory_windows(settings)
 
@@ -164,19 +160,30 @@ def evaluate_stream(
         return sum(1 for _, column, _ in picked if keyword is None or column == keyword)
 
     false_accepts = np.zeros(len(thresholds), np.int64)
-    for stream in track(streams.values(), "Scoring audio without keywords"):
-        scores = smooth_posteriors(detector.posteriors(stream), window=smoothing)
+    lengths: dict[Path, int] = {}  # samples of each negative file that decoded
+    for path in track(_negative_files(negatives), "Scoring audio without keywords"):
+        try:
+            reader = _negative_reader(path, sample_rate=detector.sample_rate)
+            posteriors = np.concatenate(list(detector.posteriors_of_blocks(reader)))
+        except (AudioDecodeError, InputShapeError) as error:  # not audio, or no samples at this rate
+            logger.warning("Skipping %s: %s", path, error)
+            skipped.append(SkippedFile(os.fspath(path), str(error)))
+            continue
+        scores = smooth_posteriors(posteriors, window=smoothing)
         false_accepts += [count(scores, threshold, None) for threshold in thresholds]
-    negative_seconds = sum(len(stream) for stream in streams.values()) / detector.sample_rate
+        lengths[path] = reader.samples_read
+    if not lengths:
+        raise DatasetError(
+            f"None of the negative files could be decoded ({skipped[-1].path}: {skipped[-1].reason})."
+        )
+    negative_seconds = sum(lengths.values()) / detector.sample_rate
 
-    background = np.concatenate(list(streams.values()))
-    positive_streams = _in_background(
-        clips,
-        background,
-        padding_samples=round(padding_seconds * detector.sample_rate),
-        snr_db=snr_db,
-        rng=np.random.default_rng(seed),
-    )
+    padding_samples = round(padding_seconds * detector.sample_rate)
+    length = 2 * padding_samples + max(len(clip) for clip in clips)
+    rng = np.random.default_rng(seed)
+    starts = [int(rng.integers(0, sum(lengths.values()))) for _ in clips]
+    excerpts = _background_excerpts(lengths, starts, length=length, sample_rate=detector.sample_rate)
+    positive_streams = _in_background(clips, excerpts, padding_samples=padding_samples, snr_db=snr_db)
     detected = np.zeros((len(clips), len(thresholds)), bool)
     for i, posteriors in enumerate(detector.posteriors(positive_streams)):
         scores = smooth_posteriors(posteriors, window=smoothing)
@@ -215,7 +222,7 @@ def evaluate_stream(
         chosen_index=index,
         target_met=target_met,
         positives=Path(positives),
-        negatives=tuple(streams),
+        negatives=tuple(lengths),
         skipped=tuple(skipped),
     )
 
@@ -285,26 +292,52 @@ def _load_positives(
     return [clips[example.path] for example in examples if example.path in clips], labels, skipped
 
 
-def _in_background(
-    clips: Sequence[np.ndarray],
-    background: np.ndarray,
-    *,
-    padding_samples: int,
-    snr_db: float,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """``(clips, samples)``: each clip ``padding_samples`` into its own excerpt of ``background``.
+def _negative_reader(path: Path, *, sample_rate: int) -> AudioBlockReader:
+    return AudioBlockReader(path, sample_rate=sample_rate, block_seconds=_NEGATIVE_BLOCK_SECONDS)
 
-    Every stream has the length of the longest clip plus padding on both sides; the background excerpt is
-    scaled to sit ``snr_db`` below the clip's RMS level.
+
+def _background_excerpts(
+    lengths: dict[Path, int], starts: Sequence[int], *, length: int, sample_rate: int
+) -> np.ndarray:
+    """``(len(starts), length)``: the excerpts at ``starts`` of the negatives joined end to end and looped.
+
+    ``lengths`` gives each file's samples at ``sample_rate`` in joining order; the files are read again
+    block by block and only the excerpts are kept.
     """
-    length = 2 * padding_samples + max(len(clip) for clip in clips)
-    repeats = -(-length // len(background)) + 1
-    looped = np.tile(background, repeats)
-    streams = np.empty((len(clips), length), np.float32)
-    for i, clip in enumerate(clips):
-        start = int(rng.integers(0, len(background)))
-        excerpt = looped[start : start + length]
+    total = sum(lengths.values())
+    excerpts = np.empty((len(starts), length), np.float32)
+    segments = []  # (excerpt, offset in it, start in the joined negatives, samples)
+    for index, start in enumerate(starts):
+        offset = 0
+        while offset < length:
+            position = (start + offset) % total
+            size = min(length - offset, total - position)
+            segments.append((index, offset, position, size))
+            offset += size
+    file_start = 0
+    for path, file_length in lengths.items():
+        block_start = file_start
+        for block in _negative_reader(path, sample_rate=sample_rate):
+            block_end = block_start + len(block)
+            for index, offset, position, size in segments:
+                low, high = max(position, block_start), min(position + size, block_end)
+                if low < high:
+                    excerpts[index, offset + low - position : offset + high - position] = block[
+                        low - block_start : high - block_start
+                    ]
+            block_start = block_end
+        file_start += file_length
+    return excerpts
+
+
+def _in_background(
+    clips: Sequence[np.ndarray], excerpts: np.ndarray, *, padding_samples: int, snr_db: float
+) -> np.ndarray:
+    """``(clips, samples)``: each clip ``padding_samples`` into its background excerpt (one row of
+    ``excerpts`` per clip, at least as long as the clip plus padding on both sides), scaled to sit
+    ``snr_db`` below the clip's RMS level."""
+    streams = np.empty(excerpts.shape, np.float32)
+    for i, (clip, excerpt) in enumerate(zip(clips, excerpts, strict=True)):
         clip_rms = float(np.sqrt(np.mean(np.square(clip))))
         excerpt_rms = float(np.sqrt(np.mean(np.square(excerpt))))
         gain = clip_rms / (10 ** (snr_db / 20)) / excerpt_rms if excerpt_rms > 0 else 0.0

@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
 
 from audio_transfer._tflite import tflite_operator_names
-from audio_transfer.atomic_files import check_writable, write_bytes, write_json
+from audio_transfer.atomic_files import check_writable, temporary_directory_beside, write_bytes, write_json
 from audio_transfer.errors import ExportError, ExportOutputError
 from audio_transfer.export import check_builtin_ops
 from audio_transfer.features import compact_dft
@@ -103,7 +102,7 @@ def export_streaming_tflite(
     out = Path(out)
     streaming = StreamingSpotter(spotter, clip_seconds=clip_seconds)
     check_writable(out, directory=False, error=ExportOutputError)
-    content = _convert(streaming)
+    content = _convert(streaming, out=out)
     check_builtin_ops(content)
     runner = TFLiteStreamingSpotter(content)
     if runner.state_size != streaming.state_size or runner.hop_samples != streaming.hop_samples:
@@ -137,9 +136,11 @@ def export_streaming_tflite(
     )
 
 
-def _convert(streaming: StreamingSpotter) -> bytes:
-    """The flatbuffer, through a temporary SavedModel, which freezes the Keras variables into constants."""
-    with tempfile.TemporaryDirectory(prefix="audio_transfer_streaming_") as saved_model_dir:
+def _convert(streaming: StreamingSpotter, *, out: Path) -> bytes:
+    """The flatbuffer, through a temporary SavedModel (which freezes the Keras variables into constants)
+    staged beside ``out``."""
+    with temporary_directory_beside(out) as folder:
+        saved_model_dir = str(folder)
         with compact_dft(streaming.spotter):  # the file holds the small two-stage DFT constants
             tf.saved_model.save(streaming, saved_model_dir, signatures={"serving_default": streaming.step})
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -21,6 +22,10 @@ from audio_transfer.progress import track
 
 logger = logging.getLogger(__name__)
 
+# The on-disk layout's version, part of every entry's identity: entries of another layout are never read.
+_LAYOUT = "npy+sha256"
+_DIGEST_BYTES = hashlib.sha256().digest_size
+
 
 class EmbeddingCache:
     """Runs a frozen base on clips once and keeps the frame embeddings, in memory and optionally on disk.
@@ -29,7 +34,12 @@ class EmbeddingCache:
     modification time). An entry's identity also covers the clip's length in samples, the base (its
     configuration and every weight, so a fine-tuned base never reuses stale embeddings) and ``settings``
     (sample rate, clip length: whatever shaped the waveform), hashed together; on disk an entry is
-    ``cache_dir/<hash[:2]>/<hash>.npy``. Clips without keys (augmented copies) are embedded every time.
+    ``cache_dir/<hash[:2]>/<hash>.npy``: the ``.npy`` bytes followed by their SHA-256 digest (32 bytes).
+    Clips without keys (augmented copies) are embedded every time.
+
+    An entry read from disk is checked before use: its digest, dtype (float32), shape (the base's windows
+    for the clip's length by ``embedding_dim``) and values (all finite). A file that fails (truncated,
+    altered, written by something else) is recomputed and rewritten, with a warning naming it.
 
     Args:
         base: the base whose embeddings are cached; it must stay frozen while the cache is used.
@@ -93,7 +103,8 @@ class EmbeddingCache:
             return self._compute(waveforms)
         hashes = [self._hash(f"{key}|{waveforms.shape[1]} samples") for key in keys]
         first = {h: i for i, h in reversed(list(enumerate(hashes)))}
-        found = {h: self._lookup(h) for h in first}
+        expected_shape = (self.base.num_windows(waveforms.shape[1]), self.base.embedding_dim)
+        found = {h: self._lookup(h, expected_shape) for h in first}
         missing = [i for h, i in first.items() if found[h] is None]
         if missing:
             computed = self._compute(waveforms[missing])
@@ -123,6 +134,7 @@ class EmbeddingCache:
     def _fingerprint(self) -> str:
         """Hash of the base's class, configuration and weights and of the settings."""
         digest = hashlib.sha256()
+        digest.update(_LAYOUT.encode())
         digest.update(type(self.base).__qualname__.encode())
         digest.update(json.dumps(self.base.get_config(), sort_keys=True, default=str).encode())
         digest.update(json.dumps(self.settings, sort_keys=True, default=str).encode())
@@ -135,16 +147,16 @@ class EmbeddingCache:
     def _path(self, entry: str) -> Path | None:
         return None if self.cache_dir is None else self.cache_dir / entry[:2] / f"{entry}.npy"
 
-    def _lookup(self, entry: str) -> np.ndarray | None:
+    def _lookup(self, entry: str, expected_shape: tuple[int, int]) -> np.ndarray | None:
         if entry in self._memory:
             return self._memory[entry]
         path = self._path(entry)
         if path is None or not path.is_file():
             return None
         try:
-            frames = np.load(path, allow_pickle=False)
+            frames = _read_entry(path, expected_shape)
         except (OSError, ValueError) as error:
-            logger.warning("Ignoring unreadable cache entry %s (%s); recomputing it.", path, error)
+            logger.warning("Ignoring the bad embedding cache entry %s (%s); recomputing it.", path, error)
             return None
         self._memory[entry] = frames
         return frames
@@ -155,4 +167,23 @@ class EmbeddingCache:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda file: np.save(file, frames, allow_pickle=False))
+        buffer = io.BytesIO()
+        np.save(buffer, frames, allow_pickle=False)
+        payload = buffer.getvalue()
+        atomic_write(path, lambda file: file.write(payload + hashlib.sha256(payload).digest()))
+
+
+def _read_entry(path: Path, expected_shape: tuple[int, int]) -> np.ndarray:
+    """The frames in the entry file ``path``; ``ValueError`` saying what is wrong when they cannot be used."""
+    content = path.read_bytes()
+    payload, digest = content[:-_DIGEST_BYTES], content[-_DIGEST_BYTES:]
+    if len(content) <= _DIGEST_BYTES or hashlib.sha256(payload).digest() != digest:
+        raise ValueError("its checksum does not match: the file is truncated or altered")
+    frames = np.load(io.BytesIO(payload), allow_pickle=False)
+    if frames.dtype != np.float32:
+        raise ValueError(f"it holds {frames.dtype} values; expected float32")
+    if frames.shape != expected_shape:
+        raise ValueError(f"it holds shape {frames.shape}; expected {expected_shape}")
+    if not np.isfinite(frames).all():
+        raise ValueError(f"it holds {int((~np.isfinite(frames)).sum())} NaN or infinite values")
+    return frames
