@@ -81,3 +81,16 @@ def write_speech_commands_tree(
         sf.write(path, noise(duration_seconds=3.0, seed=index), 16000)
     (root / "README.md").write_text("not audio\n")
     return root
+
+
+def write_pitch_classes(folder: Path, pitches_hz: dict[str, float], *, speakers: int = 10) -> Path:
+    """A folder per pitch class of 0.5 s tones, one "speaker" per clip (``s<n>_nohash_0.wav``), each
+    detuned by 1% more than the last."""
+    for label, pitch in pitches_hz.items():
+        for n in range(speakers):
+            write_tone(
+                folder / label / f"s{n}_nohash_0.wav",
+                frequency_hz=pitch * (1 + 0.01 * n),
+                duration_seconds=0.5,
+            )
+    return folder

@@ -12,7 +12,7 @@ import shutil
 import keras
 import numpy as np
 import pytest
-from audio_files import write_tone
+from audio_files import write_pitch_classes
 from tiny_conv_base import tiny_base
 
 from audio_transfer.cli.main import main
@@ -63,13 +63,7 @@ class ToneSorter(AudioClassifier):
 def workspace(tmp_path_factory):
     """Ten tones per pitch class (slightly detuned, one "speaker" each) and a tiny base file."""
     root = tmp_path_factory.mktemp("new_task")
-    for label, pitch in PITCHES_HZ.items():
-        for n in range(10):
-            write_tone(
-                root / "tones" / label / f"s{n}_nohash_0.wav",
-                frequency_hz=pitch * (1 + 0.01 * n),
-                duration_seconds=0.5,
-            )
+    write_pitch_classes(root / "tones", PITCHES_HZ)
     tiny_base().save(root / "tiny_base.keras")
     return root
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from audio_files import write_tone
+from audio_files import write_pitch_classes
 from tiny_conv_base import tiny_base
 
 from audio_transfer.errors import ConfigError
@@ -17,13 +17,7 @@ PITCHES_HZ = {"low": 300.0, "mid": 1000.0, "high": 3000.0}
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
-    for label, pitch in PITCHES_HZ.items():
-        for n in range(10):
-            write_tone(
-                root / "tones" / label / f"s{n}_nohash_0.wav",
-                frequency_hz=pitch * (1 + 0.01 * n),
-                duration_seconds=0.5,
-            )
+    write_pitch_classes(root / "tones", PITCHES_HZ)
     tiny_base().save(root / "tiny_base.keras")
     return root
 
