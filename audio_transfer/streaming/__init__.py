@@ -8,6 +8,7 @@
   thresholds, the threshold for a target, the DET curve.
 - :class:`StreamingSpotter`, :func:`export_streaming_tflite`, :class:`TFLiteStreamingSpotter`: the spotter
   as one step per hop of its base with explicit state, as a builtin-ops TFLite file, and run with LiteRT.
+- :class:`WakeWordDetector`: live detection, audio chunks of any size in, the detections they complete out.
 
 Layer: above ``tasks``, ``evaluation`` and ``export``; below ``cli``. Modules importing TensorFlow load on
 first access.
@@ -28,6 +29,7 @@ _LAZY = {
     "StreamingExport": "audio_transfer.streaming.streaming_export",
     "export_streaming_tflite": "audio_transfer.streaming.streaming_export",
     "TFLiteStreamingSpotter": "audio_transfer.streaming.tflite_streaming_spotter",
+    "WakeWordDetector": "audio_transfer.streaming.wake_word_detector",
 }
 
 
@@ -46,6 +48,7 @@ __all__ = [
     "StreamingExport",
     "StreamingSpotter",
     "TFLiteStreamingSpotter",
+    "WakeWordDetector",
     "evaluate_stream",
     "export_streaming_tflite",
     "keyword_labels",

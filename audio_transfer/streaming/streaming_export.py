@@ -80,7 +80,8 @@ def export_streaming_tflite(
     outputs, ``scores`` ``(1, classes)`` and ``next_state`` ``(1, state_size)`` to feed back as ``state``
     on the next hop (zeros at the start). Beside it,
     ``<out>.streaming.json`` describes the tensors (with their positions, for TensorFlow Lite for
-    Microcontrollers), hop, state size, warm-up hops, labels, keywords and the detection settings a device
+    Microcontrollers), hop, state size, warm-up hops, the window one set of scores covers (``window_samples``,
+    the clip with its context), labels, keywords and the detection settings a device
     should apply to the scores (``settings``, e.g. those ``evaluate-stream`` chose). Both files are written
     atomically.
 
@@ -118,6 +119,7 @@ def export_streaming_tflite(
         "state_size": streaming.state_size,
         "warmup_hops": streaming.warmup_hops,
         "clip_seconds": clip_seconds,
+        "window_samples": streaming.window_samples,
         "labels": list(streaming.labels),
         "keywords": keyword_labels(streaming.labels),
         "inputs": _tensor_positions(content, inputs=True),
