@@ -271,7 +271,7 @@ class KeywordDetector:
 
     def refractory_seconds(self, settings: DetectionSettings) -> float:
         """The refractory period of ``settings``, or :attr:`window_seconds` when it leaves it unset."""
-        return self.window_seconds if settings.refractory_seconds is None else settings.refractory_seconds
+        return settings.refractory_seconds_for(window_seconds=self.window_seconds)
 
     def refractory_windows(self, settings: DetectionSettings) -> int:
         """Window positions a detection blocks, itself included (at least 1)."""
