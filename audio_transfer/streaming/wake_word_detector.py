@@ -21,7 +21,7 @@ from audio_transfer.streaming.streaming_spotter import NEXT_STATE_NAME, SCORES_N
 _INT16_SCALE = 1.0 / 32768.0
 
 
-class HopScorer(Protocol):
+class _HopScorer(Protocol):
     """One step per hop, the state kept inside: a
     :class:`~audio_transfer.streaming.TFLiteStreamingSpotter`, or the Keras
     :class:`~audio_transfer.streaming.StreamingSpotter` that :meth:`WakeWordDetector.from_path` wraps."""
@@ -62,7 +62,7 @@ class WakeWordDetector:
 
     def __init__(
         self,
-        scorer: HopScorer,
+        scorer: _HopScorer,
         *,
         labels: Sequence[str],
         sample_rate: int,
@@ -151,7 +151,7 @@ class WakeWordDetector:
         """The detections completed by the next ``chunk`` of the stream, in time order.
 
         Args:
-            chunk: ``(samples,)`` int16 (scaled by 1/32768) or float32 samples in [-1, 1] at
+            chunk: ``(samples,)`` int16 (scaled by 1/32768) or float32 (or float64) samples in [-1, 1] at
                 :attr:`sample_rate`, any number of them.
 
         Returns:
