@@ -2,7 +2,6 @@
 streaming TFLite export. A second streaming base (tests/tiny_streaming_base.py) proves it."""
 
 import contextlib
-import functools
 import io
 import json
 
@@ -15,15 +14,20 @@ from streaming_support import (
     SAMPLE_RATE,
     background,
     chirp,
-    fit_head,
     plant,
     save_run,
-    training_clips,
     window_posteriors,
     write_wav,
 )
 from tiny_conv_base import tiny_base
-from tiny_streaming_base import HOP_SAMPLES, KERNEL_FRAMES, TinyStreamingBase, tiny_streaming_base
+from tiny_streaming_base import (
+    CONTEXT_SECONDS,
+    HOP_SAMPLES,
+    KERNEL_FRAMES,
+    TinyStreamingBase,
+    tiny_spotter,
+    tiny_streaming_base,
+)
 
 from audio_transfer.bases import StreamableBase, load_base
 from audio_transfer.bases.streamable_base import as_streamable, streamable_base_names
@@ -37,21 +41,11 @@ from audio_transfer.streaming import (
 )
 from audio_transfer.tasks import KeywordSpotter
 
-CONTEXT_SECONDS = 0.1
 # A 1 s clip with 0.1 s of context each side spans 56 embeddings of 0.1 s every 20 ms.
 PER_CLIP = (
     1
     + (round((CLIP_SECONDS + 2 * CONTEXT_SECONDS) * SAMPLE_RATE) - KERNEL_FRAMES * HOP_SAMPLES) // HOP_SAMPLES
 )
-
-
-@functools.cache
-def tiny_spotter() -> KeywordSpotter:
-    """A chirp spotter on the second streaming base, its head fitted so that its scores move."""
-    keras.utils.set_random_seed(0)
-    spotter = KeywordSpotter(tiny_streaming_base(), LABELS, dropout=0.0, context_seconds=CONTEXT_SECONDS)
-    fit_head(spotter, *training_clips(per_label=12), epochs=15)
-    return spotter
 
 
 def _stream(seconds: float = 4.0) -> np.ndarray:

@@ -4,17 +4,22 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import tensorflow as tf
+from streaming_support import LABELS, fit_head, training_clips
 
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.bases.streamable_base import StreamableBase
+from audio_transfer.tasks import KeywordSpotter
 
 SAMPLE_RATE = 16000
 HOP_SAMPLES = 320
 FRAME_FEATURES = 12
 KERNEL_FRAMES = 5
 EMBEDDING_DIM = 8
+CONTEXT_SECONDS = 0.1
 
 
 @keras.saving.register_keras_serializable(package="audio_transfer_tests")
@@ -81,3 +86,13 @@ def tiny_streaming_base(seed: int = 0) -> TinyStreamingBase:
     base = TinyStreamingBase()
     base(tf.zeros((1, KERNEL_FRAMES * HOP_SAMPLES)))
     return base
+
+
+@functools.cache
+def tiny_spotter() -> KeywordSpotter:
+    """A chirp spotter (streaming_support's labels, 0.1 s of context) on TinyStreamingBase, its head fitted
+    so that its scores move."""
+    keras.utils.set_random_seed(0)
+    spotter = KeywordSpotter(tiny_streaming_base(), LABELS, dropout=0.0, context_seconds=CONTEXT_SECONDS)
+    fit_head(spotter, *training_clips(per_label=12), epochs=15)
+    return spotter

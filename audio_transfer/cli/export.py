@@ -1,4 +1,4 @@
-"""``audio-transfer export RUN_DIR --format {saved_model,tflite} --out PATH``: ship a trained classifier
+"""``audio-transfer export RUN_DIR --format {saved_model,tflite,c} --out PATH``: ship a trained classifier
 or speaker verifier.
 
 RUN_DIR is a training run's folder (see :class:`~audio_transfer.training.RunFolder`): ``model.keras``,
@@ -8,7 +8,9 @@ and the parity report compares on the clips it held out. ``--data DIR`` (one fol
 them with a split of DIR; a run folder without ``splits.csv`` (written before runs recorded their clips)
 splits its ``data_dir`` again with its settings, as before, with a warning. A speaker-verification run
 exports its embedding model with ``PATH.verifier.json`` (threshold, enrollments format) and an EER parity
-report on the speakers training held out.
+report on the speakers training held out. ``--streaming`` exports a keyword spotter on a base that streams
+as one step per hop: a TFLite file, or with ``--format c`` that file as C source and header for TensorFlow
+Lite Micro.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from audio_transfer.cli._flags import add_failure_fraction_argument, add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError
-from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES
+from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES, STREAMING_FORMATS
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -39,9 +41,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--format",
         required=True,
-        choices=FORMATS,
+        choices=tuple(dict.fromkeys(FORMATS + STREAMING_FORMATS)),
         dest="export_format",
-        help="saved_model (every TF op, servers) or tflite (builtin ops, phones and microcontrollers)",
+        help=(
+            "saved_model (every TF op, servers), tflite (builtin ops, phones and microcontrollers) or, with "
+            "--streaming, c (the streaming TFLite file as C source and header: --out NAME writes NAME.cc, "
+            "NAME.h, NAME.tflite and NAME.tflite.streaming.json)"
+        ),
     )
     parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="file or folder to write")
     parser.add_argument(
@@ -82,7 +88,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--streaming",
         action="store_true",
         help=(
-            "with --format tflite, for keyword spotters on a base that streams (of the presets, "
+            "with --format tflite or c, for keyword spotters on a base that streams (of the presets, "
             "speech_embedding: 80 ms hops of 1,280 samples): one hop and a state vector in, scores and the "
             "next state out (float32), described in PATH.streaming.json"
         ),
@@ -116,6 +122,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> CommandResult:
     if args.streaming:
         return _export_streaming(args)
+    if args.export_format not in FORMATS:
+        raise ConfigError(
+            f"--format {args.export_format} writes the streaming model: add --streaming (keyword spotters on "
+            "a base that streams), or use --format tflite or saved_model."
+        )
     from audio_transfer.export import ExportResult, export_run
 
     result = export_run(
@@ -169,30 +180,55 @@ def _copy_detection_settings(run_dir: Path, exported: Path) -> Path | None:
 
 def _export_streaming(args: argparse.Namespace) -> CommandResult:
     """``--streaming``: the run's keyword spotter as a streaming TFLite file with its description."""
-    from audio_transfer.streaming import DetectionSettings, export_streaming_tflite
+    from audio_transfer.export.c_source_export import c_source_paths
+    from audio_transfer.streaming import (
+        DetectionSettings,
+        export_streaming_c_source,
+        export_streaming_tflite,
+    )
     from audio_transfer.training import load_run
 
-    if args.export_format != "tflite" or args.quantize != "none" or args.int8_io or args.full_integer:
+    if (
+        args.export_format not in STREAMING_FORMATS
+        or args.quantize != "none"
+        or args.int8_io
+        or args.full_integer
+    ):
         raise ConfigError(
-            "--streaming writes a float32 TFLite file: use it with --format tflite, without --quantize, "
-            "--int8-io or --full-integer."
+            "--streaming writes a float32 TFLite file: use it with --format tflite (or c, for C source), "
+            "without --quantize, --int8-io or --full-integer."
         )
     if args.input_type != "float32":
         raise ConfigError("--streaming takes float32 samples; drop --input-type int16.")
+    as_c = args.export_format == "c"
+    if as_c:  # the TFLite file the C arrays hold goes beside them, for LiteRT and WakeWordDetector
+        source, _ = c_source_paths(args.out)
+        tflite_path = source.with_suffix(".tflite")
+    else:
+        tflite_path = args.out
     run = load_run(args.run_dir)
     result = export_streaming_tflite(
         run.task,
         clip_seconds=run.config.clip_seconds,
-        out=args.out,
+        out=tflite_path,
         settings=DetectionSettings.for_model(args.run_dir),
     )
+    data = result.to_dict()
     text = (
         f"Wrote {result.path} (streaming, {result.size_bytes} bytes): {result.description['hop_samples']} "
         f"samples per hop and a state of {result.description['state_size']} floats in, "
         f"{len(result.description['labels'])} scores and the next state out; the first "
         f"{result.description['warmup_hops']} hops warm up. Described in {result.description_path}."
     )
-    return CommandResult(data=result.to_dict(), text=text)
+    if as_c:
+        written = export_streaming_c_source(result, out=args.out)
+        data["c_source"] = written.to_dict()
+        text += (
+            f"\nWrote {written.source_path} and {written.header_path} (C source and header for TensorFlow "
+            f"Lite Micro): the model as {written.prefix}_data ({written.size_bytes} bytes, 16-byte aligned), "
+            f"its labels, hop, state size, warm-up and detection settings as {written.prefix}_* constants."
+        )
+    return CommandResult(data=data, text=text)
 
 
 def _verifier_result(result) -> CommandResult:

@@ -14,15 +14,25 @@
   ``<out>.verifier.json`` (input, embedding size, cosine threshold, enrollments format) and
   :class:`VerifierParityReport` (EER of the export and of Keras on held-out speakers), in a
   :class:`VerifierExportResult`.
+- :func:`export_c_source`: model bytes and constants as C/C++ source and header (TensorFlow Lite Micro), in a
+  :class:`CSourceExport`.
 
-Everything but :mod:`audio_transfer.export.options` imports TensorFlow, on first access.
+Everything but :mod:`audio_transfer.export.options` and :mod:`audio_transfer.export.c_source_export` imports
+TensorFlow, on first access.
 """
 
 import importlib
 
-from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES, VERIFIER_QUANTIZE_MODES
+from audio_transfer.export.options import (
+    FORMATS,
+    INPUT_TYPES,
+    QUANTIZE_MODES,
+    STREAMING_FORMATS,
+    VERIFIER_QUANTIZE_MODES,
+)
 
 _LAZY = {
+    "CSourceExport": "audio_transfer.export.c_source_export",
     "ExportResult": "audio_transfer.export.export_result",
     "ParityReport": "audio_transfer.export.parity_report",
     "TFLiteClassifier": "audio_transfer.export.tflite_classifier",
@@ -30,6 +40,7 @@ _LAZY = {
     "VerifierExportResult": "audio_transfer.export.verifier_export_result",
     "VerifierParityReport": "audio_transfer.export.verifier_parity_report",
     "check_builtin_ops": "audio_transfer.export.tflite_export",
+    "export_c_source": "audio_transfer.export.c_source_export",
     "export_run": "audio_transfer.export.run_export",
     "export_saved_model": "audio_transfer.export.saved_model_export",
     "export_tflite": "audio_transfer.export.tflite_export",
@@ -48,7 +59,9 @@ __all__ = [
     "FORMATS",
     "INPUT_TYPES",
     "QUANTIZE_MODES",
+    "STREAMING_FORMATS",
     "VERIFIER_QUANTIZE_MODES",
+    "CSourceExport",
     "ExportResult",
     "ParityReport",
     "TFLiteClassifier",
@@ -56,6 +69,7 @@ __all__ = [
     "VerifierExportResult",
     "VerifierParityReport",
     "check_builtin_ops",
+    "export_c_source",
     "export_run",
     "export_saved_model",
     "export_tflite",

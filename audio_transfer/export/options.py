@@ -1,6 +1,8 @@
 """The choices of an export, importable without TensorFlow (the CLI builds its parser from them)."""
 
 FORMATS = ("saved_model", "tflite")
+# A streaming keyword spotter exports as TFLite, or as C source and header around those bytes (TFLite Micro).
+STREAMING_FORMATS = ("tflite", "c")
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 INPUT_TYPES = ("float32", "int16")
 # A speaker verifier's embedding model exports without calibration data, so without int8 activations.

@@ -7,7 +7,9 @@
 - :func:`evaluate_stream` / :class:`StreamEvaluation`: false-reject rate and false accepts per hour across
   thresholds, the threshold for a target, the DET curve.
 - :class:`StreamingSpotter`, :func:`export_streaming_tflite`, :class:`TFLiteStreamingSpotter`: the spotter
-  as one step per hop of its base with explicit state, as a builtin-ops TFLite file, and run with LiteRT.
+  as one step per hop of its base with explicit state, as a builtin-ops TFLite file, and run with LiteRT;
+  :func:`export_streaming_c_source`: that file as C source and header for TensorFlow Lite Micro.
+- :class:`WakeWordDetector`: live detection, audio chunks of any size in, the detections they complete out.
 
 Layer: above ``tasks``, ``evaluation`` and ``export``; below ``cli``. Modules importing TensorFlow load on
 first access.
@@ -27,7 +29,9 @@ _LAZY = {
     "StreamingSpotter": "audio_transfer.streaming.streaming_spotter",
     "StreamingExport": "audio_transfer.streaming.streaming_export",
     "export_streaming_tflite": "audio_transfer.streaming.streaming_export",
+    "export_streaming_c_source": "audio_transfer.streaming.streaming_export",
     "TFLiteStreamingSpotter": "audio_transfer.streaming.tflite_streaming_spotter",
+    "WakeWordDetector": "audio_transfer.streaming.wake_word_detector",
 }
 
 
@@ -46,7 +50,9 @@ __all__ = [
     "StreamingExport",
     "StreamingSpotter",
     "TFLiteStreamingSpotter",
+    "WakeWordDetector",
     "evaluate_stream",
+    "export_streaming_c_source",
     "export_streaming_tflite",
     "keyword_labels",
     "pick_detections",

@@ -60,6 +60,20 @@ class DetectionSettings:
             self, **{key: value for key, value in changes.items() if value is not None}
         )
 
+    def smoothing_windows(self, *, stride_seconds: float) -> int:
+        """Window positions ``stride_seconds`` apart that the smoothing averages (at least 1)."""
+        return max(1, round(self.smoothing_seconds / stride_seconds))
+
+    def refractory_seconds_for(self, *, window_seconds: float) -> float:
+        """The refractory period, or ``window_seconds`` (the window the model hears) when it is unset."""
+        return window_seconds if self.refractory_seconds is None else self.refractory_seconds
+
+    def refractory_windows(self, *, stride_seconds: float, window_seconds: float) -> int:
+        """Window positions ``stride_seconds`` apart that a detection blocks, itself included (at least 1);
+        an unset refractory period lasts ``window_seconds``."""
+        seconds = self.refractory_seconds_for(window_seconds=window_seconds)
+        return max(1, math.ceil(seconds / stride_seconds - 1e-9))
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -268,15 +267,17 @@ class KeywordDetector:
 
     def smoothing_windows(self, settings: DetectionSettings) -> int:
         """Window positions averaged by the smoothing of ``settings`` (at least 1)."""
-        return max(1, round(settings.smoothing_seconds / self.stride_seconds))
+        return settings.smoothing_windows(stride_seconds=self.stride_seconds)
 
     def refractory_seconds(self, settings: DetectionSettings) -> float:
         """The refractory period of ``settings``, or :attr:`window_seconds` when it leaves it unset."""
-        return self.window_seconds if settings.refractory_seconds is None else settings.refractory_seconds
+        return settings.refractory_seconds_for(window_seconds=self.window_seconds)
 
     def refractory_windows(self, settings: DetectionSettings) -> int:
         """Window positions a detection blocks, itself included (at least 1)."""
-        return max(1, math.ceil(self.refractory_seconds(settings) / self.stride_seconds - 1e-9))
+        return settings.refractory_windows(
+            stride_seconds=self.stride_seconds, window_seconds=self.window_seconds
+        )
 
     # -- the two ways of computing posteriors ---------------------------------------------------
     def _window_posteriors(self, batch: np.ndarray) -> np.ndarray:

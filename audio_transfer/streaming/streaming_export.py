@@ -1,4 +1,5 @@
-"""Export of the streaming keyword spotter to a builtin-ops-only TFLite file with a JSON description."""
+"""Export of the streaming keyword spotter to a builtin-ops-only TFLite file with a JSON description, and of
+that file as C source and header for TensorFlow Lite Micro."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from audio_transfer._tflite import tflite_operator_names
 from audio_transfer.atomic_files import check_writable, temporary_directory_beside, write_bytes, write_json
 from audio_transfer.errors import ExportError, ExportOutputError
 from audio_transfer.export import check_builtin_ops
+from audio_transfer.export.c_source_export import CSourceExport, export_c_source
 from audio_transfer.features import compact_dft
 from audio_transfer.streaming.detection_settings import DetectionSettings
 from audio_transfer.streaming.keyword_detector import keyword_labels
@@ -80,7 +82,8 @@ def export_streaming_tflite(
     outputs, ``scores`` ``(1, classes)`` and ``next_state`` ``(1, state_size)`` to feed back as ``state``
     on the next hop (zeros at the start). Beside it,
     ``<out>.streaming.json`` describes the tensors (with their positions, for TensorFlow Lite for
-    Microcontrollers), hop, state size, warm-up hops, labels, keywords and the detection settings a device
+    Microcontrollers), hop, state size, warm-up hops, the window one set of scores covers (``window_samples``,
+    the clip with its context), labels, keywords and the detection settings a device
     should apply to the scores (``settings``, e.g. those ``evaluate-stream`` chose). Both files are written
     atomically.
 
@@ -118,6 +121,7 @@ def export_streaming_tflite(
         "state_size": streaming.state_size,
         "warmup_hops": streaming.warmup_hops,
         "clip_seconds": clip_seconds,
+        "window_samples": streaming.window_samples,
         "labels": list(streaming.labels),
         "keywords": keyword_labels(streaming.labels),
         "inputs": _tensor_positions(content, inputs=True),
@@ -134,6 +138,58 @@ def export_streaming_tflite(
         size_bytes=len(content),
         ops=tuple(sorted(set(tflite_operator_names(content)))),
     )
+
+
+def export_streaming_c_source(exported: StreamingExport, *, out: str | os.PathLike) -> CSourceExport:
+    """The streaming TFLite file ``exported`` as ``NAME.cc`` and ``NAME.h`` for TensorFlow Lite Micro.
+
+    Besides ``<NAME>_data`` (the file's bytes, 16-byte aligned) and ``<NAME>_data_len`` (see
+    :func:`~audio_transfer.export.c_source_export.export_c_source`), the header declares what driving
+    it takes: ``sample_rate``, ``hop_samples``, ``state_size``, ``warmup_hops``, ``window_samples``, the
+    tensor positions (``audio_input``, ``state_input``, ``scores_output``, ``next_state_output``),
+    ``labels`` (with ``labels_count``; keywords are those not starting with ``_``) and the detection
+    settings: ``threshold``, ``smoothing_seconds`` and ``refractory_seconds``, and the same two in hops
+    (``smoothing_hops``: the scores of that many hops are averaged; ``refractory_hops``: after a detection
+    that many hops, itself included, fire nothing), each prefixed ``<NAME>_``.
+
+    Args:
+        exported: what :func:`export_streaming_tflite` wrote.
+        out: ``NAME`` or ``NAME.cc``.
+
+    Example:
+        >>> exported = export_streaming_tflite(spotter, clip_seconds=1.0, out="kws.tflite")
+        >>> export_streaming_c_source(exported, out="firmware/kws_model")  # kws_model.cc, kws_model.h
+    """
+    described = exported.description
+    settings = DetectionSettings(**described["detection"])
+    hop_seconds = described["hop_samples"] / described["sample_rate"]
+    window_seconds = described["window_samples"] / described["sample_rate"]
+    refractory_hops = settings.refractory_windows(stride_seconds=hop_seconds, window_seconds=window_seconds)
+    constants = {
+        **{
+            name: described[name]
+            for name in ("sample_rate", "hop_samples", "state_size", "warmup_hops", "window_samples")
+        },
+        "audio_input": described["inputs"][AUDIO_NAME],
+        "state_input": described["inputs"][STATE_NAME],
+        "scores_output": described["outputs"][SCORES_NAME],
+        "next_state_output": described["outputs"][NEXT_STATE_NAME],
+        "labels": described["labels"],
+        "threshold": float(settings.threshold),
+        "smoothing_seconds": float(settings.smoothing_seconds),
+        "smoothing_hops": settings.smoothing_windows(stride_seconds=hop_seconds),
+        "refractory_seconds": float(settings.refractory_seconds_for(window_seconds=window_seconds)),
+        "refractory_hops": refractory_hops,
+    }
+    comment = (
+        f"Streaming keyword spotter for TensorFlow Lite Micro, from {exported.path.name}.\n"
+        "Each hop: copy hop_samples float32 samples in [-1, 1] into input audio_input and the previous\n"
+        "next_state (zeros at the start) into input state_input, invoke, read the scores of every label\n"
+        "from output scores_output and keep output next_state_output. Ignore the first warmup_hops hops;\n"
+        "average the scores of the last smoothing_hops hops; a keyword (a label not starting with '_')\n"
+        "fires where its average reaches threshold, then nothing fires for refractory_hops hops."
+    )
+    return export_c_source(exported.path.read_bytes(), out=out, constants=constants, comment=comment)
 
 
 def _convert(streaming: StreamingSpotter, *, out: Path) -> bytes:

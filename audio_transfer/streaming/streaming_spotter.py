@@ -70,8 +70,9 @@ class StreamingSpotter(tf.Module):
         self.labels = tuple(spotter.labels)
         self.sample_rate = self.base.sample_rate
         self.hop_samples = self.base.stream_hop_samples
-        window_samples = round(clip_seconds * self.sample_rate) + 2 * spotter.context_samples
-        self.windows_per_clip = self.base.num_windows(window_samples)
+        # The audio one set of scores covers: the clip with the task's context on both sides.
+        self.window_samples = round(clip_seconds * self.sample_rate) + 2 * spotter.context_samples
+        self.windows_per_clip = self.base.num_windows(self.window_samples)
         self._base_state_size = self.base.stream_state_size
         self.step = tf.function(
             self._step,
