@@ -231,3 +231,17 @@ def test_train_with_set_head_linear_through_the_cli(tmp_path):
     assert isinstance(loaded.head, LinearHead)
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
     assert len(history) == 2 and "steps" in history[0]
+
+
+def test_a_resumed_fit_refits_the_linear_head_to_the_same_weights(tmp_path):
+    x, y = tones(6, seed=4)
+    config = TrainConfig(head="linear", augment=False, fine_tune_blocks=1, fine_tune_epochs=1)
+    weights, histories = [], []
+    for _ in range(2):  # the second fit finds the first one's checkpoints and resumes from them
+        spotter = KeywordSpotter.from_settings(tiny_base(), LABELS, config.to_dict())
+        result = Trainer(spotter, config, verbose=0, checkpoint_dir=tmp_path / "checkpoints").fit(x, y)
+        weights.append(spotter.head.get_weights())
+        histories.append([row["stage"] for row in result.history])
+    assert histories[0] == histories[1] == ["head", "fine_tune"]
+    for first, second in zip(*weights, strict=True):
+        np.testing.assert_allclose(first, second)

@@ -71,8 +71,9 @@ class TrainConfig:
             ``||kernel||² / (2·C·n)`` over ``n`` training clips (1.0 is scikit-learn's default).
         linear_max_steps, linear_tolerance: the linear head's solver (L-BFGS) stops after this many steps,
             or once the loss improves by less than ``linear_tolerance`` (relative) for five steps in a
-            row. ``epochs``, ``patience``, ``learning_rate``, ``label_smoothing`` and ``dropout`` are for
-            the mlp head; a linear head's fit is rerun from the start when an interrupted run resumes.
+            row. ``epochs``, ``patience``, ``learning_rate``, ``weight_decay``, ``label_smoothing``,
+            ``dropout``, ``normalize`` and ``hidden_units`` (which must stay 0) are for the mlp head; a
+            linear head's fit is rerun from the start when an interrupted run resumes.
 
     Optimisation:
         epochs, batch_size, learning_rate, weight_decay (AdamW), label_smoothing: stage 1 (head on the

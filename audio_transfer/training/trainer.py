@@ -132,7 +132,7 @@ class Trainer:
             optimizer: ``None`` for AdamW (``config.learning_rate``, ``config.weight_decay``); a Keras
                 optimizer, used as it is for stage 1 (stage 2 uses a copy of its settings at
                 ``config.fine_tune_learning_rate``); or ``factory(learning_rate)`` returning a fresh
-                optimizer, called once per stage.
+                optimizer, called once per stage. A head that trains full-batch fits without one in stage 1.
 
         Returns:
             the history of both stages; the task holds the kept weights, with its base frozen again.
