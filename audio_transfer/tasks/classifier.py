@@ -8,14 +8,20 @@ from typing import Any
 import keras
 import numpy as np
 
+from audio_transfer import checks
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.errors import ConfigError
 from audio_transfer.heads.classification_head import ClassificationHead
+from audio_transfer.heads.linear_head import LinearHead
 from audio_transfer.tasks.classification_objective import ClassificationObjective
+from audio_transfer.tasks.head_families import HEAD_FAMILIES, LINEAR_DEFAULT_POOLING
 from audio_transfer.tasks.task import Task
 
-# ClassificationHead arguments a classifier takes and stores in its config.
-_HEAD_ARGS = ("pooling", "hidden_units", "dropout", "normalize", "attention_units")
+# The head arguments a classifier stores in its config, per head family.
+_HEAD_ARGS = {
+    "mlp": ("pooling", "hidden_units", "dropout", "normalize", "attention_units"),
+    "linear": ("pooling",),
+}
 
 
 @keras.saving.register_keras_serializable(package="audio_transfer")
@@ -28,6 +34,10 @@ class Classifier(Task):
     Args:
         base: the pretrained base.
         labels: class names in output order (unique, at least 2).
+        head_family: ``"mlp"``: a :class:`~audio_transfer.heads.ClassificationHead` (trained in
+            mini-batches); ``"linear"``: a :class:`~audio_transfer.heads.LinearHead` (the standardized
+            linear probe, fitted to convergence on the whole training set; it takes ``pooling`` only, and
+            ``None`` pools with ``"mean_max"``). See :mod:`audio_transfer.tasks.head_families`.
         pooling, hidden_units, dropout, normalize, attention_units: see
             :class:`~audio_transfer.heads.ClassificationHead`.
         context_seconds: silence added around the clip inside the model (see :class:`Task`).
@@ -46,6 +56,7 @@ class Classifier(Task):
         base: AudioBase,
         labels: Sequence[str],
         *,
+        head_family: str = "mlp",
         pooling: str | None = None,
         hidden_units: int = 0,
         dropout: float = 0.3,
@@ -58,25 +69,36 @@ class Classifier(Task):
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
             raise ConfigError(f"labels must be unique; repeated: {', '.join(duplicates)}.")
-        head = ClassificationHead(
-            len(labels),
-            pooling=pooling or self.default_pooling,
-            hidden_units=hidden_units,
-            dropout=dropout,
-            normalize=self.default_normalize if normalize is None else normalize,
-            attention_units=attention_units,
-            name="head",
-        )
+        checks.choice("head_family", head_family, HEAD_FAMILIES)
+        if head_family == "linear":
+            if hidden_units:
+                raise ConfigError(
+                    f"hidden_units is for the mlp head; the linear head has none, received hidden_units="
+                    f"{hidden_units!r} with head linear. Set hidden_units to 0 or head to mlp."
+                )
+            head = LinearHead(len(labels), pooling=pooling or LINEAR_DEFAULT_POOLING, name="head")
+        else:
+            head = ClassificationHead(
+                len(labels),
+                pooling=pooling or self.default_pooling,
+                hidden_units=hidden_units,
+                dropout=dropout,
+                normalize=self.default_normalize if normalize is None else normalize,
+                attention_units=attention_units,
+                name="head",
+            )
         if context_seconds is None:
             context_seconds = self.default_context_seconds
         super().__init__(base, head, context_seconds=context_seconds, **kwargs)
         self.labels = tuple(labels)
+        self.head_family = head_family
 
     @classmethod
     def from_settings(cls, base: AudioBase, labels: list[str], settings: Mapping[str, Any]) -> Classifier:
         return cls(
             base,
             labels,
+            head_family=settings.get("head", "mlp"),
             pooling=settings.get("pooling"),
             hidden_units=settings.get("hidden_units", 0),
             normalize=settings.get("normalize"),
@@ -85,8 +107,16 @@ class Classifier(Task):
         )
 
     def training_objective(self, labels: np.ndarray, settings: Mapping[str, Any]) -> ClassificationObjective:
-        """Label-smoothed cross-entropy (``settings["label_smoothing"]``) over :attr:`labels`."""
-        return ClassificationObjective(self, label_smoothing=settings.get("label_smoothing", 0.0))
+        """Label-smoothed cross-entropy (``settings["label_smoothing"]``) over :attr:`labels`; a linear head
+        is fitted full-batch with ``settings["linear_c"]``, ``["linear_max_steps"]`` and
+        ``["linear_tolerance"]`` (see :class:`ClassificationObjective`)."""
+        return ClassificationObjective(
+            self,
+            label_smoothing=settings.get("label_smoothing", 0.0),
+            inverse_regularization=settings.get("linear_c", 1.0),
+            max_steps=settings.get("linear_max_steps", 1000),
+            tolerance=settings.get("linear_tolerance", 1e-9),
+        )
 
     def classify(
         self,
@@ -124,5 +154,6 @@ class Classifier(Task):
         return {
             **super().get_config(),
             "labels": list(self.labels),
-            **{key: head[key] for key in _HEAD_ARGS},
+            "head_family": self.head_family,
+            **{key: head[key] for key in _HEAD_ARGS[self.head_family]},
         }

@@ -85,7 +85,13 @@ class SpeakerVerifier(Task):
         cls, base: AudioBase, labels: list[str], settings: Mapping[str, Any]
     ) -> SpeakerVerifier:
         """A verifier whose embedding has ``settings["projection_dim"]`` dimensions (the base's when
-        ``None``); ``labels`` (the training speakers) are not part of the model."""
+        ``None``); ``labels`` (the training speakers) are not part of the model. Its head is an embedding,
+        so ``settings["head"]`` must be ``"mlp"`` (the default)."""
+        if settings.get("head", "mlp") != "mlp":
+            raise ConfigError(
+                f"head {settings['head']!r} is a classifier head; a speaker verifier trains an embedding. "
+                "Leave head at mlp for speaker-verification."
+            )
         return cls(
             base,
             projection_dim=settings.get("projection_dim") or base.embedding_dim,

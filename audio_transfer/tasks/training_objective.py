@@ -18,7 +18,9 @@ class TrainingObjective:
     speakers, say) are not part of the task and are dropped with the objective.
 
     Subclasses implement :meth:`head_model` and :meth:`end_to_end_model`, and :meth:`inputs` /
-    :meth:`targets` when the models take more than the clips or the loss more than the labels.
+    :meth:`targets` when the models take more than the clips or the loss more than the labels. An objective
+    whose head is fitted to convergence on the whole training set at once instead of in epochs of
+    mini-batches sets :attr:`trains_full_batch` and implements :meth:`fit_full_batch`.
 
     Args:
         num_classes: how many classes the integer labels index (labels are in ``[0, num_classes)``).
@@ -32,6 +34,18 @@ class TrainingObjective:
         self.num_classes = num_classes
         self.loss = loss
         self.metrics = list(metrics)
+
+    @property
+    def trains_full_batch(self) -> bool:
+        """Whether stage 1 is one :meth:`fit_full_batch` call rather than epochs of :meth:`head_model`."""
+        return False
+
+    def fit_full_batch(
+        self, frames: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None
+    ) -> dict[str, float]:
+        """Stage 1 of a full-batch head: fit it on all ``(clips, windows, dim)`` frame embeddings with
+        ``(clips,)`` labels at once; returns the training metrics (``loss``, ``accuracy``, ...)."""
+        raise NotImplementedError
 
     def head_model(self) -> keras.Model:
         """Stage 1: ``(batch, windows, embedding_dim)`` frame embeddings (and whatever :meth:`inputs` adds)

@@ -12,6 +12,7 @@ import yaml
 from audio_transfer.atomic_files import write_text
 from audio_transfer.data.memory_bound import format_bytes
 from audio_transfer.errors import ConfigError
+from audio_transfer.tasks.head_families import HEAD_FAMILIES, LINEAR_DEFAULT_POOLING
 from audio_transfer.tasks.task_registry import task_class, task_names
 
 # Longest clip_seconds and context_seconds a run accepts. A clip is the unit a model classifies (the tasks'
@@ -49,8 +50,14 @@ class TrainConfig:
             file among others never stops it); 1 skips every undecodable file.
 
     Head:
+        head: classifiers' head family: ``"mlp"`` (:class:`~audio_transfer.heads.ClassificationHead`,
+            trained in epochs of mini-batches) or ``"linear"`` (:class:`~audio_transfer.heads.LinearHead`:
+            the linear probe, standardized pooled embeddings and one softmax layer fitted to convergence
+            on the whole training set, augmented copies included; see
+            :mod:`audio_transfer.tasks.head_families`).
         pooling: temporal pooling of the head (see :data:`audio_transfer.heads.POOLING_NAMES`; ``None``: the
-            task's ``default_pooling``).
+            task's ``default_pooling``, or ``"mean_max"`` for a linear head, which takes ``"mean"`` or
+            ``"mean_max"`` only).
         context_seconds: classifiers: silence added around each clip inside the model (``None``: the
             task's default, 0.35 s for keywords and sounds).
         hidden_units: hidden ReLU layer size of classification heads (0 = linear).
@@ -59,6 +66,14 @@ class TrainConfig:
         dropout: dropout before the head's dense layers.
         projection_dim: speaker verification: size of the trained embedding; ``None`` keeps the base's.
         aam_margin, aam_scale: additive angular margin softmax of speaker verification.
+        linear_c: the linear head's inverse L2 strength ``C`` (> 0), as scikit-learn's
+            ``LogisticRegression(C=...)``: the fit minimises the mean cross-entropy plus
+            ``||kernel||² / (2·C·n)`` over ``n`` training clips (1.0 is scikit-learn's default).
+        linear_max_steps, linear_tolerance: the linear head's solver (L-BFGS) stops after this many steps,
+            or once the loss improves by less than ``linear_tolerance`` (relative) for five steps in a
+            row. ``epochs``, ``patience``, ``learning_rate``, ``weight_decay``, ``label_smoothing``,
+            ``dropout``, ``normalize`` and ``hidden_units`` (which must stay 0) are for the mlp head; a
+            linear head's fit is rerun from the start when an interrupted run resumes.
 
     Optimisation:
         epochs, batch_size, learning_rate, weight_decay (AdamW), label_smoothing: stage 1 (head on the
@@ -96,6 +111,7 @@ class TrainConfig:
     min_examples_for_validation: int = 10
     max_failure_fraction: float = 0.1
 
+    head: str = "mlp"
     pooling: str | None = None
     context_seconds: float | None = None
     hidden_units: int = 0
@@ -104,6 +120,9 @@ class TrainConfig:
     projection_dim: int | None = None
     aam_margin: float = 0.2
     aam_scale: float = 30.0
+    linear_c: float = 1.0
+    linear_max_steps: int = 1000
+    linear_tolerance: float = 1e-9
 
     epochs: int = 30
     min_steps_per_epoch: int = 20
@@ -125,19 +144,28 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.task not in task_names():
             raise ConfigError(f"task must be one of {', '.join(task_names())}; received {self.task!r}.")
+        if self.head not in HEAD_FAMILIES:
+            raise ConfigError(f"head must be one of {', '.join(HEAD_FAMILIES)}; received {self.head!r}.")
         for name in (
             "sample_rate",
             "epochs",
             "batch_size",
             "min_steps_per_epoch",
             "min_examples_for_validation",
+            "linear_max_steps",
         ):
             _check(name, getattr(self, name), lambda v: isinstance(v, int) and v > 0, "a positive integer")
         for name in ("hidden_units", "augment_copies", "fine_tune_blocks", "fine_tune_epochs", "patience"):
             _check(name, getattr(self, name), lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
-        for name in ("learning_rate", "fine_tune_learning_rate", "aam_scale"):
+        for name in ("learning_rate", "fine_tune_learning_rate", "aam_scale", "linear_c"):
             _check(name, getattr(self, name), lambda v: _is_number(v) and v > 0, "a positive number")
-        for name in ("unknown_fraction", "silence_fraction", "weight_decay", "aam_margin"):
+        for name in (
+            "unknown_fraction",
+            "silence_fraction",
+            "weight_decay",
+            "aam_margin",
+            "linear_tolerance",
+        ):
             _check(name, getattr(self, name), lambda v: _is_number(v) and v >= 0, "a number >= 0")
         _check(
             "max_failure_fraction",
@@ -185,7 +213,8 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """A copy with the task's defaults filled in for ``base`` and ``pooling`` (imports the task class)."""
         cls = task_class(self.task)
-        defaults = {"base": cls.default_base, "pooling": cls.default_pooling}
+        pooling = cls.default_pooling if self.head == "mlp" else LINEAR_DEFAULT_POOLING
+        defaults = {"base": cls.default_base, "pooling": pooling}
         return dataclasses.replace(
             self, **{key: value for key, value in defaults.items() if getattr(self, key) is None}
         )

@@ -46,7 +46,10 @@ class Trainer:
     With augmentation, ``config.augment_copies`` augmented copies of every clip are made and embedded once.
     Stage 2 (``config.fine_tune_blocks > 0``) unfreezes the top blocks (``base.set_trainable(n)``) and
     trains the whole task on waveforms, freshly augmented every batch, at ``fine_tune_learning_rate``.
-    Both stages stop early on the validation ``monitor`` and restore the best epoch's weights. Classes are
+    Both stages stop early on the validation ``monitor`` and restore the best epoch's weights. A head that
+    trains full-batch (the linear head, ``config.head == "linear"``; the objective's
+    :attr:`~audio_transfer.tasks.TrainingObjective.trains_full_batch`) is instead fitted to convergence on
+    all the cached embeddings at once in stage 1, as one epoch. Classes are
     weighted by inverse frequency. The loss and metrics are the task's own
     (:meth:`~audio_transfer.tasks.Task.training_objective`): classifiers train with label-smoothed
     cross-entropy; a :class:`~audio_transfer.tasks.SpeakerVerifier` trains its embedding with an additive
@@ -129,7 +132,7 @@ class Trainer:
             optimizer: ``None`` for AdamW (``config.learning_rate``, ``config.weight_decay``); a Keras
                 optimizer, used as it is for stage 1 (stage 2 uses a copy of its settings at
                 ``config.fine_tune_learning_rate``); or ``factory(learning_rate)`` returning a fresh
-                optimizer, called once per stage.
+                optimizer, called once per stage. A head that trains full-batch fits without one in stage 1.
 
         Returns:
             the history of both stages; the task holds the kept weights, with its base frozen again.
@@ -165,35 +168,38 @@ class Trainer:
             frames = np.concatenate([frames, *copies])
             frame_labels = np.concatenate([y] * (1 + len(copies)))
         val_frames = self._embed(x_val, validation_keys) if x_val is not None else None
-        logger.info(
-            "Stage 1: training the head on %d clips (%d clean, %d augmented) of cached embeddings for up to "
-            "%d epochs.",
-            len(frames),
-            len(x),
-            len(frames) - len(x),
-            config.epochs,
-        )
-        head = self._objective.head_model()
-        self._compile(
-            head,
-            self._optimizer(optimizer, config.learning_rate, stage=1),
-            steps_per_execution=_CACHED_STEPS_PER_EXECUTION,
-        )
-        best_epochs["head"] = self._run(
-            "head",
-            head,
-            functools.partial(
-                _ShuffledBatches,
-                frames,
-                frame_labels,
-                trainer=self,
-                seed=config.seed,
-                passes=self._passes(len(frame_labels)),
-            ),
-            validation=None if val_frames is None else self._dataset(val_frames, y_val),
-            epochs=config.epochs,
-            history=history,
-        )
+        if self._objective.trains_full_batch:
+            best_epochs["head"] = self._fit_full_batch(frames, frame_labels, val_frames, y_val, history)
+        else:
+            logger.info(
+                "Stage 1: training the head on %d clips (%d clean, %d augmented) of cached embeddings for up "
+                "to %d epochs.",
+                len(frames),
+                len(x),
+                len(frames) - len(x),
+                config.epochs,
+            )
+            head = self._objective.head_model()
+            self._compile(
+                head,
+                self._optimizer(optimizer, config.learning_rate, stage=1),
+                steps_per_execution=_CACHED_STEPS_PER_EXECUTION,
+            )
+            best_epochs["head"] = self._run(
+                "head",
+                head,
+                functools.partial(
+                    _ShuffledBatches,
+                    frames,
+                    frame_labels,
+                    trainer=self,
+                    seed=config.seed,
+                    passes=self._passes(len(frame_labels)),
+                ),
+                validation=None if val_frames is None else self._dataset(val_frames, y_val),
+                epochs=config.epochs,
+                history=history,
+            )
 
         if config.fine_tune_blocks:
             self.task.base.set_trainable(config.fine_tune_blocks)
@@ -231,6 +237,27 @@ class Trainer:
             cache_hits=self.cache.hits - hits,
             cache_misses=self.cache.misses - misses,
         )
+
+    def _fit_full_batch(self, frames, y, val_frames, y_val, history: list[dict]) -> int:
+        """Stage 1 of a head that trains full-batch: one fit to convergence on every training clip (clean and
+        augmented), recorded as the stage's one epoch with the validation loss and accuracy. It is cheap and
+        deterministic, so a resumed run fits it again from the start rather than checkpointing it."""
+        logger.info(
+            "Stage 1: fitting the head to convergence on all %d clips of cached embeddings at once.", len(y)
+        )
+        row = {
+            "stage": "head",
+            "epoch": 1,
+            **self._objective.fit_full_batch(frames, y, sample_weight=self._sample_weights(y)),
+        }
+        if val_frames is not None:
+            head = self._objective.head_model()
+            outputs = head.predict(self._objective.inputs(val_frames, y_val), verbose=0)
+            row["val_loss"] = float(self._objective.loss(self._objective.targets(y_val), outputs))
+            row["val_accuracy"] = float(np.mean(np.argmax(outputs, axis=-1) == y_val))
+        history.append(row)
+        logger.info("Stage head: fitted in %d solver steps.", row.get("steps", 0))
+        return 1
 
     # -- the task's objective -----------------------------------------------------------------------------
     def _check_labels(self, y: np.ndarray, what: str) -> None:
