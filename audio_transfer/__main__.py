@@ -1,4 +1,4 @@
-from audio_transfer.cli.main import main
+from audio_transfer.cli.main import entry_point
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry_point()

@@ -219,5 +219,20 @@ def _verbose_before_command(argv: Sequence[str]) -> bool:
     return False
 
 
+def entry_point() -> None:
+    """The ``audio-transfer`` command: :func:`main`, then exit with its code.
+
+    After Ctrl-C the process ends at once (``os._exit``) once its output is flushed: the interrupt can stop
+    threads that TensorFlow and the input pipeline run in the middle of a call into Python, and the
+    interpreter's shutdown with such threads can abort the process (SIGABRT) instead of exiting 130.
+    """
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry_point()

@@ -40,6 +40,7 @@ SERIALIZABLE_MODULES = frozenset(
         "audio_transfer.heads.attentive_statistics_pooling",
         "audio_transfer.heads.classification_head",
         "audio_transfer.heads.embedding_head",
+        "audio_transfer.heads.linear_head",
         "audio_transfer.heads.temporal_mean_max_pooling",
         "audio_transfer.tasks.audio_classifier",
         "audio_transfer.tasks.classifier",
