@@ -32,7 +32,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     Example:
         >>> checkpoint = EpochCheckpoint(run / "checkpoint", stage="head", stopper=stopper)  # doctest: +SKIP
-        >>> first_epoch, history = checkpoint.restore(model)  # doctest: +SKIP
+        >>> first_epoch = (checkpoint.restore(model) or {}).get("epochs_done", 0)  # doctest: +SKIP
         >>> model.fit(data, epochs=30, initial_epoch=first_epoch, callbacks=[stopper, checkpoint])
     """
 
@@ -101,16 +101,17 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 f"Cannot read the checkpoint {self._state_path} ({error}); train again without --resume."
             ) from error
 
-    def restore(self, model: keras.Model) -> tuple[int, list[dict[str, Any]]]:
+    def restore(self, model: keras.Model) -> dict[str, Any] | None:
         """Put ``model`` (compiled, as the stage built it) back in its saved state.
 
         Returns:
-            ``(epochs_done, history)``: the epoch to continue from (``initial_epoch`` of ``fit``; 0 when
-            nothing was saved) and the epochs already trained.
+            the saved state (see :meth:`saved`): ``epochs_done``, the epoch to continue from
+            (``initial_epoch`` of ``fit``), ``history``, the epochs already trained, and
+            ``finished_best_epoch`` for a finished stage; ``None`` when nothing was saved.
         """
         state = self.saved()
         if state is None:
-            return 0, []
+            return None
         with np.load(self._arrays_path) as arrays:
             _assign(model.variables, arrays, "model", self._arrays_path)
             if any(name.startswith("optimizer_") for name in arrays.files):
@@ -120,7 +121,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 best = sorted((name for name in arrays.files if name.startswith("best_")), key=_index)
                 self.stopper.resume_from(state["stopper"], [arrays[name] for name in best] or None)
         self.history = list(state["history"])
-        return int(state["epochs_done"]), list(state["history"])
+        return state
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):

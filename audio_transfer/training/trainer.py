@@ -343,14 +343,15 @@ class Trainer:
         checkpoint = None
         if self.checkpoint_dir is not None:
             checkpoint = EpochCheckpoint(self.checkpoint_dir, stage=stage, stopper=stopper)
-            first_epoch, done = checkpoint.restore(model)
-            saved = checkpoint.saved()
-            if saved is not None and saved["finished_best_epoch"] is not None:
-                logger.info("Stage %s finished before the interruption: keeping its weights.", stage)
-                history.extend(done)
-                return int(saved["finished_best_epoch"])
-            if stopper is not None and saved is not None and saved["stopper"]["stopped_epoch"]:
-                first_epoch = epochs  # it had stopped early: only the best weights remain to restore
+            saved = checkpoint.restore(model)
+            if saved is not None:
+                first_epoch, done = int(saved["epochs_done"]), saved["history"]
+                if saved["finished_best_epoch"] is not None:
+                    logger.info("Stage %s finished before the interruption: keeping its weights.", stage)
+                    history.extend(done)
+                    return int(saved["finished_best_epoch"])
+                if stopper is not None and saved["stopper"]["stopped_epoch"]:
+                    first_epoch = epochs  # it had stopped early: only the best weights remain to restore
             if first_epoch:
                 logger.info("Stage %s resumes after epoch %d.", stage, first_epoch)
             callbacks.append(checkpoint)
