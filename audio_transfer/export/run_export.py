@@ -29,7 +29,7 @@ from audio_transfer.training import (
     RunFolder,
     TrainConfig,
     TrainingRun,
-    hold_out_validation,
+    split_examples,
 )
 
 logger = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class _RunSource:
         folder.require(MODEL_FILE, CONFIG_FILE)
         model = folder.read_model(safe_mode=safe_mode)
         if not (isinstance(model, Task) and model.evaluation == "verification"):
-            folder.require(MODEL_FILE, LABELS_FILE, CONFIG_FILE)
+            folder.require(LABELS_FILE)
         return cls(
             name=str(folder.path),
             model=model,
@@ -300,23 +300,14 @@ class _Clips:
                 SPLITS_FILE,
                 source,
             )
-        if isinstance(self.source.model, Task) and self.source.model.validation_hold_out == "classes":
-            examples = load_labelled_audio(source, seed=config.seed).examples
-            if self.data is not None or config.val_data_dir is not None:
-                validation = (
-                    examples
-                    if self.data is not None
-                    else load_labelled_audio(config.val_data_dir, seed=config.seed).examples
-                )
-                return {"train": examples, "validation": validation}
-            train, validation = hold_out_validation(
-                examples,
-                fraction=config.validation_fraction,
-                hold_out="classes",
-                min_examples=config.min_examples_for_validation,
-                seed=config.seed,
-            )
+        model = self.source.model
+        hold_out = model.validation_hold_out if isinstance(model, Task) else None
+        if self.data is None and hold_out is not None:  # training's own split of its data
+            _, train, validation = split_examples(config, hold_out=hold_out)
             return {"train": train, "validation": validation}
+        if self.data is not None and hold_out == "classes":  # a verifier has heard none of these speakers
+            examples = load_labelled_audio(source, seed=config.seed).examples
+            return {"train": examples, "validation": examples}
         _, splits = load_splits(
             source,
             validation_source=None if self.data is not None else config.val_data_dir,
@@ -347,7 +338,7 @@ def _export_verifier(
             f"{source.name} is a speaker-verification run, which exports with --quantize "
             f"{', '.join(VERIFIER_QUANTIZE_MODES)}, without --int8-io or --full-integer."
         )
-    num_samples = round(source.config.clip_seconds * source.model.sample_rate)
+    num_samples = source.num_samples()
     value = source.metrics.get("eer_threshold")
     threshold = float(value) if is_number(value) else None
     held_out = clips.speakers(held_out_clips, num_samples=num_samples)

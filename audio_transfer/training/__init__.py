@@ -38,7 +38,15 @@ _LAZY = {
         "audio_transfer.training.task_evaluation",
     ),
     **dict.fromkeys(
-        ("TrainingRun", "auto_clip_seconds", "clip_key", "load_run", "make_task", "train_run"),
+        (
+            "TrainingRun",
+            "auto_clip_seconds",
+            "clip_key",
+            "load_run",
+            "make_task",
+            "split_examples",
+            "train_run",
+        ),
         "audio_transfer.training.training_run",
     ),
 }

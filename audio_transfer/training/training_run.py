@@ -21,6 +21,7 @@ from audio_transfer.bases import AudioBase, load_base
 from audio_transfer.data import (
     AudioExample,
     DecodedClips,
+    LabelledAudio,
     NoiseBank,
     SkippedFile,
     decode_examples,
@@ -207,6 +208,44 @@ def train_run(
     return run
 
 
+def split_examples(
+    config: TrainConfig, *, hold_out: str
+) -> tuple[LabelledAudio, list[AudioExample], list[AudioExample]]:
+    """The labelled data of ``config.data_dir`` and the training and validation examples a run trains
+    and validates on: ``config.val_data_dir`` when given, else ``hold_out`` (a task's
+    ``validation_hold_out``, see :func:`hold_out_validation`) of the data.
+
+    A task validated on classes it never trains on (``hold_out == "classes"``: verification on other
+    speakers) takes a validation folder whole, since it shares no classes with training.
+
+    Returns:
+        ``(data, train_examples, validation_examples)``.
+    """
+    load_kwargs = {
+        "keywords": config.keywords,
+        "unknown_fraction": config.unknown_fraction,
+        "silence_fraction": config.silence_fraction,
+        "seed": config.seed,
+    }
+    if config.val_data_dir is not None and hold_out == "classes":
+        data = load_labelled_audio(config.data_dir, **load_kwargs)
+        return data, data.examples, load_labelled_audio(config.val_data_dir, **load_kwargs).examples
+    if config.val_data_dir is not None:
+        data, splits = load_splits(
+            config.data_dir, validation_source=config.val_data_dir, test_fraction=0.0, **load_kwargs
+        )
+        return data, splits["train"], splits["validation"]
+    data = load_labelled_audio(config.data_dir, **load_kwargs)
+    train, validation = hold_out_validation(
+        data.examples,
+        fraction=config.validation_fraction,
+        hold_out=hold_out,
+        min_examples=config.min_examples_for_validation,
+        seed=config.seed,
+    )
+    return data, train, validation
+
+
 def _check_resumed_settings(checkpoint_dir: Path, config: TrainConfig) -> None:
     """Record the settings a checkpointed training starts with; refuse to resume one with others."""
     path = checkpoint_dir / CONFIG_FILE
@@ -235,33 +274,10 @@ def _train(config: TrainConfig, *, verbose: int, checkpoint_dir: Path | None = N
     if config.sample_rate != base.sample_rate:
         logger.info("Decoding at the base's %d Hz (config said %d Hz).", base.sample_rate, config.sample_rate)
         config = config.replace(sample_rate=base.sample_rate)
-    load_kwargs = {
-        "keywords": config.keywords,
-        "unknown_fraction": config.unknown_fraction,
-        "silence_fraction": config.silence_fraction,
-        "seed": config.seed,
-    }
-    # A task validated on classes it never trains on (verification: other speakers) needs validation
-    # folders that share no classes with training, and its softmax runs over its training classes only.
+    data, train_examples, validation_examples = split_examples(config, hold_out=cls.validation_hold_out)
+    # A task validated on classes it never trains on (verification: other speakers): its softmax runs over
+    # its training classes only.
     unseen_classes = cls.validation_hold_out == "classes"
-    if config.val_data_dir is not None and unseen_classes:
-        data = load_labelled_audio(config.data_dir, **load_kwargs)
-        train_examples = data.examples
-        validation_examples = load_labelled_audio(config.val_data_dir, **load_kwargs).examples
-    elif config.val_data_dir is not None:
-        data, splits = load_splits(
-            config.data_dir, validation_source=config.val_data_dir, test_fraction=0.0, **load_kwargs
-        )
-        train_examples, validation_examples = splits["train"], splits["validation"]
-    else:
-        data = load_labelled_audio(config.data_dir, **load_kwargs)
-        train_examples, validation_examples = hold_out_validation(
-            data.examples,
-            fraction=config.validation_fraction,
-            hold_out=cls.validation_hold_out,
-            min_examples=config.min_examples_for_validation,
-            seed=config.seed,
-        )
     if config.clip_seconds is None:
         config = config.replace(clip_seconds=cls.default_clip_seconds or auto_clip_seconds(train_examples))
     # Splits decode without a limit of their own: the limit applies once, to the dataset's count of files
