@@ -1,4 +1,4 @@
-from audio_transfer.cli.main import entry_point
+from audio_transfer.cli.main import main
 
 if __name__ == "__main__":
-    entry_point()
+    raise SystemExit(main())

@@ -303,6 +303,7 @@ def test_ctrl_c_says_which_output_may_be_partly_written(
 
     def write_then_interrupt(args):
         (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "half.json").write_text("{")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(info, "run", write_then_interrupt)

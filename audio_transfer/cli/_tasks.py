@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_transfer.audio import AUDIO_EXTENSIONS, load_audio
+from audio_transfer.audio import AUDIO_EXTENSIONS
 from audio_transfer.bases import load_base
 from audio_transfer.checks import is_number
 from audio_transfer.cli.output import terminal_safe
 from audio_transfer.data import SkippedFile, find_audio_files
-from audio_transfer.errors import AudioDecodeError, DatasetError
-from audio_transfer.progress import track
-from audio_transfer.tasks import SpeakerVerifier
+from audio_transfer.errors import DatasetError
+from audio_transfer.tasks import SpeakerVerifier, Task
 from audio_transfer.training import (
     MODEL_FILE,
     RunFolder,
@@ -97,17 +96,11 @@ def audio_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[Sk
 
 
 def load_whole_clips(
-    paths: Sequence[Path], *, sample_rate: int
+    task: Task, paths: Sequence[Path]
 ) -> tuple[list[np.ndarray], list[Path], list[SkippedFile]]:
-    """Decode whole files (no cropping) for speaker embeddings; undecodable files are skipped and listed."""
-    clips, kept, skipped = [], [], []
-    for path in track(paths, "Decoding audio files"):
-        try:
-            clips.append(load_audio(path, sample_rate=sample_rate))
-            kept.append(path)
-        except AudioDecodeError as error:
-            logger.warning("Skipping %s: %s", path, error)
-            skipped.append(SkippedFile(os.fspath(path), str(error)))
+    """Whole files (no cropping) decoded for ``task`` (:meth:`Task.load_clips`), for speaker embeddings;
+    undecodable files are skipped and listed, and DatasetError says when none decoded."""
+    clips, kept, skipped = task.load_clips(paths, skip_undecodable=True)
     if not clips:
         raise DatasetError(
             f"None of the {len(paths)} audio files could be decoded"

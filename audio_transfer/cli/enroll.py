@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     if args.enrollments.is_file():
         verifier.load_enrollments(args.enrollments)
     files, unreachable = audio_files(args.paths)
-    clips, kept, undecodable = load_whole_clips(files, sample_rate=verifier.sample_rate)
+    clips, kept, undecodable = load_whole_clips(verifier, files)
     skipped = [*unreachable, *undecodable]
     verifier.enroll(args.name, clips)
     verifier.save_enrollments(args.enrollments)

@@ -184,7 +184,7 @@ def _verification(args: argparse.Namespace, trained):
     verifier = verifier_for(args.model, trained)
     data = load_labelled_audio(args.data)
     examples = [example for example in data.examples if example.path is not None]
-    clips, kept, skipped = load_whole_clips([e.path for e in examples], sample_rate=verifier.sample_rate)
+    clips, kept, skipped = load_whole_clips(verifier, [e.path for e in examples])
     speakers = {example.path: example.label for example in examples}
     report = verification_report(verifier, clips, [speakers[path] for path in kept])
     extra = {

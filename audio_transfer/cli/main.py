@@ -170,7 +170,8 @@ def _output_paths(args: argparse.Namespace) -> list[Path]:
 
 def _state(path: Path) -> object:
     """Enough of ``path``'s state to tell whether it changed: its type, size and times, and a folder's
-    entries with theirs (``None`` when it does not exist)."""
+    entries with theirs (``None`` when it does not exist, or is a folder with nothing in it: verbs create
+    their output folder before the work, which writes nothing yet)."""
     try:
         status = path.stat()
         entries = (
@@ -179,6 +180,8 @@ def _state(path: Path) -> object:
             else None
         )
     except OSError:
+        return None
+    if entries == []:
         return None
     return status.st_mode, status.st_size, status.st_mtime_ns, entries
 
@@ -219,20 +222,5 @@ def _verbose_before_command(argv: Sequence[str]) -> bool:
     return False
 
 
-def entry_point() -> None:
-    """The ``audio-transfer`` command: :func:`main`, then exit with its code.
-
-    After Ctrl-C the process ends at once (``os._exit``) once its output is flushed: the interrupt can stop
-    threads that TensorFlow and the input pipeline run in the middle of a call into Python, and the
-    interpreter's shutdown with such threads can abort the process (SIGABRT) instead of exiting 130.
-    """
-    code = main()
-    if code == EXIT_INTERRUPTED:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    raise SystemExit(code)
-
-
 if __name__ == "__main__":
-    entry_point()
+    raise SystemExit(main())

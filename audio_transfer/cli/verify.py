@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> CommandResult:
         threshold, threshold_from = args.threshold, "--threshold"
     elif args.threshold_from is not None:
         threshold, threshold_from = _measured_threshold(args.threshold_from, model=args.model)
-    elif run_threshold(trained) is not None:
-        threshold, threshold_from = run_threshold(trained), str(trained.run_dir / METRICS_FILE)
+    elif (measured := run_threshold(trained)) is not None:
+        threshold, threshold_from = measured, str(trained.run_dir / METRICS_FILE)
     else:
         threshold, threshold_from = DEFAULT_VERIFY_THRESHOLD, "default"
         logger.warning(
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> CommandResult:
             args.model,
         )
     files, unreachable = audio_files(args.paths)
-    clips, kept, undecodable = load_whole_clips(files, sample_rate=verifier.sample_rate)
+    clips, kept, undecodable = load_whole_clips(verifier, files)
     skipped = [*unreachable, *undecodable]
     embeddings = verifier.embed_clips(clips)
     results = []

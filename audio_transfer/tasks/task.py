@@ -245,7 +245,7 @@ class Task(keras.Model):
             else clip_samples_for(sample_rate=self.sample_rate, clip_seconds=clip_seconds)
         )
         clips, kept, skipped = [], [], []
-        for path in paths:
+        for path in track(paths, "Decoding audio files"):
             try:
                 waveform = load_audio(path, sample_rate=self.sample_rate)
             except AudioDecodeError as error:

@@ -189,7 +189,7 @@ class Trainer:
                 "head",
                 head,
                 functools.partial(
-                    _ShuffledBatches,
+                    _EmbeddingBatches,
                     frames,
                     frame_labels,
                     trainer=self,
@@ -355,9 +355,12 @@ class Trainer:
             if first_epoch:
                 logger.info("Stage %s resumes after epoch %d.", stage, first_epoch)
             callbacks.append(checkpoint)
+        batches = data(first_epoch=first_epoch)
+        if isinstance(batches, _EmbeddingBatches):
+            callbacks.append(batches)
         with contextlib.redirect_stdout(sys.stderr):
             fitted = model.fit(
-                data(first_epoch=first_epoch),
+                batches.dataset if isinstance(batches, _EmbeddingBatches) else batches,
                 validation_data=validation,
                 epochs=epochs,
                 initial_epoch=first_epoch,
@@ -382,6 +385,63 @@ class Trainer:
             checkpoint.finish(best)
         logger.info("Stage %s: kept epoch %d of %d.", stage, best, total)
         return best
+
+
+class _EmbeddingBatches(keras.callbacks.Callback):
+    """Stage 1's batches of cached embeddings, in an order that depends only on the seed and the epoch,
+    as a ``tf.data`` pipeline (no Python runs in it, so Ctrl-C finds no Python call in TensorFlow's threads).
+
+    Each epoch passes over the clips ``passes`` times (see :class:`_ShuffledBatches`); the epoch number is
+    a variable the pipeline reads when Keras starts iterating it for an epoch, and this callback advances it
+    at every epoch's end. Pass :attr:`dataset` to ``fit`` and this object among its callbacks.
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        trainer: Trainer,
+        seed: int,
+        passes: int = 1,
+        first_epoch: int = 0,
+    ) -> None:
+        super().__init__()
+        objective = trainer._objective
+        weights = trainer._sample_weights(y)
+        parts = (objective.inputs(x, y), objective.targets(y)) + (() if weights is None else (weights,))
+        tensors = tf.nest.map_structure(tf.convert_to_tensor, parts)
+        self.epoch = tf.Variable(first_epoch, dtype=tf.int64, trainable=False)
+        count = len(y)
+
+        def epoch_order(_):
+            epoch = self.epoch.value()
+            return tf.data.Dataset.from_tensor_slices(
+                tf.concat(
+                    [
+                        tf.random.experimental.stateless_shuffle(
+                            tf.range(count, dtype=tf.int64),
+                            seed=tf.stack([tf.constant(seed, tf.int64), epoch * passes + p]),
+                        )
+                        for p in range(passes)
+                    ],
+                    axis=0,
+                )
+            )
+
+        self.dataset = (
+            tf.data.Dataset.range(1)
+            .flat_map(epoch_order)
+            .batch(trainer.config.batch_size)
+            .apply(
+                tf.data.experimental.assert_cardinality(math.ceil(count * passes / trainer.config.batch_size))
+            )
+            .map(lambda rows: tf.nest.map_structure(lambda part: tf.gather(part, rows), tensors))
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch.assign_add(1)
 
 
 class _ShuffledBatches(keras.utils.PyDataset):
