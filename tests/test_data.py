@@ -41,6 +41,7 @@ from audio_transfer.data import (
     write_manifest,
 )
 from audio_transfer.errors import ConfigError, DatasetError, InputShapeError
+from audio_transfer.training import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +186,16 @@ def test_keywords_turn_other_words_into_a_seeded_unknown_sample(tmp_path):
     assert unknown == [e.relative_path for e in again.examples if e.label == UNKNOWN_LABEL]
     assert unknown != [e.relative_path for e in other_seed.examples if e.label == UNKNOWN_LABEL]
     assert everything.counts()[UNKNOWN_LABEL] == 24  # capped at the 3 × 8 other clips
+
+
+def test_keywords_keep_every_other_clip_as_unknown_by_default(tmp_path):
+    root = write_speech_commands_tree(tmp_path / "sc", words=("yes", "up", "down", "left"), speakers=8)
+
+    data = load_labelled_audio(root, keywords=["yes"])
+
+    # A wake word learns what to ignore from every other clip: nothing is sampled away (3 × 8 others).
+    assert data.counts() == {UNKNOWN_LABEL: 24, "yes": 8}
+    assert TrainConfig(keywords=["yes"]).unknown_fraction is None
 
 
 def test_unknown_keyword_is_named(tree):

@@ -64,7 +64,7 @@ def load_labelled_audio(
     source: str | os.PathLike,
     *,
     keywords: Sequence[str] | None = None,
-    unknown_fraction: float = 0.1,
+    unknown_fraction: float | None = None,
     silence_fraction: float = 0.0,
     speaker_pattern: str | re.Pattern[str] | None = None,
     noise_files: Sequence[str | os.PathLike] | None = None,
@@ -83,7 +83,9 @@ def load_labelled_audio(
     Speech Commands' conventions: a ``_background_noise_`` folder (or manifest label) is never a class, its
     files form the noise bank. ``silence_fraction > 0`` adds a generated ``_silence_`` class (excerpts of
     noise-bank files at a random offset and gain, see :class:`AudioExample`). With ``keywords``, the other
-    classes merge into ``_unknown_``, sampled at random (seeded) to ``unknown_fraction``.
+    classes merge into ``_unknown_``: all of them by default (training balances classes by weight, and
+    a detector learns what to ignore from every non-keyword clip it sees), or a seeded random sample of
+    ``unknown_fraction`` when given.
 
     Speaker ids come from the manifest's ``speaker`` column, else from the file name (see
     :func:`~audio_transfer.data.speakers.parse_speaker`).
@@ -91,8 +93,9 @@ def load_labelled_audio(
     Args:
         source: the dataset folder or manifest.
         keywords: the classes to recognise; ``None`` keeps every class.
-        unknown_fraction: number of ``_unknown_`` clips as a fraction of the keyword clips (Speech
-            Commands' ``unknown_percentage / 100``), at most all non-keyword clips. Only with ``keywords``.
+        unknown_fraction: caps the ``_unknown_`` clips at this fraction of the keyword clips (Speech
+            Commands' ``unknown_percentage / 100``: 0.1 reproduces its recipe); ``None`` keeps every
+            non-keyword clip. Only with ``keywords``.
         silence_fraction: number of generated ``_silence_`` clips as a fraction of the keyword clips (all
             clips without ``keywords``). Digital silence when the noise bank is empty.
         speaker_pattern: a regex with a ``(?P<speaker>...)`` group, searched in each clip's path relative to
@@ -114,7 +117,10 @@ def load_labelled_audio(
         >>> data.labels  # doctest: +SKIP
         ['_silence_', '_unknown_', 'yes', 'no']
     """
-    for name, value in (("unknown_fraction", unknown_fraction), ("silence_fraction", silence_fraction)):
+    fractions = (("unknown_fraction", unknown_fraction), ("silence_fraction", silence_fraction))
+    for name, value in fractions:
+        if value is None and name == "unknown_fraction":
+            continue
         if not (is_number(value) and math.isfinite(value) and value >= 0):
             raise ConfigError(f"{name} must be a number >= 0, received {value!r}.")
     source = Path(source)
@@ -175,11 +181,12 @@ def _keep_keywords(
     examples: list[AudioExample],
     keywords: list[str],
     classes: list[str],
-    unknown_fraction: float,
+    unknown_fraction: float | None,
     rng: np.random.Generator,
     source: Path,
 ) -> list[AudioExample]:
-    """Keyword clips as they are plus a seeded sample of the others relabelled ``_unknown_``."""
+    """Keyword clips as they are plus the others relabelled ``_unknown_``: all of them, or a seeded sample
+    of ``unknown_fraction`` times the keyword clips."""
     missing = [keyword for keyword in keywords if keyword not in classes]
     if missing or not keywords or len(set(keywords)) != len(keywords):
         raise DatasetError(
@@ -189,6 +196,8 @@ def _keep_keywords(
         )
     kept = [example for example in examples if example.label in keywords]
     others = [example for example in examples if example.label not in keywords]
+    if unknown_fraction is None:
+        return kept + [dataclasses.replace(example, label=UNKNOWN_LABEL) for example in others]
     count = min(len(others), math.ceil(unknown_fraction * len(kept)))
     chosen = np.sort(rng.choice(len(others), size=count, replace=False)) if count else []
     return kept + [dataclasses.replace(others[index], label=UNKNOWN_LABEL) for index in chosen]

@@ -41,7 +41,9 @@ class TrainConfig:
             percentile of their durations (so words anywhere in longer clips are kept whole and short clips
             are not drowned in padding), from 0.5 to 6 s.
         keywords: for ``kws``: the words to spot; other words become ``_unknown_``.
-        unknown_fraction: share of ``_unknown_`` examples kept (``kws`` with ``keywords``).
+        unknown_fraction: ``kws`` with ``keywords``: ``None`` keeps every other clip as ``_unknown_``
+            (classes are balanced by weight, see ``class_weighting``); a number caps the ``_unknown_`` clips
+            at that fraction of the keyword clips (0.1 is Speech Commands' recipe).
         silence_fraction: share of ``_silence_`` examples made from background noise.
         validation_fraction: share held out for validation when ``val_data_dir`` is not given.
         min_examples_for_validation: below this many examples in a class, nothing is held out and every
@@ -105,7 +107,7 @@ class TrainConfig:
     sample_rate: int = 16000
     clip_seconds: float | None = None
     keywords: list[str] | None = None
-    unknown_fraction: float = 0.1
+    unknown_fraction: float | None = None
     silence_fraction: float = 0.0
     validation_fraction: float = 0.2
     min_examples_for_validation: int = 10
@@ -159,8 +161,11 @@ class TrainConfig:
             _check(name, getattr(self, name), lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
         for name in ("learning_rate", "fine_tune_learning_rate", "aam_scale", "linear_c"):
             _check(name, getattr(self, name), lambda v: _is_number(v) and v > 0, "a positive number")
+        if self.unknown_fraction is not None:
+            _check(
+                "unknown_fraction", self.unknown_fraction, lambda v: _is_number(v) and v >= 0, "a number >= 0"
+            )
         for name in (
-            "unknown_fraction",
             "silence_fraction",
             "weight_decay",
             "aam_margin",
