@@ -1,5 +1,6 @@
 """Keyword detection in long audio: KeywordDetector, evaluate_stream, the detect and evaluate-stream verbs."""
 
+import functools
 import json
 
 import keras
@@ -182,6 +183,42 @@ def test_keywords_in_the_negatives_count_as_false_accepts(stream_data):
     assert evaluation.settings.threshold == 0.9999999 or not evaluation.target_met
 
 
+def test_threshold_is_chosen_on_validation_audio_and_short_negatives_are_flagged(stream_data):
+    detector = KeywordDetector(chirp_spotter(), clip_seconds=CLIP_SECONDS)
+    measure = functools.partial(
+        evaluate_stream,
+        detector,
+        positives=stream_data / "positives",
+        negatives=stream_data / "negatives",
+        target_fa_per_hour=1.0,
+        thresholds=[0.5, 0.9999999],
+    )
+
+    on_itself = measure()
+    # The validation negatives hold two keywords: 0.5 fires on them, so only the top threshold is kept,
+    # although it misses clips that 0.5 catches on the evaluated audio.
+    chosen_elsewhere = measure(
+        validation_positives=stream_data / "positives",
+        validation_negatives=stream_data / "with_keywords.wav",
+    )
+
+    assert on_itself.chosen_on == "evaluated audio" and on_itself.settings.threshold == 0.5
+    assert "optimistic" in on_itself.to_text()
+    assert chosen_elsewhere.chosen_on == "validation" and chosen_elsewhere.settings.threshold == 0.9999999
+    assert chosen_elsewhere.validation_report.false_accepts[0] == 2
+    data = chosen_elsewhere.to_dict()
+    assert data["threshold_chosen_on"] == "validation"
+    assert data["chosen"] == chosen_elsewhere.report.point(1)  # the evaluated audio's figures at it
+    assert data["validation"]["negatives"] == [str(stream_data / "with_keywords.wav")]
+    # 60 s and 30 s of negatives cannot resolve 1 false accept per hour: both are named, with the need.
+    assert len(chosen_elsewhere.warnings) == 2
+    assert "evaluated negative audio lasts 0.02 h" in chosen_elsewhere.warnings[0]
+    assert "at least 3.0 h" in chosen_elsewhere.warnings[0]
+    assert "validation negative audio lasts 0.01 h" in chosen_elsewhere.warnings[1]
+    with pytest.raises(ConfigError, match="both"):
+        measure(validation_positives=stream_data / "positives")
+
+
 def test_evaluate_stream_without_keyword_clips_says_which_keywords_it_wanted(stream_data, tmp_path):
     write_wav(tmp_path / "positives" / "other" / "a.wav", background(1.0, seed=1))
     detector = KeywordDetector(chirp_spotter(), clip_seconds=CLIP_SECONDS)
@@ -250,6 +287,28 @@ def test_cli_evaluate_stream_no_save_leaves_the_model_folder_alone(stream_data, 
     )
     assert code == 0 and sorted(p.name for p in run_dir.iterdir()) == before
     assert set(data["written"]) == {"det_curve", "report"}
+
+
+def test_cli_evaluate_stream_chooses_on_validation_audio(stream_data, tmp_path, capsys):
+    run_dir = save_run(chirp_spotter(), tmp_path / "run")
+    code, data = _evaluate_stream(
+        capsys,
+        run_dir,
+        stream_data,
+        stream_data / "negatives",
+        "--validation-positives",
+        stream_data / "positives",
+        "--validation-negatives",
+        stream_data / "with_keywords.wav",
+        "--no-save",
+    )
+    assert code == 0
+    assert data["threshold_chosen_on"] == "validation"
+    assert data["validation"]["chosen"]["threshold"] == data["chosen"]["threshold"]
+    assert [w.split(":")[0] for w in data["warnings"]] == [
+        "the evaluated negative audio lasts 0.02 h",
+        "the validation negative audio lasts 0.01 h",
+    ]
 
 
 def test_cli_detect_on_a_folder_that_is_no_run_fails_with_json_error(tmp_path, capsys):

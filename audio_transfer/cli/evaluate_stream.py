@@ -18,11 +18,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Run a keyword spotter as `detect` does on keyword clips (--positives, one folder per keyword; "
             "each clip placed in background taken from the negatives) and on long audio without keywords "
-            "(--negatives), at thresholds 0.01 to 0.999. Reports the false-reject rate and false accepts per "
-            "hour at each, picks the threshold with the fewest false rejects within --target-fa-per-hour, "
-            "and saves it with the smoothing and refractory period in the model's folder (streaming.json), "
-            "where `detect` and `export` find it; the DET curve (streaming_det.png) and the full report "
-            "(streaming_report.json) go to --out, default the model's folder."
+            "(--negatives), at thresholds 0.01 to 0.999. Reports the false-reject rate and false accepts "
+            "per hour at each and picks the threshold with the fewest false rejects within "
+            "--target-fa-per-hour: on --validation-positives and --validation-negatives when given, so "
+            "that the reported figures are not chosen on the audio they measure. Warns when the negative "
+            "audio is too short to resolve the target. Saves the threshold with the smoothing and "
+            "refractory period in the model's folder (streaming.json), where `detect` and `export` find "
+            "it; the DET curve (streaming_det.png) and the full report (streaming_report.json) go to "
+            "--out, default the model's folder."
         ),
     )
     parser.add_argument("model", metavar="MODEL", help="run folder or .keras file of a keyword spotter")
@@ -43,6 +46,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=1.0,
         metavar="X",
         help="false accepts per hour the chosen threshold may make (default 1)",
+    )
+    parser.add_argument(
+        "--validation-positives",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keyword clips to choose the threshold on (with --validation-negatives)",
+    )
+    parser.add_argument(
+        "--validation-negatives",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="LONG_AUDIO_OR_DIR",
+        help="audio without keywords to choose the threshold on (with --validation-positives)",
     )
     add_detection_arguments(parser)
     parser.add_argument(
@@ -82,6 +100,8 @@ def run(args: argparse.Namespace) -> CommandResult:
         positives=args.positives,
         negatives=args.negatives,
         target_fa_per_hour=args.target_fa_per_hour,
+        validation_positives=args.validation_positives,
+        validation_negatives=args.validation_negatives,
         settings=settings,
         padding_seconds=args.padding_seconds,
         snr_db=args.snr_db,

@@ -132,8 +132,9 @@ def plot_false_accept_curve(
     """Draw the DET curve of a keyword detector (false-reject rate against false accepts per hour) as a PNG.
 
     One point per threshold; the x axis is logarithmic, so thresholds without any false accept are drawn at
-    the left limit (half a false accept over the negative audio). The chosen threshold and the target are
-    marked when given.
+    half a false accept over the negative audio (hollow markers: "none in this audio"). The chosen
+    threshold and the target are marked when given; the target line is drawn at the target itself, and the
+    axis extends to show it even when the audio is too short to resolve it.
 
     Args:
         report: from :func:`audio_transfer.streaming.evaluate_stream`.
@@ -148,13 +149,26 @@ def plot_false_accept_curve(
 
     fa_per_hour = report.false_accepts_per_hour
     low = 0.5 / report.negative_hours
-    high = max(float(fa_per_hour.max()), low) * 2.0
+    left = min(low, target_fa_per_hour or low) / 1.5
+    high = max(float(fa_per_hour.max()), low, target_fa_per_hour or low) * 2.0
     figure = Figure(figsize=(6.0, 4.5), layout="constrained")
     axes = figure.add_subplot()
-    axes.plot(np.maximum(fa_per_hour, low), 100 * report.false_reject_rate, ".-", color="tab:blue")
-    if target_fa_per_hour is not None:
+    frr = 100 * report.false_reject_rate
+    axes.plot(np.maximum(fa_per_hour, low), frr, "-", color="tab:blue")
+    none = fa_per_hour == 0
+    axes.plot(fa_per_hour[~none], frr[~none], ".", color="tab:blue")
+    if none.any():
+        axes.plot(
+            np.full(none.sum(), low),
+            frr[none],
+            "o",
+            markerfacecolor="none",
+            color="tab:blue",
+            label="no false accept in this audio",
+        )
+    if target_fa_per_hour:  # a target of 0 has no place on a logarithmic axis
         axes.axvline(
-            max(target_fa_per_hour, low),
+            target_fa_per_hour,
             color="0.6",
             linestyle="--",
             linewidth=0.8,
@@ -171,7 +185,7 @@ def plot_false_accept_curve(
             f"{point['false_accepts_per_hour']:.2f} FA/h",
         )
     axes.set_xscale("log")
-    axes.set_xlim(low / 1.5, high)
+    axes.set_xlim(left, high)
     axes.set_ylim(-2, 102)
     axes.grid(True, which="both", color="0.9")
     axes.set_xlabel("false accepts per hour")
@@ -179,6 +193,6 @@ def plot_false_accept_curve(
     axes.set_title(
         f"keyword detection: {report.num_positives} keyword clips, {report.negative_hours:.2f} h without"
     )
-    if chosen_index is not None or target_fa_per_hour is not None:
+    if chosen_index is not None or target_fa_per_hour or none.any():
         axes.legend(loc="upper right")
     return write_figure(path, figure)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -30,17 +31,29 @@ REPORT_FILE = "streaming_report.json"
 _NEGATIVE_BLOCK_SECONDS = 60.0
 
 
+# Fewer false accepts than this over the negative audio cannot tell a rate from chance: a target of X per
+# hour is resolved by at least RESOLVING_FALSE_ACCEPTS / X hours of negatives.
+RESOLVING_FALSE_ACCEPTS = 3.0
+
+
 @dataclasses.dataclass(frozen=True)
 class StreamEvaluation:
     """What :func:`evaluate_stream` measured and chose.
 
     Args:
-        report: false-reject rate and false accepts per hour at every threshold.
+        report: false-reject rate and false accepts per hour at every threshold, on the evaluated audio.
         settings: the chosen threshold with the smoothing and refractory period it was measured with.
         chosen_index: index of the chosen threshold in ``report.thresholds``.
-        target_met: whether a threshold stayed within the target (otherwise the highest one is chosen).
+        target_met: whether a threshold stayed within the target on the audio that chose it (otherwise
+            the highest one is chosen).
         positives: the keyword clip folder; negatives: the files of audio without keywords.
         skipped: files that could not be decoded, or class folders that are not keywords of the model.
+        chosen_on: ``"validation"`` when the threshold was chosen on other audio
+            (``validation_report``), ``"evaluated audio"`` when on the evaluated audio itself (its figures
+            at the threshold are then optimistic).
+        validation_report: the report on the validation audio that chose the threshold, when given.
+        validation_positives, validation_negatives: that audio.
+        warnings: what makes the figures unreliable (negative audio too short to resolve the target).
     """
 
     report: KeywordDetectionReport
@@ -50,28 +63,55 @@ class StreamEvaluation:
     positives: Path
     negatives: tuple[Path, ...]
     skipped: tuple[SkippedFile, ...] = ()
+    chosen_on: str = "evaluated audio"
+    validation_report: KeywordDetectionReport | None = None
+    validation_positives: Path | None = None
+    validation_negatives: tuple[Path, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        validation = None
+        if self.validation_report is not None:
+            validation = {
+                **self.validation_report.to_dict(),
+                "chosen": self.validation_report.point(self.chosen_index),
+                "positives": str(self.validation_positives),
+                "negatives": [str(path) for path in self.validation_negatives],
+            }
         return {
             **self.report.to_dict(),
             "chosen": self.report.point(self.chosen_index),
             "keyword_false_reject_rates": self.report.keyword_false_reject_rates(self.chosen_index),
             "target_fa_per_hour": self.settings.target_fa_per_hour,
             "target_met": self.target_met,
+            "threshold_chosen_on": self.chosen_on,
+            "validation": validation,
             "settings": self.settings.to_dict(),
             "positives": str(self.positives),
             "negatives": [str(path) for path in self.negatives],
             "skipped": [item.to_dict() for item in self.skipped],
+            "warnings": list(self.warnings),
         }
 
     def to_text(self) -> str:
-        text = self.report.to_text(self.chosen_index)
+        lines = [self.report.to_text(self.chosen_index)]
+        if self.chosen_on == "validation":
+            lines.append(
+                f"threshold chosen on the validation audio ({self.validation_positives}, "
+                f"{self.validation_report.negative_hours:.3f} h without keywords)"
+            )
+        else:
+            lines.append(
+                "threshold chosen on this same audio: the figures at it are optimistic (choose it on other "
+                "audio with --validation-positives and --validation-negatives)"
+            )
         if not self.target_met:
-            text += (
-                f"\nno threshold reaches {self.settings.target_fa_per_hour:g} false accepts per hour; "
+            lines.append(
+                f"no threshold reaches {self.settings.target_fa_per_hour:g} false accepts per hour; "
                 "chose the highest"
             )
-        return text
+        lines += [f"warning: {warning}" for warning in self.warnings]
+        return "\n".join(lines)
 
     def save(
         self, model_dir: str | os.PathLike | None, *, out_dir: str | os.PathLike | None = None
@@ -101,12 +141,23 @@ class StreamEvaluation:
         return written
 
 
+@dataclasses.dataclass(frozen=True)
+class _Measured:
+    """One pass of a detector over keyword clips and negative audio."""
+
+    report: KeywordDetectionReport
+    negatives: tuple[Path, ...]
+    skipped: list[SkippedFile]
+
+
 def evaluate_stream(
     detector: KeywordDetector,
     *,
     positives: str | os.PathLike,
     negatives: str | os.PathLike | Sequence[str | os.PathLike],
     target_fa_per_hour: float = 1.0,
+    validation_positives: str | os.PathLike | None = None,
+    validation_negatives: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     thresholds: Sequence[float] | None = None,
     settings: DetectionSettings | None = None,
     padding_seconds: float = 1.0,
@@ -125,13 +176,19 @@ def evaluate_stream(
     background excerpts, so their length does not bound the memory.
 
     Smoothing and refractory period come from ``settings`` (default: the detector's); the threshold with
-    the fewest false rejects within ``target_fa_per_hour`` is chosen (the highest threshold when none is).
+    the fewest false rejects within ``target_fa_per_hour`` is chosen (the highest threshold when none is),
+    on the validation audio when given (``validation_positives`` and ``validation_negatives``, measured the
+    same way), else on the evaluated audio itself, whose figures at the threshold are then optimistic. A
+    warning is recorded (and logged) when negative audio is shorter than
+    ``RESOLVING_FALSE_ACCEPTS / target_fa_per_hour`` hours: too short to tell the target from chance.
 
     Args:
         detector: the detector (see :meth:`KeywordDetector.from_path`).
         positives: folder of keyword clips, one sub-folder per keyword.
         negatives: audio without keywords.
         target_fa_per_hour: false accepts per hour the chosen threshold may make.
+        validation_positives, validation_negatives: other audio to choose the threshold on (both or
+            neither).
         thresholds: increasing thresholds to measure (default 0.01 .. 0.99 by 0.01, 0.995, 0.999).
         settings: smoothing and refractory period to measure with.
         padding_seconds: background before and after each keyword clip.
@@ -142,14 +199,112 @@ def evaluate_stream(
         A :class:`StreamEvaluation`; call :meth:`StreamEvaluation.save` to store the chosen settings.
 
     Example:
-        >>> evaluation = evaluate_stream(detector, positives="kws/test", negatives="noise/")
+        >>> evaluation = evaluate_stream(
+        ...     detector, positives="kws/test", negatives="speech/test",
+        ...     validation_positives="kws/validation", validation_negatives="speech/validation",
+        ... )
         >>> evaluation.save("runs/yes_no")  # streaming.json, streaming_det.png, streaming_report.json
     """
     settings = settings or detector.settings
     thresholds = np.asarray(DEFAULT_THRESHOLDS if thresholds is None else thresholds, dtype=np.float64)
     if padding_seconds < 0:
         raise ConfigError(f"padding_seconds must be >= 0, received {padding_seconds!r}.")
-    clips, labels, skipped = _load_positives(Path(positives), detector)
+    if (validation_positives is None) != (validation_negatives is None):
+        raise ConfigError(
+            "Give both validation_positives and validation_negatives (keyword clips and audio without "
+            "keywords to choose the threshold on), or neither."
+        )
+    if not target_fa_per_hour >= 0:
+        raise ConfigError(f"target_fa_per_hour must be >= 0, received {target_fa_per_hour!r}.")
+    measure = functools.partial(
+        _measure,
+        detector,
+        thresholds=thresholds,
+        settings=settings,
+        padding_seconds=padding_seconds,
+        snr_db=snr_db,
+        seed=seed,
+    )
+    validation = None
+    if validation_positives is not None:
+        validation = measure(Path(validation_positives), validation_negatives)
+    evaluated = measure(Path(positives), negatives)
+    choosing = (validation or evaluated).report
+    measured_audio = [("evaluated", evaluated), *([("validation", validation)] if validation else [])]
+    warnings = [
+        _resolution_warning(audio.report, target_fa_per_hour, what)
+        for what, audio in measured_audio
+        if audio.report.negative_hours * target_fa_per_hour < RESOLVING_FALSE_ACCEPTS
+    ]
+    for warning in warnings:
+        logger.warning("%s", warning)
+    index = choosing.threshold_index(target_fa_per_hour)
+    target_met = index is not None
+    if index is None:
+        index = len(thresholds) - 1
+        logger.warning(
+            "No threshold keeps false accepts within %g per hour (%.2f per hour at %.3f); chose %.3f.",
+            target_fa_per_hour,
+            choosing.false_accepts_per_hour[index],
+            thresholds[index],
+            thresholds[index],
+        )
+    chosen = choosing.point(index)
+    measured = {
+        "false_reject_rate": chosen["false_reject_rate"],
+        "false_accepts_per_hour": chosen["false_accepts_per_hour"],
+        "stride_seconds": detector.stride_seconds,
+        "num_positives": choosing.num_positives,
+        "negative_hours": choosing.negative_hours,
+        "padding_seconds": padding_seconds,
+        "snr_db": snr_db,
+        "chosen_on": "validation" if validation else "evaluated audio",
+    }
+    return StreamEvaluation(
+        report=evaluated.report,
+        settings=settings.replace(
+            threshold=chosen["threshold"], target_fa_per_hour=target_fa_per_hour, measured=measured
+        ),
+        chosen_index=index,
+        target_met=target_met,
+        positives=Path(positives),
+        negatives=evaluated.negatives,
+        skipped=tuple(evaluated.skipped + (validation.skipped if validation else [])),
+        chosen_on="validation" if validation else "evaluated audio",
+        validation_report=validation.report if validation else None,
+        validation_positives=None if validation_positives is None else Path(validation_positives),
+        validation_negatives=validation.negatives if validation else (),
+        warnings=tuple(warnings),
+    )
+
+
+def _resolution_warning(report: KeywordDetectionReport, target_fa_per_hour: float, what: str) -> str:
+    needed = (
+        f"at least {RESOLVING_FALSE_ACCEPTS / target_fa_per_hour:.1f} h"
+        if target_fa_per_hour > 0
+        else "a target above 0 (no length of audio shows a rate of 0)"
+    )
+    return (
+        f"the {what} negative audio lasts {report.negative_hours:.2f} h: too short to resolve "
+        f"{target_fa_per_hour:g} false accepts per hour (one false accept is already "
+        f"{1 / report.negative_hours:.2f} per hour); give {needed} of audio without keywords"
+    )
+
+
+def _measure(
+    detector: KeywordDetector,
+    positives: Path,
+    negatives: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    thresholds: np.ndarray,
+    settings: DetectionSettings,
+    padding_seconds: float,
+    snr_db: float,
+    seed: int,
+) -> _Measured:
+    """Detections of the keyword clips of ``positives`` in background, and false accepts on ``negatives``,
+    at every threshold (see :func:`evaluate_stream`)."""
+    clips, labels, skipped = _load_positives(positives, detector)
     smoothing = detector.smoothing_windows(settings)
     refractory = detector.refractory_windows(settings)
 
@@ -193,38 +348,7 @@ def evaluate_stream(
     report = KeywordDetectionReport(
         thresholds, detected, false_accepts, negative_seconds=negative_seconds, positive_labels=labels
     )
-    index = report.threshold_index(target_fa_per_hour)
-    target_met = index is not None
-    if index is None:
-        index = len(thresholds) - 1
-        logger.warning(
-            "No threshold keeps false accepts within %g per hour (%.2f per hour at %.3f); chose %.3f.",
-            target_fa_per_hour,
-            report.false_accepts_per_hour[index],
-            thresholds[index],
-            thresholds[index],
-        )
-    chosen = report.point(index)
-    measured = {
-        "false_reject_rate": chosen["false_reject_rate"],
-        "false_accepts_per_hour": chosen["false_accepts_per_hour"],
-        "stride_seconds": detector.stride_seconds,
-        "num_positives": report.num_positives,
-        "negative_hours": report.negative_hours,
-        "padding_seconds": padding_seconds,
-        "snr_db": snr_db,
-    }
-    return StreamEvaluation(
-        report=report,
-        settings=settings.replace(
-            threshold=chosen["threshold"], target_fa_per_hour=target_fa_per_hour, measured=measured
-        ),
-        chosen_index=index,
-        target_met=target_met,
-        positives=Path(positives),
-        negatives=tuple(lengths),
-        skipped=tuple(skipped),
-    )
+    return _Measured(report=report, negatives=tuple(lengths), skipped=skipped)
 
 
 def _negative_files(negatives) -> list[Path]:
