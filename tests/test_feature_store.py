@@ -230,3 +230,21 @@ def test_dataset_pipeline_does_not_grow_with_the_store(tmp_path):
 
     small, large = graph_bytes(10), graph_bytes(400)
     assert abs(large - small) < 64
+
+
+def test_a_seed_variable_gives_each_iteration_the_order_of_its_value(tmp_path):
+    import tensorflow as tf
+
+    store = write_store(tmp_path / "store", make_records(20), shard_examples=6)
+    seed = tf.Variable(7, dtype=tf.int64)
+    dataset = store.dataset(labels=["no", "yes"], batch_size=5, shuffle_buffer=8, seed=seed)
+
+    def order(batches):
+        return [int(value) for batch in batches for value in batch[0].numpy()[:, 0, 0]]
+
+    first = order(dataset)
+    seed.assign(8)
+    second = order(dataset)
+    assert first != second
+    assert first == order(store.dataset(labels=["no", "yes"], batch_size=5, shuffle_buffer=8, seed=7))
+    assert second == order(store.dataset(labels=["no", "yes"], batch_size=5, shuffle_buffer=8, seed=8))

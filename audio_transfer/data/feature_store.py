@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -368,7 +369,7 @@ class FeatureStore:
         labels: Sequence[str],
         batch_size: int,
         shuffle_buffer: int = 10_000,
-        seed: int | tf.Tensor = 0,
+        seed: int | tf.Variable = 0,
         keys: Collection[str] | None = None,
         class_weights: bool = True,
         source_weights: Mapping[str, float] | None = None,
@@ -379,8 +380,9 @@ class FeatureStore:
 
         Shards are read interleaved (in a seeded order when shuffling), filtered to ``keys``, shuffled in a
         buffer of ``shuffle_buffer`` examples and batched; memory depends on the buffer and the batch, not
-        on the number of examples. The same ``seed`` gives the same order; ``seed`` may be a scalar int64
-        tensor (e.g. read from an epoch variable) so that one pipeline gives each epoch its own order.
+        on the number of examples. The same ``seed`` gives the same order; ``seed`` may be an int64
+        ``tf.Variable``, read each time an iteration starts, so that one pipeline gives each epoch its own
+        order (a trainer advances it every epoch).
 
         Args:
             labels: class names; ``label_index`` is the position of an example's label in it.
@@ -417,17 +419,6 @@ class FeatureStore:
         )
         key_table = None if keys is None else _lookup(dict.fromkeys(keys, 1), tf.int32, 0)
         shuffle = shuffle_buffer > 1
-        files = tf.data.Dataset.from_tensor_slices(
-            [str(self.path / shard.file) for shard in self.readable_shards]
-        )
-        if shuffle:
-            files = files.shuffle(len(self.readable_shards), seed=seed)
-        records = files.interleave(
-            tf.data.TFRecordDataset,
-            cycle_length=min(_INTERLEAVED_SHARDS, len(self.readable_shards)) if shuffle else 1,
-            num_parallel_calls=tf.data.AUTOTUNE if shuffle else None,
-            deterministic=deterministic if shuffle else None,
-        )
         shape = self.identity.shape
         spec = {name: tf.io.FixedLenFeature([], tf.string) for name in ("key", "label", "source", "frames")}
 
@@ -440,15 +431,36 @@ class FeatureStore:
             weight = weight_table.lookup(tf.strings.join([label, source], separator="\0"))
             return features, label_table.lookup(label), weight
 
-        examples = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-        if key_table is not None:
-            examples = examples.filter(lambda key, *_: key_table.lookup(key) > 0)
-        if shuffle:
-            examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            examples = examples.repeat()
-        examples = examples.map(arrays, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-        return examples.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
+        def pipeline(seed):
+            files = tf.data.Dataset.from_tensor_slices(
+                [str(self.path / shard.file) for shard in self.readable_shards]
+            )
+            if shuffle:
+                files = files.shuffle(len(self.readable_shards), seed=seed)
+            records = files.interleave(
+                tf.data.TFRecordDataset,
+                cycle_length=min(_INTERLEAVED_SHARDS, len(self.readable_shards)) if shuffle else 1,
+                num_parallel_calls=tf.data.AUTOTUNE if shuffle else None,
+                deterministic=deterministic if shuffle else None,
+            )
+            examples = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            if key_table is not None:
+                examples = examples.filter(lambda key, *_: key_table.lookup(key) > 0)
+            if shuffle:
+                examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            if repeat:
+                examples = examples.repeat()
+            examples = examples.map(arrays, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            return examples.batch(batch_size, drop_remainder=repeat)
+
+        if isinstance(seed, tf.Variable):  # read afresh each time an iteration starts
+            batches = tf.data.Dataset.range(1).flat_map(lambda _: pipeline(seed.value()))
+        else:
+            batches = pipeline(seed)
+        if not repeat:  # the count is known from the sidecars: Keras sees the epoch's length
+            count = math.ceil(len(selected) / batch_size)
+            batches = batches.apply(tf.data.experimental.assert_cardinality(count))
+        return batches.prefetch(tf.data.AUTOTUNE)
 
     def arrays(
         self, *, keys: Collection[str] | None = None, labels: Sequence[str]
