@@ -234,7 +234,7 @@ class Trainer:
         """Train stage 1 on frame embeddings streamed from a feature store, in bounded memory.
 
         Each epoch reads the examples of ``keys`` (clean clips and their augmented copies) through
-        :meth:`FeatureStore.dataset`: shards interleaved, a shuffle buffer of :data:`STORE_SHUFFLE_BUFFER`
+        :meth:`FeatureStore.dataset`: shards interleaved, shuffled in blocks of :data:`STORE_SHUFFLE_BUFFER`
         examples, inverse-class-frequency weights, full batches of ``config.batch_size``, at least
         ``config.min_steps_per_epoch`` steps. Epoch ``e``'s order depends only on the seed and ``e``, so a
         resumed fit ends as an uninterrupted one. Validation reads ``validation_keys`` in store order. A
