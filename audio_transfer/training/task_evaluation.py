@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from audio_transfer.data import FeatureStore
+from audio_transfer.embedding import check_store_for
 from audio_transfer.errors import ConfigError
 from audio_transfer.evaluation import (
     ClassificationReport,
@@ -70,12 +71,13 @@ def evaluate_store(
     Args:
         task: a classifier whose base made the store (with the task's context), unchanged since.
         store: the embeddings and their labels.
-        keys: the examples to report on (e.g. the validation keys); ``None``: all.
+        keys: the examples to report on (e.g. the validation keys); ``None``: every clean clip (augmented
+            copies left out).
         batch_size: clips per forward pass of the head.
 
     Raises:
         ConfigError: the task is not a classifier (a verifier's report needs its clips).
-        StoreError: the store holds labels the task does not have.
+        StoreError: the store was made with another base or context, or holds labels the task lacks.
 
     Example:
         >>> store = FeatureStore.open("store")  # doctest: +SKIP
@@ -86,6 +88,9 @@ def evaluate_store(
             f"{type(task).__name__} reports {task.evaluation}, which needs its clips: evaluate it on the "
             "audio folder instead of a feature store."
         )
+    check_store_for(task, store)
+    if keys is None:
+        keys = [example.key for example in store.examples() if example.source == "clean"]
     labels = list(task.labels)
     head = task.head_model()
     probabilities, true = [], []

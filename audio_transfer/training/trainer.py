@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from audio_transfer.data import FeatureStore
 from audio_transfer.data.decoded_clips import label_indices
-from audio_transfer.embedding import store_identity
-from audio_transfer.errors import ConfigError, InputShapeError, StoreError
+from audio_transfer.embedding import check_store_for
+from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.tasks import Task, TrainingObjective
 from audio_transfer.training.embedding_cache import EmbeddingCache
 from audio_transfer.training.epoch_checkpoint import EpochCheckpoint, ResumableEarlyStopping
@@ -264,7 +264,7 @@ class Trainer:
             >>> trainer.fit_store(store, labels=spotter.labels, keys=train_keys)  # doctest: +SKIP
         """
         config = self.config
-        self._check_store(store)
+        check_store_for(self.task, store)
         keys = set(keys)
         examples = [example for example in store.examples() if example.key in keys]
         y = label_indices([example.label for example in examples], labels)
@@ -406,22 +406,6 @@ class Trainer:
         return (
             tf.data.Dataset.from_tensor_slices(parts).batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
         )
-
-    def _check_store(self, store: FeatureStore) -> None:
-        """StoreError listing how ``store`` differs from the embeddings of this task's base and context."""
-        expected = store_identity(
-            self.task.base,
-            base_name=store.identity.base,
-            sample_rate=self.task.sample_rate,
-            clip_seconds=store.identity.clip_seconds,
-            context_seconds=self.task.context_seconds,
-        )
-        if store.identity != expected:
-            raise StoreError(
-                f"The feature store {store.path} does not hold this task's embeddings "
-                f"({'; '.join(store.identity.mismatches(expected))}). Make the store with the task's base "
-                "and context, or train with the base it was made with."
-            )
 
     def _store_validation(
         self, store: FeatureStore, labels: Sequence[str], keys: Collection[str]

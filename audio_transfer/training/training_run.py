@@ -37,7 +37,7 @@ from audio_transfer.data import (
     load_splits,
     raise_if_too_many_failures,
 )
-from audio_transfer.embedding import example_key, store_identity, write_examples
+from audio_transfer.embedding import check_store_for, example_key, store_identity, write_examples
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError, StoreError
 from audio_transfer.evaluation import ClassificationReport, VerificationReport
 from audio_transfer.tasks import Task, task_class
@@ -332,8 +332,8 @@ def _train(
     prefix = "validation/" if config.val_data_dir is not None else ""
     validation_keys = [prefix + example_key(example) for example in validation_examples]
     if given_store is not None:
-        store = FeatureStore.open(config.data_dir, expect=identity)
-        made = 0
+        check_store_for(task, given_store)
+        store, made = given_store, 0
     else:
         store, made = _folder_store(
             config, identity, base, train_examples, validation_examples, validation_keys, augment, work_dir
