@@ -252,3 +252,10 @@ def test_a_seed_variable_gives_each_iteration_the_order_of_its_value(tmp_path):
     assert first != second
     assert first == order(store.dataset(labels=["no", "yes"], batch_size=5, shuffle_buffer=8, seed=7))
     assert second == order(store.dataset(labels=["no", "yes"], batch_size=5, shuffle_buffer=8, seed=8))
+
+
+def test_an_augmented_copy_names_its_clip_even_with_hashes_in_file_names():
+    from audio_transfer.data import StoreExample
+
+    assert StoreExample("yes/a#1.wav#augment12", "yes", None, "augmented", "s").clip_key == "yes/a#1.wav"
+    assert StoreExample("yes/a#1.wav", "yes", None, "clean", "s").clip_key == "yes/a#1.wav"

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+
+# The suffix of an augmented copy's key: ``<clip key>#augment<k>``.
+_AUGMENT_SUFFIX = re.compile(r"#augment\d+$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +28,7 @@ class StoreExample:
     shard: str
 
     @property
-    def split_key(self) -> str:
-        """What splits hash: the speaker id when known, else the key without its ``#augment`` suffix (an
-        augmented copy lands in its clip's split)."""
-        return self.speaker or self.key.split("#", 1)[0]
+    def clip_key(self) -> str:
+        """The key of the clip this example was made from: its own key, without the ``#augment<k>`` suffix
+        of an augmented copy (a copy goes wherever its clip goes)."""
+        return _AUGMENT_SUFFIX.sub("", self.key)

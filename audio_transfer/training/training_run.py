@@ -293,8 +293,8 @@ def _train(
     config: TrainConfig,
     *,
     verbose: int,
+    work_dir: Path,
     checkpoint_dir: Path | None = None,
-    work_dir: Path | None = None,
 ) -> TrainingRun:
     """:func:`train_run` without a run folder; ``checkpoint_dir`` as :class:`Trainer` takes it; the
     feature store of a folder's clips is made in ``work_dir`` (kept there by an interruption, for a resumed
@@ -353,14 +353,15 @@ def _train(
         len(data.skipped) + len(train_examples) + len(validation_examples),
         config.max_failure_fraction,
     )
-    stored = {example.key for example in store.examples()}
-    in_train = set(train_keys)
-    train_stored = {key for key in stored if key.split("#", 1)[0] in in_train}
-    validation_stored = [key for key in validation_keys if key in stored]
+    stored = store.examples()
+    in_train, in_store = set(train_keys), {example.key for example in stored}
+    train_stored = {example.key for example in stored if example.clip_key in in_train}
+    train_clean = [example.key for example in stored if example.key in in_train]
+    validation_stored = [key for key in validation_keys if key in in_store]
     logger.info(
         "Training %s on %d clips of %d classes (%d validation clips) with base %s.",
         config.task,
-        sum("#" not in key for key in train_stored),
+        len(train_clean),
         len(labels),
         len(validation_stored),
         config.base,
@@ -403,15 +404,17 @@ def _train(
     if alternative is not None:
         task = _better_task(task, alternative, validation, *untrained)
     evaluation = validation or train
+    if evaluation is None and task.evaluation != "classification":  # a verifier's report needs its clips
+        evaluation = decode(train_examples)
     evaluation_split = "validation" if validation_stored else "train"
     if evaluation is not None:
         report = evaluate_task(task, evaluation.waveforms, evaluation.labels)
         num_evaluation_clips = len(evaluation.waveforms)
     else:  # the frozen base's embeddings are in the store: the head alone reports, a chunk at a time
-        keys = validation_stored or sorted(key for key in train_stored if "#" not in key)
+        keys = validation_stored or train_clean
         report = evaluate_store(task, store, keys=keys)
         num_evaluation_clips = len(keys)
-    if given_store is None and config.cache_dir is None and work_dir is not None:
+    if given_store is None and config.cache_dir is None:
         shutil.rmtree(work_dir, ignore_errors=True)
     run = TrainingRun(
         task=task,
@@ -439,7 +442,7 @@ def _folder_store(
     validation_examples: list[AudioExample],
     validation_keys: list[str],
     augment,
-    work_dir: Path | None,
+    work_dir: Path,
 ) -> tuple[FeatureStore, int]:
     """The feature store of a folder's training clips (with ``config.augment_copies`` augmented copies)
     and validation clips: under ``config.cache_dir`` (or ``work_dir``), named by a digest of the identity,
