@@ -38,6 +38,8 @@ def test_identity_follows_the_base_and_settings(base):
         f"base_digest: store {base_digest(other)!r}, expected {identity.base_digest!r}"
     ]
     assert base_digest(tiny_base(seed=0)) == identity.base_digest  # a second instance: same weights
+    base.set_trainable(False)  # freezing (as training does) changes no embedding
+    assert base_digest(base) == identity.base_digest
     assert identity_of(base, clip_seconds=1.0).shape != identity.shape
 
 

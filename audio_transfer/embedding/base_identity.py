@@ -13,11 +13,15 @@ from audio_transfer.data.decoded_clips import clip_samples_for
 from audio_transfer.errors import StoreError
 from audio_transfer.tasks import Task
 
+# Config entries of a base that do not change its embeddings.
+_UNSHAPING_CONFIG = ("name", "trainable")
+
 
 def base_digest(base: AudioBase) -> str:
     """SHA-256 of the base's class, configuration and floating-point weights: it changes when anything that
     shapes the embeddings changes (a fine-tuned base gives another digest); the layer's name (Keras numbers
-    a second instance ``name_1``) and integer variables (counters) are left out.
+    a second instance ``name_1``), whether it is trainable (training freezes and unfreezes it) and integer
+    variables (counters) are left out.
 
     Example:
         >>> base_digest(load_base("speech_embedding"))[:8]  # doctest: +SKIP
@@ -25,7 +29,7 @@ def base_digest(base: AudioBase) -> str:
     """
     digest = hashlib.sha256()
     digest.update(type(base).__qualname__.encode())
-    config = {key: value for key, value in base.get_config().items() if key != "name"}
+    config = {key: value for key, value in base.get_config().items() if key not in _UNSHAPING_CONFIG}
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     for weight in base.weights:
         if "float" in str(weight.dtype):
