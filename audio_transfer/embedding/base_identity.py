@@ -10,6 +10,7 @@ import numpy as np
 from audio_transfer.bases import AudioBase
 from audio_transfer.data import FeatureStore, StoreIdentity
 from audio_transfer.data.decoded_clips import clip_samples_for
+from audio_transfer.embedding.store_embedder import embed_waveforms
 from audio_transfer.errors import StoreError
 from audio_transfer.tasks import Task
 
@@ -51,7 +52,8 @@ def store_identity(
         context_seconds: silence at each end.
 
     Returns:
-        an ``"embeddings"`` identity of shape ``(windows, embedding_dim)``.
+        an ``"embeddings"`` identity of shape ``(windows, embedding_dim)``, as the base gives for a silent
+        clip of that length (one forward pass: a hub model's frames are what it returns, not a formula's).
 
     Example:
         >>> store_identity(base, base_name="speech_embedding", sample_rate=16000, clip_seconds=1.0,
@@ -67,7 +69,9 @@ def store_identity(
         sample_rate=int(sample_rate),
         clip_seconds=float(clip_seconds),
         context_seconds=float(context_seconds),
-        shape=(base.num_windows(samples + 2 * context_samples), base.embedding_dim),
+        shape=embed_waveforms(
+            base, np.zeros((1, samples), np.float32), context_samples=context_samples
+        ).shape[1:],
     )
 
 
