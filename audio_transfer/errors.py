@@ -44,3 +44,8 @@ class OutputError(AudioTransferError, OSError):
 
 class ExportOutputError(ExportError, OutputError):
     """An export's output path cannot be written; an ``ExportError`` and an ``OutputError``."""
+
+
+class StoreError(DatasetError):
+    """A feature store cannot be used as given: incomplete (no manifest), empty, of another layout version,
+    made with another base or settings than expected, or with a shard missing or damaged."""

@@ -1,0 +1,559 @@
+"""A folder of TFRecord shards holding one array per example (frame embeddings or waveforms), streamed by
+``tf.data`` so that training reads any number of examples in bounded memory.
+
+Format: TFRecord shards of ``tf.train.Example``. ``tf.data`` reads them natively (``TFRecordDataset``,
+``interleave``) and Apache Beam writes and reads them natively (``apache_beam.io.tfrecordio``) with no extra
+dependency; ArrayRecord would add a package, and its random access is not needed for shuffled streaming.
+
+A store ``STORE/`` holds:
+
+- ``shard-IIIII-of-NNNNN.tfrecord``: the records, each shard written atomically (temporary file + rename);
+- ``shard-IIIII-of-NNNNN.json``: the shard's sidecar, written right after it: per record, in record order,
+  its key, label, speaker and source, plus the shard's count, size, SHA-256 and the files skipped while
+  making it;
+- ``manifest.json``: written last, atomically, from the sidecars (:func:`finish_store`): the layout
+  version, the :class:`StoreIdentity`, the counts per label and source, the shards and the skipped files.
+  A folder without it is an incomplete store.
+
+A record's features: ``key``, ``label``, ``speaker`` (``""`` when unknown), ``source`` (bytes), ``frames``
+(float32 little-endian, row-major) and ``shape`` (int64 list).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from audio_transfer.atomic_files import atomic_file, write_json
+from audio_transfer.data.shard_info import ShardInfo
+from audio_transfer.data.skipped_file import SkippedFile
+from audio_transfer.data.store_example import StoreExample
+from audio_transfer.data.store_identity import StoreIdentity
+from audio_transfer.data.store_record import StoreRecord
+from audio_transfer.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+LAYOUT = "audio_transfer.feature_store/1"
+MANIFEST_NAME = "manifest.json"
+
+# Shards read at once while streaming a store for training.
+_INTERLEAVED_SHARDS = 8
+_HASH_CHUNK_BYTES = 1 << 20
+
+
+def encode_record(record: StoreRecord) -> bytes:
+    """``record`` as a serialized ``tf.train.Example`` (see the module docstring for its features)."""
+    features = np.ascontiguousarray(record.features, dtype="<f4")
+
+    def text(value: str) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
+
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "key": text(record.key),
+                "label": text(record.label),
+                "speaker": text(record.speaker or ""),
+                "source": text(record.source),
+                "frames": tf.train.Feature(bytes_list=tf.train.BytesList(value=[features.tobytes()])),
+                "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=list(features.shape))),
+            }
+        )
+    )
+    return example.SerializeToString()
+
+
+def decode_record(data: bytes) -> StoreRecord:
+    """The :class:`StoreRecord` that :func:`encode_record` serialized, with NumPy features."""
+    feature = tf.train.Example.FromString(data).features.feature
+
+    def text(name: str) -> str:
+        return feature[name].bytes_list.value[0].decode("utf-8")
+
+    shape = tuple(feature["shape"].int64_list.value)
+    frames = np.frombuffer(feature["frames"].bytes_list.value[0], dtype="<f4").reshape(shape)
+    return StoreRecord(
+        key=text("key"),
+        label=text("label"),
+        speaker=text("speaker") or None,
+        source=text("source"),
+        features=frames.astype(np.float32),
+    )
+
+
+def shard_name(index: int, num_shards: int) -> str:
+    """File name of shard ``index`` of ``num_shards``, e.g. ``shard-00003-of-00016.tfrecord``."""
+    if not 0 <= index < num_shards:
+        raise StoreError(f"A shard index is in [0, {num_shards}), received {index}.")
+    return f"shard-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+def shard_of(key: str, num_shards: int) -> int:
+    """The shard an example with ``key`` goes to: SHA-256 of the key modulo ``num_shards``; the same key
+    always goes to the same shard."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % num_shards
+
+
+def sidecar_path(shard_path: str | os.PathLike) -> Path:
+    """The sidecar index beside a shard file (same name, ``.json``)."""
+    return Path(shard_path).with_suffix(".json")
+
+
+def write_shard(
+    store_dir: str | os.PathLike,
+    *,
+    index: int,
+    num_shards: int,
+    records: Iterable[StoreRecord],
+    skipped: Sequence[SkippedFile] = (),
+) -> ShardInfo:
+    """Write ``records``, in the order given, as shard ``index`` of ``num_shards`` in the local folder
+    ``store_dir``, then its sidecar; each file is written to a temporary beside it and renamed.
+
+    Args:
+        store_dir: the store's folder (it must exist).
+        index, num_shards: which shard this is.
+        records: the shard's records; consumed once, one at a time.
+        skipped: files left out while making this shard (listed in the manifest).
+
+    Returns:
+        the shard's :class:`ShardInfo`.
+
+    Example:
+        >>> write_shard(store, index=0, num_shards=1, records=records)  # doctest: +SKIP
+    """
+    shard = _ShardFile(Path(store_dir) / shard_name(index, num_shards))
+    try:
+        for record in records:
+            shard.write(record)
+    except BaseException:
+        shard.abandon()
+        raise
+    return shard.close(skipped)
+
+
+def shard_is_complete(store_dir: str | os.PathLike, *, index: int, num_shards: int) -> bool:
+    """Whether shard ``index`` of ``num_shards`` and its sidecar are there and the shard's SHA-256 is the
+    sidecar's (a shard a killed writer left half-written is not)."""
+    path = Path(store_dir) / shard_name(index, num_shards)
+    try:
+        sidecar = _read_json(sidecar_path(path))
+        return path.stat().st_size == sidecar["bytes"] and _sha256(path) == sidecar["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def finish_store(store_dir: str | os.PathLike, *, identity: StoreIdentity, num_shards: int) -> FeatureStore:
+    """Assemble ``manifest.json`` from the sidecars of the ``num_shards`` shards and write it, last.
+
+    Raises:
+        StoreError: a shard or sidecar is missing (naming the files), or the shards hold no example.
+    """
+    store_dir = Path(store_dir)
+    names = [shard_name(index, num_shards) for index in range(num_shards)]
+    missing = [
+        path.name
+        for name in names
+        for path in (store_dir / name, sidecar_path(store_dir / name))
+        if not path.is_file()
+    ]
+    if missing:
+        raise StoreError(
+            f"Cannot finish the store {store_dir}: {len(missing)} shard file(s) are missing: "
+            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}. Write those shards again "
+            "(re-run the job that makes the store), then finish it."
+        )
+    labels: Counter[str] = Counter()
+    sources: Counter[str] = Counter()
+    shards, skipped = [], []
+    for name in names:
+        sidecar = _read_json(sidecar_path(store_dir / name))
+        labels.update(record["label"] for record in sidecar["records"])
+        sources.update(record["source"] for record in sidecar["records"])
+        shards.append(ShardInfo(name, sidecar["examples"], sidecar["bytes"], sidecar["sha256"]).to_dict())
+        skipped.extend(sidecar["skipped"])
+    num_examples = sum(shard["examples"] for shard in shards)
+    if not num_examples:
+        listing = "; ".join(f"{item['path']}: {item['reason']}" for item in skipped[:5])
+        raise StoreError(
+            f"The store {store_dir} would hold no example"
+            + (f" (every file was skipped: {listing})" if skipped else "")
+            + ". Give it a dataset with audio files that decode."
+        )
+    manifest = {
+        "layout": LAYOUT,
+        "identity": identity.to_dict(),
+        "num_examples": num_examples,
+        "labels": dict(sorted(labels.items())),
+        "sources": dict(sorted(sources.items())),
+        "shards": shards,
+        "skipped": skipped,
+    }
+    write_json(store_dir / MANIFEST_NAME, manifest, name="manifest")
+    return FeatureStore.open(store_dir)
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder holding a feature store's ``manifest.json`` (complete or not usable)."""
+    return (Path(path) / MANIFEST_NAME).is_file()
+
+
+class FeatureStore:
+    """A finished feature store, read in bounded memory: metadata from its sidecars, arrays streamed.
+
+    Open one with :meth:`open`. Its examples' metadata (:meth:`examples`) lives in memory; the arrays are
+    read only by the ``tf.data`` pipeline of :meth:`dataset`, a bounded shuffle buffer at a time.
+
+    Attributes:
+        path: the store's folder.
+        identity: what it holds (:class:`StoreIdentity`).
+        num_examples: examples in the whole store (readable shards or not).
+        labels, sources: examples per label and per source.
+        shards: every shard of the manifest.
+        readable_shards: the shards present with the manifest's size (all of them unless opened with
+            ``missing_ok=True``).
+        skipped: files left out while making the store.
+
+    Example:
+        >>> store = FeatureStore.open("store", expect=identity)  # doctest: +SKIP
+        >>> batches = store.dataset(labels=sorted(store.labels), batch_size=64)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        identity: StoreIdentity,
+        num_examples: int,
+        labels: dict[str, int],
+        sources: dict[str, int],
+        shards: list[ShardInfo],
+        readable_shards: list[ShardInfo],
+        skipped: list[SkippedFile],
+    ) -> None:
+        self.path = path
+        self.identity = identity
+        self.num_examples = num_examples
+        self.labels = labels
+        self.sources = sources
+        self.shards = shards
+        self.readable_shards = readable_shards
+        self.skipped = skipped
+        self._examples: list[StoreExample] | None = None
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike,
+        *,
+        expect: StoreIdentity | None = None,
+        verify: bool = False,
+        missing_ok: bool = False,
+    ) -> FeatureStore:
+        """Open the store in ``path`` after checking its manifest, identity and shards.
+
+        Args:
+            path: the store's folder.
+            expect: the identity the caller needs; every mismatching field is listed in the error.
+            verify: also check each shard's SHA-256 (reads every shard once), not just its size.
+            missing_ok: open with the shards that are readable (see :attr:`readable_shards`) instead of
+                refusing a store with a shard missing or damaged.
+
+        Raises:
+            StoreError: no manifest (an incomplete store, or not a store), an empty store, a manifest of
+                another layout version, an identity other than ``expect``, or a shard missing or damaged.
+        """
+        path = Path(path)
+        manifest_path = path / MANIFEST_NAME
+        if not manifest_path.is_file():
+            what = (
+                "does not exist"
+                if not path.exists()
+                else "is empty"
+                if path.is_dir() and not any(path.iterdir())
+                else "has no manifest.json: it is not a feature store, or an incomplete one whose writing "
+                "did not finish"
+            )
+            raise StoreError(
+                f"The feature store {path} {what}. Make it (again) with `audio-transfer embed` or "
+                "embedding.embed_to_store, and pass the folder it wrote."
+            )
+        manifest = _read_json(manifest_path)
+        if manifest.get("layout") != LAYOUT:
+            raise StoreError(
+                f"The feature store {path} has layout {manifest.get('layout')!r}, not {LAYOUT!r}: it was "
+                "written by another version of audio_transfer. Make it again with this version."
+            )
+        identity = StoreIdentity.from_dict(manifest["identity"])
+        if expect is not None and identity != expect:
+            listing = "; ".join(identity.mismatches(expect))
+            raise StoreError(
+                f"The feature store {path} was made with other settings than this run uses ({listing}). "
+                f"Re-run `audio-transfer embed` with --base {expect.base or '...'}, --sample-rate "
+                f"{expect.sample_rate} and --clip-seconds {expect.clip_seconds:g} for this task, or train "
+                "with the base and settings the store was made with."
+            )
+        if not manifest["num_examples"]:
+            raise StoreError(
+                f"The feature store {path} is empty (0 examples); make it from audio that decodes."
+            )
+        shards = [ShardInfo(**shard) for shard in manifest["shards"]]
+        damaged = {shard.file: reason for shard in shards if (reason := _shard_problem(path, shard, verify))}
+        readable = [shard for shard in shards if shard.file not in damaged]
+        if damaged and not missing_ok:
+            listing = "; ".join(f"{name}: {reason}" for name, reason in damaged.items())
+            raise StoreError(
+                f"The feature store {path} has {len(damaged)} of {len(shards)} shard(s) unusable "
+                f"({listing}). "
+                "Make those shards again (re-run the job that made the store), or read the other "
+                f"{len(readable)} with FeatureStore.open(..., missing_ok=True)."
+            )
+        for name, reason in damaged.items():
+            logger.warning("Leaving out shard %s of %s: %s", name, path, reason)
+        return cls(
+            path,
+            identity=identity,
+            num_examples=int(manifest["num_examples"]),
+            labels=dict(manifest["labels"]),
+            sources=dict(manifest["sources"]),
+            shards=shards,
+            readable_shards=readable,
+            skipped=[SkippedFile(**item) for item in manifest["skipped"]],
+        )
+
+    def examples(self) -> list[StoreExample]:
+        """Every example of the readable shards (metadata only), shard by shard in record order."""
+        if self._examples is None:
+            self._examples = [
+                StoreExample(record["key"], record["label"], record["speaker"], record["source"], shard.file)
+                for shard in self.readable_shards
+                for record in _read_json(sidecar_path(self.path / shard.file))["records"]
+            ]
+        return self._examples
+
+    def sample_weights(
+        self,
+        examples: Sequence[StoreExample],
+        *,
+        class_weights: bool = True,
+        source_weights: Mapping[str, float] | None = None,
+    ) -> dict[tuple[str, str], float]:
+        """Weight of an example by ``(label, source)``: inverse class frequency (classes present in
+        ``examples``) times its source's weight (1 when not in ``source_weights``), normalized to mean 1
+        over ``examples``."""
+        counts = Counter(example.label for example in examples)
+        pairs = Counter((example.label, example.source) for example in examples)
+        raw = {
+            (label, source): (len(examples) / (len(counts) * counts[label]) if class_weights else 1.0)
+            * (source_weights or {}).get(source, 1.0)
+            for label, source in pairs
+        }
+        mean = sum(raw[pair] * count for pair, count in pairs.items()) / max(len(examples), 1)
+        return {pair: weight / mean for pair, weight in raw.items()} if mean > 0 else raw
+
+    def dataset(
+        self,
+        *,
+        labels: Sequence[str],
+        batch_size: int,
+        shuffle_buffer: int = 10_000,
+        seed: int | tf.Tensor = 0,
+        keys: Collection[str] | None = None,
+        class_weights: bool = True,
+        source_weights: Mapping[str, float] | None = None,
+        repeat: bool = False,
+        deterministic: bool = True,
+    ) -> tf.data.Dataset:
+        """Batches ``(features, label_index, sample_weight)`` streamed from the readable shards.
+
+        Shards are read interleaved (in a seeded order when shuffling), filtered to ``keys``, shuffled in a
+        buffer of ``shuffle_buffer`` examples and batched; memory depends on the buffer and the batch, not
+        on the number of examples. The same ``seed`` gives the same order; ``seed`` may be a scalar int64
+        tensor (e.g. read from an epoch variable) so that one pipeline gives each epoch its own order.
+
+        Args:
+            labels: class names; ``label_index`` is the position of an example's label in it.
+            batch_size: examples per batch (with ``repeat`` every batch is full).
+            shuffle_buffer: examples shuffled at once; 0 or 1 reads the store in its order (shard by shard,
+                record order), for evaluation.
+            seed: order of shards and examples.
+            keys: read only the examples with these keys (e.g. one split); ``None`` reads all.
+            class_weights: weight examples by inverse class frequency (else 1).
+            source_weights: weight per source (``{"augmented": 0.5}``); missing sources weigh 1.
+            repeat: repeat forever, reshuffling each pass (take the steps you need).
+            deterministic: keep the interleaved order deterministic.
+
+        Returns:
+            a ``tf.data.Dataset`` of float32 ``(batch, *identity.shape)``, int32 ``(batch,)`` and float32
+            ``(batch,)``.
+
+        Raises:
+            StoreError: an example's label is not in ``labels``, or no example is left to read.
+        """
+        selected = [example for example in self.examples() if keys is None or example.key in keys]
+        if not selected:
+            raise StoreError(f"No example of the feature store {self.path} is left to read (keys filter).")
+        unknown = sorted({example.label for example in selected} - set(labels))
+        if unknown:
+            raise StoreError(
+                f"The feature store {self.path} has labels {unknown} that are not in labels={list(labels)}. "
+                "Train with the store's labels (FeatureStore.labels) or filter those examples out with keys."
+            )
+        weights = self.sample_weights(selected, class_weights=class_weights, source_weights=source_weights)
+        label_table = _lookup({label: index for index, label in enumerate(labels)}, tf.int32, -1)
+        weight_table = _lookup(
+            {f"{lab}\0{src}": weight for (lab, src), weight in weights.items()}, tf.float32, 0
+        )
+        key_table = None if keys is None else _lookup(dict.fromkeys(keys, 1), tf.int32, 0)
+        shuffle = shuffle_buffer > 1
+        files = tf.data.Dataset.from_tensor_slices(
+            [str(self.path / shard.file) for shard in self.readable_shards]
+        )
+        if shuffle:
+            files = files.shuffle(len(self.readable_shards), seed=seed)
+        records = files.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(_INTERLEAVED_SHARDS, len(self.readable_shards)) if shuffle else 1,
+            num_parallel_calls=tf.data.AUTOTUNE if shuffle else None,
+            deterministic=deterministic if shuffle else None,
+        )
+        shape = self.identity.shape
+        spec = {name: tf.io.FixedLenFeature([], tf.string) for name in ("key", "label", "source", "frames")}
+
+        def parse(data):
+            parsed = tf.io.parse_single_example(data, spec)
+            return parsed["key"], parsed["label"], parsed["source"], parsed["frames"]
+
+        def arrays(key, label, source, frames):
+            features = tf.reshape(tf.io.decode_raw(frames, tf.float32, little_endian=True), shape)
+            weight = weight_table.lookup(tf.strings.join([label, source], separator="\0"))
+            return features, label_table.lookup(label), weight
+
+        examples = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        if key_table is not None:
+            examples = examples.filter(lambda key, *_: key_table.lookup(key) > 0)
+        if shuffle:
+            examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            examples = examples.repeat()
+        examples = examples.map(arrays, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        return examples.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
+
+    def arrays(
+        self, *, keys: Collection[str] | None = None, labels: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every example (of ``keys``) in memory, in store order: float32 ``(n, *shape)`` and int32 ``(n,)``
+        label indices. Memory grows with the examples; for small stores and full-batch fits only."""
+        features, indices = [], []
+        for batch, label, _ in self.dataset(
+            labels=labels, batch_size=1024, shuffle_buffer=0, keys=keys
+        ).as_numpy_iterator():
+            features.append(batch)
+            indices.append(label)
+        return np.concatenate(features), np.concatenate(indices)
+
+
+class _ShardFile:
+    """A shard being written record by record to a temporary beside it; :meth:`close` renames it into place
+    and writes its sidecar. Holds the records' metadata, never their arrays."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stack = contextlib.ExitStack()
+        temporary = self._stack.enter_context(atomic_file(path))
+        self._writer = tf.io.TFRecordWriter(str(temporary))
+        self.records: list[dict[str, Any]] = []
+        self.bytes = 0
+
+    def write(self, record: StoreRecord) -> None:
+        data = encode_record(record)
+        self._writer.write(data)
+        self.bytes += len(data)
+        self.records.append(
+            {"key": record.key, "label": record.label, "speaker": record.speaker, "source": record.source}
+        )
+
+    def close(self, skipped: Sequence[SkippedFile] = ()) -> ShardInfo:
+        self._writer.close()
+        self._stack.close()  # renames the temporary onto the shard
+        info = ShardInfo(self.path.name, len(self.records), self.path.stat().st_size, _sha256(self.path))
+        sidecar = {
+            "examples": info.examples,
+            "bytes": info.bytes,
+            "sha256": info.sha256,
+            "records": self.records,
+            "skipped": [item.to_dict() for item in skipped],
+        }
+        write_json(sidecar_path(self.path), sidecar, name="sidecar")
+        return info
+
+    def abandon(self) -> None:
+        """Drop the temporary; nothing is renamed."""
+        self._writer.close()
+        self._stack.__exit__(StoreError, StoreError("abandoned"), None)
+
+
+def _lookup(mapping: Mapping[str, Any], dtype: tf.DType, default: Any) -> tf.lookup.StaticHashTable:
+    keys = list(mapping) or [""]
+    values = list(mapping.values()) or [default]
+    initializer = tf.lookup.KeyValueTensorInitializer(
+        tf.constant(keys, tf.string), tf.constant(values, dtype)
+    )
+    return tf.lookup.StaticHashTable(initializer, default_value=tf.constant(default, dtype))
+
+
+def _shard_problem(store_dir: Path, shard: ShardInfo, verify: bool) -> str | None:
+    """Why a shard cannot be read, or None."""
+    path = store_dir / shard.file
+    if not path.is_file():
+        return "missing"
+    size = path.stat().st_size
+    if size != shard.bytes:
+        return f"{size} bytes instead of {shard.bytes} (truncated or overwritten)"
+    if not sidecar_path(path).is_file():
+        return f"its sidecar {sidecar_path(path).name} is missing"
+    if verify and _sha256(path) != shard.sha256:
+        return "its SHA-256 differs from the manifest's (damaged)"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(_HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise StoreError(f"Cannot read {path}: {error}. Make the store again.") from error
+
+
+__all__ = [
+    "LAYOUT",
+    "MANIFEST_NAME",
+    "FeatureStore",
+    "decode_record",
+    "encode_record",
+    "finish_store",
+    "is_store",
+    "shard_is_complete",
+    "shard_name",
+    "shard_of",
+    "sidecar_path",
+    "write_shard",
+]
