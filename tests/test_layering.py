@@ -28,6 +28,7 @@ LAYERS = {
     "heads": 5,
     "tasks": 6,
     "evaluation": 7,
+    "embedding": 7,
     "training": 8,
     "export": 9,
     "streaming": 10,
