@@ -200,7 +200,9 @@ def test_cli_passes_options_after_the_double_dash_to_beam_and_refuses_them_elsew
 def test_real_base_matches_the_in_process_embedder(speech_commands_dir, tmp_path):
     """speech_embedding through Beam equals the in-process embedder on real clips, compared by key."""
     from audio_transfer.bases import load_base
-    from audio_transfer.embedding.store_embedder import embed_folder
+    from audio_transfer.data import load_labelled_audio
+    from audio_transfer.embedding.base_identity import store_identity
+    from audio_transfer.embedding.store_embedder import embed_to_store
 
     data = tmp_path / "data"
     for word in ("yes", "no"):
@@ -210,9 +212,14 @@ def test_real_base_matches_the_in_process_embedder(speech_commands_dir, tmp_path
     beam_store = run_embed_pipeline(
         data=data, base="speech_embedding", out=tmp_path / "beam", direct_num_workers=2, num_shards=2
     )
-    local_store = embed_folder(data=data, base="speech_embedding", out=tmp_path / "local")
-    assert beam_store.identity == local_store.identity
-    load_base("speech_embedding")  # both paths loaded the same weights (the digest above says so too)
+    base = load_base("speech_embedding")
+    identity = store_identity(
+        base, base_name="speech_embedding", sample_rate=16000, clip_seconds=1.0, context_seconds=0.35
+    )
+    local_store = embed_to_store(
+        tmp_path / "local", load_labelled_audio(data).examples, base=base, identity=identity
+    )
+    assert beam_store.identity == local_store.identity == identity
     local = {record.key: record.features for record in _all_records(local_store)}
     beam = {record.key: record.features for record in _all_records(beam_store)}
     assert sorted(local) == sorted(beam) and len(beam) == 10

@@ -98,7 +98,12 @@ class EmbedBatch(beam.DoFn):
 
     def process(self, batch: Sequence[tuple[int, Any, np.ndarray]]) -> Iterable[tuple[int, StoreRecord]]:
         waveforms = np.stack([clip for _, _, clip in batch])
-        features = self.embed(self.base, waveforms, context_samples=self.context_samples)
+        # oneDNN runs a batch of one clip through other kernels than larger batches (float32 differences of
+        # about 1e-6 relative); a lone clip runs beside a copy of itself, so that every clip's features are
+        # those of a batch, whatever batches Beam made.
+        if len(waveforms) == 1:
+            waveforms = np.concatenate([waveforms, waveforms])
+        features = self.embed(self.base, waveforms, context_samples=self.context_samples)[: len(batch)]
         for (shard, example, _), frames in zip(batch, features, strict=True):
             yield shard, StoreRecord(example.key, example.label, example.speaker, self.source, frames)
 

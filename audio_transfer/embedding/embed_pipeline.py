@@ -40,14 +40,15 @@ from audio_transfer.atomic_files import writable_folder
 from audio_transfer.audio import AUDIO_EXTENSIONS
 from audio_transfer.bases import load_base
 from audio_transfer.bases.audio_base import AudioBase
-from audio_transfer.checks import is_positive_int
+from audio_transfer.checks import is_number, is_positive_int
 from audio_transfer.data import SkippedFile, is_manifest, load_labelled_audio, parse_speaker
 from audio_transfer.data.decoded_clips import clip_samples_for
 from audio_transfer.data.feature_store import MANIFEST_NAME, FeatureStore, shard_is_complete, shard_of
 from audio_transfer.data.store_identity import StoreIdentity
-from audio_transfer.embedding.base_identity import base_identity, embed_lengths
+from audio_transfer.embedding.base_identity import store_identity
 from audio_transfer.embedding.store_embedder import embed_waveforms
 from audio_transfer.errors import ConfigError, DatasetError, DependencyError
+from audio_transfer.tasks import task_class
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ logger = logging.getLogger(__name__)
 # speech_embedding is a few MiB, small enough for one worker to sort and write.
 DEFAULT_SHARD_EXAMPLES = 2048
 DEFAULT_BATCH_SIZE = 64
+# Clip length of a task that measures it from its training files (kws): Speech Commands' 1 s clips.
+DEFAULT_CLIP_SECONDS = 1.0
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 
 
@@ -184,7 +187,8 @@ def build_embed_pipeline(
     )
     records = (
         decoded.clips
-        | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=batch_size)
+        # Full batches of `batch_size` (each bundle's last one shorter).
+        | "Batch" >> beam.BatchElements(min_batch_size=batch_size, max_batch_size=batch_size)
         | "Embed"
         >> beam.ParDo(
             transforms.EmbedBatch(
@@ -257,7 +261,7 @@ def run_embed_pipeline(
         DependencyError: Apache Beam is not installed.
         DatasetError: no audio in ``data``.
         StoreError: ``out`` holds a finished store of another base, sample rate or clip length.
-        ConfigError: a setting is out of range.
+        ConfigError: a setting is out of range, or ``out`` is a URL (gs://...) rather than a folder.
 
     Example:
         >>> store = run_embed_pipeline(  # doctest: +SKIP
@@ -274,13 +278,20 @@ def run_embed_pipeline(
     if num_shards is not None and not is_positive_int(num_shards):
         raise ConfigError(f"num_shards must be a positive integer, received {num_shards!r}.")
     out = os.fspath(out)
+    if "://" in out:
+        raise ConfigError(
+            f"--out {out!r}: the store is written to a local folder, or one every worker mounts (NFS, "
+            "gcsfuse); writing it through a Beam file system URL is not supported yet."
+        )
     make_base = functools.partial(load_base, base) if isinstance(base, str) else base
     clip_seconds, context_seconds = embed_lengths(
         task=task, clip_seconds=clip_seconds, context_seconds=context_seconds
     )
-    identity = base_identity(
-        make_base(),
-        name=base if isinstance(base, str) else f"{base.__module__}.{base.__qualname__}",
+    launcher_base = make_base()
+    identity = store_identity(
+        launcher_base,
+        base_name=base if isinstance(base, str) else f"{base.__module__}.{base.__qualname__}",
+        sample_rate=launcher_base.sample_rate,
         clip_seconds=clip_seconds,
         context_seconds=context_seconds,
     )
@@ -326,6 +337,32 @@ def run_embed_pipeline(
             batch_size=batch_size,
         )
     return FeatureStore.open(out, expect=identity)
+
+
+def embed_lengths(
+    *, task: str, clip_seconds: float | None = None, context_seconds: float | None = None
+) -> tuple[float, float]:
+    """``(clip_seconds, context_seconds)`` of a store for ``task``: those given, else the task's defaults
+    (the ``default_clip_seconds`` and ``default_context_seconds`` its training uses; a task that measures its
+    clip length from the training files gets :data:`DEFAULT_CLIP_SECONDS`).
+
+    Raises:
+        ConfigError: an unknown task, or a length that is not a positive number (context: in [0, 10] s).
+
+    Example:
+        >>> embed_lengths(task="kws")
+        (1.0, 0.35)
+    """
+    cls = task_class(task)
+    clip = clip_seconds if clip_seconds is not None else cls.default_clip_seconds or DEFAULT_CLIP_SECONDS
+    context = cls.default_context_seconds if context_seconds is None else context_seconds
+    if not (is_number(clip) and clip > 0):
+        raise ConfigError(f"clip_seconds (--clip-seconds) must be a positive number, received {clip!r}.")
+    if not (is_number(context) and 0 <= context <= 10):
+        raise ConfigError(
+            f"context_seconds (--context-seconds) must be between 0 and 10, received {context!r}."
+        )
+    return float(clip), float(context)
 
 
 def _check_existing_store(out: str, identity: StoreIdentity) -> None:
