@@ -1,0 +1,24 @@
+"""Embedding datasets into feature stores: a frozen base's frame embeddings of every clip, written once
+and streamed by training (see :mod:`audio_transfer.data.feature_store`).
+
+Public API: :func:`store_identity` (the :class:`~audio_transfer.data.StoreIdentity` a base and settings
+give), :func:`embed_waveforms` (one batch of waveforms to embeddings, no I/O), :func:`example_key`,
+:func:`write_examples` and :func:`embed_to_store` (examples decoded in bounded chunks into a store).
+"""
+
+from audio_transfer.embedding.base_identity import base_digest, store_identity
+from audio_transfer.embedding.store_embedder import (
+    embed_to_store,
+    embed_waveforms,
+    example_key,
+    write_examples,
+)
+
+__all__ = [
+    "base_digest",
+    "embed_to_store",
+    "embed_waveforms",
+    "example_key",
+    "store_identity",
+    "write_examples",
+]
