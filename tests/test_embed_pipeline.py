@@ -145,10 +145,8 @@ def test_rerun_after_losing_a_shard_rewrites_only_it_and_the_same_bytes(
 
 def test_glob_lists_keys_below_the_fixed_folder_and_labels_by_folder(dataset):
     examples, skipped = list_examples(f"{dataset}/*/*.wav")
-    assert [example.key for example in examples][:2] == [
-        "_background_noise_/noise_0.wav",
-        "_background_noise_/noise_1.wav",
-    ]
+    assert sorted({example.label for example in examples}) == ["no", "up", "yes"]  # no _background_noise_
+    assert len(examples) == 13
     yes = [example for example in examples if example.label == "yes"]
     assert yes[0].key == "yes/broken_nohash_0.wav"
     assert yes[1].speaker == "spk00" and yes[1].path == os.fspath(dataset / "yes" / "spk00_nohash_0.wav")

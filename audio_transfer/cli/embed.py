@@ -73,13 +73,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="DirectRunner: worker processes (default: one)",
+        help="DirectRunner: workers, e.g. the number of cores (default: one)",
     )
     parser.add_argument(
         "--direct-running-mode",
-        choices=("multi_processing", "multi_threading", "in_memory"),
-        default="multi_processing",
-        help="DirectRunner: how its workers run (default: multi_processing)",
+        choices=("multi_threading", "multi_processing", "in_memory"),
+        default="multi_threading",
+        help="DirectRunner: how its workers run (default: multi_threading, faster on one machine than "
+        "processes that each start TensorFlow: benchmarks/RESULTS.md)",
     )
     # Filled by cli.main with what follows `--`: Beam pipeline options.
     parser.set_defaults(pass_through=[])

@@ -41,7 +41,7 @@ from audio_transfer.audio import AUDIO_EXTENSIONS
 from audio_transfer.bases import load_base
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.checks import is_number, is_positive_int
-from audio_transfer.data import SkippedFile, is_manifest, load_labelled_audio, parse_speaker
+from audio_transfer.data import NOISE_LABEL, SkippedFile, is_manifest, load_labelled_audio, parse_speaker
 from audio_transfer.data.decoded_clips import clip_samples_for
 from audio_transfer.data.feature_store import MANIFEST_NAME, FeatureStore, shard_is_complete, shard_of
 from audio_transfer.data.store_identity import StoreIdentity
@@ -115,8 +115,8 @@ def list_examples(data: str | os.PathLike) -> tuple[list[_Example], list[Skipped
 
 
 def _glob_inputs(pattern: str) -> list[_Example]:
-    """The audio files a Beam file-system glob matches: the key is the path
-    below the glob's fixed folder, the label the file's folder name."""
+    """The audio files a Beam file-system glob matches, but those of ``_background_noise_`` folders (noise,
+    never a class): the key is the path below the glob's fixed folder, the label the file's folder name."""
     from apache_beam.io.filesystems import FileSystems
 
     wildcard = _GLOB_CHARACTERS.search(pattern)
@@ -130,7 +130,12 @@ def _glob_inputs(pattern: str) -> list[_Example]:
         matched = FileSystems.match([pattern])[0].metadata_list
     except Exception as error:  # Beam raises BeamIOError, ValueError or a file system's own errors
         raise DatasetError(f"Could not list {pattern!r}: {error}") from None
-    audio = sorted(item.path for item in matched if item.path.lower().endswith(AUDIO_EXTENSIONS))
+    audio = sorted(
+        item.path
+        for item in matched
+        if item.path.lower().endswith(AUDIO_EXTENSIONS)
+        and posixpath.basename(posixpath.dirname(item.path)) != NOISE_LABEL
+    )
     if not audio:
         raise DatasetError(
             f"{pattern!r} matches no audio files ({', '.join(AUDIO_EXTENSIONS)}); a glob names the files, "
@@ -230,7 +235,7 @@ def run_embed_pipeline(
     batch_size: int = DEFAULT_BATCH_SIZE,
     runner: str = "DirectRunner",
     direct_num_workers: int | None = None,
-    direct_running_mode: str = "multi_processing",
+    direct_running_mode: str = "multi_threading",
     beam_args: Sequence[str] = (),
 ) -> FeatureStore:
     """Embed every clip of ``data`` with the frozen ``base`` into the feature store ``out``, as a Beam
@@ -251,7 +256,9 @@ def run_embed_pipeline(
         batch_size: most clips per forward pass.
         runner: the Beam runner: ``DirectRunner``, ``DataflowRunner``, ``FlinkRunner``...
         direct_num_workers: DirectRunner workers (``None``: Beam's default, one).
-        direct_running_mode: the DirectRunner's ``in_memory``, ``multi_threading`` or ``multi_processing``.
+        direct_running_mode: the DirectRunner's ``multi_threading`` (its workers share this process's
+            TensorFlow, which releases the GIL while it computes), ``multi_processing`` (each worker process
+            starts TensorFlow and loads the base: slower on one machine) or ``in_memory``.
         beam_args: more Beam pipeline options, ``["--project=p", "--region=r", "--temp_location=gs://t"]``.
 
     Returns:
@@ -283,10 +290,12 @@ def run_embed_pipeline(
             f"--out {out!r}: the store is written to a local folder, or one every worker mounts (NFS, "
             "gcsfuse); writing it through a Beam file system URL is not supported yet."
         )
-    make_base = functools.partial(load_base, base) if isinstance(base, str) else base
     clip_seconds, context_seconds = embed_lengths(
         task=task, clip_seconds=clip_seconds, context_seconds=context_seconds
     )
+    examples, skipped = list_examples(data)
+    writable_folder(out)
+    make_base = functools.partial(load_base, base) if isinstance(base, str) else base
     launcher_base = make_base()
     identity = store_identity(
         launcher_base,
@@ -295,8 +304,6 @@ def run_embed_pipeline(
         clip_seconds=clip_seconds,
         context_seconds=context_seconds,
     )
-    examples, skipped = list_examples(data)
-    writable_folder(out)
     if num_shards is None:
         num_shards = max(1, math.ceil(len(examples) / DEFAULT_SHARD_EXAMPLES))
     _check_existing_store(out, identity)
