@@ -213,8 +213,11 @@ def test_dataset_shuffles_filters_and_weights(tmp_path):
 
 def test_dataset_repeats_with_full_batches_and_refuses_unknown_labels(tmp_path):
     store = write_store(tmp_path / "store", make_records(10))
-    batches = list(store.dataset(labels=["no", "yes"], batch_size=4, repeat=True).take(5))
+    batches = list(store.dataset(labels=["no", "yes"], batch_size=4, shuffle_buffer=10, repeat=True).take(5))
     assert all(batch[0].shape == (4, *SHAPE) for batch in batches)
+    order = np.concatenate([batch[0].numpy()[:, 0, 0] for batch in batches])
+    assert sorted(order[:10]) == sorted(order[10:]) == list(range(10))  # each pass: every example once
+    assert list(order[:10]) != list(order[10:])  # in a new order
     with pytest.raises(StoreError, match="'yes'"):
         store.dataset(labels=["no"], batch_size=4)
 
@@ -230,3 +233,22 @@ def test_dataset_pipeline_does_not_grow_with_the_store(tmp_path):
 
     small, large = graph_bytes(10), graph_bytes(400)
     assert abs(large - small) < 64
+
+
+def test_a_seed_variable_gives_each_iteration_the_order_of_its_value(tmp_path):
+    import tensorflow as tf
+
+    tf.random.set_seed(0)  # a global seed of 0 must not matter (Dataset.shuffle refuses a tensor seed then)
+    store = write_store(tmp_path / "store", make_records(20), shard_examples=6)
+    seed = tf.Variable(7, dtype=tf.int64)
+    dataset = store.dataset(labels=["no", "yes"], batch_size=5, shuffle_buffer=8, seed=seed)
+
+    def order(batches):
+        return [int(value) for batch in batches for value in batch[0].numpy()[:, 0, 0]]
+
+    first = order(dataset)
+    seed.assign(8)
+    second = order(dataset)
+    assert first != second
+    assert first == order(store.dataset(labels=["no", "yes"], batch_size=5, shuffle_buffer=8, seed=7))
+    assert second == order(store.dataset(labels=["no", "yes"], batch_size=5, shuffle_buffer=8, seed=8))

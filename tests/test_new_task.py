@@ -99,10 +99,21 @@ def test_the_new_task_trains_with_its_own_defaults(trained):
     assert trained.evaluation_split == "validation" and trained.result.history[-1]["stage"] == "head"
 
 
+def validation_clips(run):
+    """The run's validation clips, decoded (the run reported on their stored embeddings)."""
+    config = run.config
+    return decode_examples(
+        run.examples("validation"), sample_rate=config.sample_rate, clip_seconds=config.clip_seconds
+    )
+
+
 def test_the_new_task_evaluates_like_a_built_in_classifier(trained, workspace):
-    clips = trained.evaluation
+    clips = validation_clips(trained)
     report = evaluate_task(trained.task, clips.waveforms, clips.labels)
     assert isinstance(report, ClassificationReport) and report.labels == ("high", "low", "mid")
+    # The run's report, from the stored embeddings through the head, is the report on the clips.
+    assert trained.evaluation is None and trained.num_evaluation_clips == len(clips.waveforms)
+    np.testing.assert_allclose(report.confusion_matrix, trained.report.confusion_matrix)
     code, data = _cli("evaluate", str(workspace / "run"), "--data", str(workspace / "tones"))
     assert code == 0, data
     assert data["num_examples"] == 30 and 0.0 <= data["accuracy"] <= 1.0
@@ -119,7 +130,7 @@ def test_the_run_folder_records_the_splits_and_loads_back(trained, workspace):
     assert len(loaded.examples("train")) + len(loaded.examples("validation")) == 30
     held_out = {e.relative_path for e in loaded.examples("validation")}
     assert held_out.isdisjoint(e.relative_path for e in loaded.examples("train"))
-    waveforms = trained.evaluation.waveforms
+    waveforms = validation_clips(trained).waveforms
     np.testing.assert_allclose(
         loaded.task.predict_waveforms(waveforms), trained.task.predict_waveforms(waveforms), atol=1e-6
     )

@@ -78,8 +78,11 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(
         rtol=1e-5,
     )
     assert resumed.result.best_epochs == uninterrupted.result.best_epochs
-    for kept, reference in zip(resumed.task.get_weights(), uninterrupted.task.get_weights(), strict=True):
-        np.testing.assert_allclose(kept, reference, atol=1e-5)
+    for kept, reference in zip(resumed.task.weights, uninterrupted.task.weights, strict=True):
+        if "float" in str(kept.dtype):  # the tiny base's int counter counts clips embedded, which differ:
+            np.testing.assert_allclose(kept.numpy(), reference.numpy(), atol=1e-5)
+    # the resumed run reuses the feature store the interrupted one made instead of embedding again
+    assert (resumed.result.cache_hits, resumed.result.cache_misses) == (uninterrupted.result.cache_misses, 0)
     assert (out / "model.keras").is_file() and not (out / CHECKPOINT_DIR).exists()
     assert sorted(item.name for item in tmp_path.iterdir()) == [".run.lock", "run"]
 

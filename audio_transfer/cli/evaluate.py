@@ -37,7 +37,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="RUN_DIR_OR_MODEL",
         help="run folder, .keras file, exported .tflite classifier, or base name",
     )
-    parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="labelled folder or manifest")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="labelled folder or manifest, or (classifiers) a feature store of the run's base embeddings",
+    )
     parser.add_argument(
         "--task",
         choices=("classification", "speaker-verification"),
@@ -87,10 +93,21 @@ def run(args: argparse.Namespace) -> CommandResult:
 
 def _classification(args: argparse.Namespace, trained):
     from audio_transfer.cli._tasks import classifier_run, skipped_dicts
-    from audio_transfer.data import decode_examples, load_labelled_audio
+    from audio_transfer.data import FeatureStore, decode_examples, is_store, load_labelled_audio
     from audio_transfer.errors import DatasetError
-    from audio_transfer.training import classification_report
+    from audio_transfer.training import classification_report, evaluate_store
 
+    if is_store(args.data):
+        if _is_tflite(args.model):
+            raise ConfigError(
+                f"{args.data} is a feature store of a base's embeddings; a .tflite classifier runs on audio. "
+                "Give the run folder, or a folder of audio."
+            )
+        trained = classifier_run(args.model, trained)
+        store = FeatureStore.open(args.data)
+        report = evaluate_store(trained.task, store)
+        extra = {"model": str(args.model), "data": str(args.data), "skipped": skipped_dicts(store.skipped)}
+        return report, extra
     if _is_tflite(args.model):
         model, config = _exported_classifier(Path(args.model))
     else:

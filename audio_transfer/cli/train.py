@@ -27,12 +27,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "Train a small head on a pretrained base (embeddings computed once and cached), optionally "
             "fine-tune the base's top blocks, and write RUN_DIR/model.keras, labels.txt, config.yaml, "
             "metrics.json, report.txt and history.csv. DATA_DIR has one sub-folder of audio per class (per "
-            "speaker for speaker tasks), or is a path,label[,speaker] manifest. Settings: defaults < "
+            "speaker for speaker tasks), is a path,label[,speaker] manifest, or is a feature store of the "
+            "base's embeddings (a folder with manifest.json; no fine-tuning then). Settings: defaults < "
             "--config file < --set KEY=VALUE < the other flags. Without --base, the task's default base "
             "trains (`audio-transfer bases` lists the tasks each base suits)."
         ),
     )
-    parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="training folder or manifest")
+    parser.add_argument(
+        "data_dir", type=Path, metavar="DATA_DIR", help="training folder, manifest or feature store"
+    )
     parser.add_argument("--task", choices=task_names(), default=None, help="what to train (default: kws)")
     parser.add_argument(
         "--base", default=None, help="base name (see `bases`), 'hub:<handle>' or a path (default: the task's)"

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -370,7 +371,7 @@ class FeatureStore:
         labels: Sequence[str],
         batch_size: int,
         shuffle_buffer: int = 10_000,
-        seed: int | tf.Tensor = 0,
+        seed: int | tf.Variable = 0,
         keys: Collection[str] | None = None,
         class_weights: bool = True,
         source_weights: Mapping[str, float] | None = None,
@@ -379,16 +380,19 @@ class FeatureStore:
     ) -> tf.data.Dataset:
         """Batches ``(features, label_index, sample_weight)`` streamed from the readable shards.
 
-        Shards are read interleaved (in a seeded order when shuffling), filtered to ``keys``, shuffled in a
-        buffer of ``shuffle_buffer`` examples and batched; memory depends on the buffer and the batch, not
-        on the number of examples. The same ``seed`` gives the same order; ``seed`` may be a scalar int64
-        tensor (e.g. read from an epoch variable) so that one pipeline gives each epoch its own order.
+        Shards are read interleaved (in a seeded order when shuffling), filtered to ``keys``, shuffled in
+        blocks of ``shuffle_buffer`` consecutive examples (write a store in a shuffled order, as
+        :func:`~audio_transfer.embedding.embed_to_store` does, so that a block mixes the classes) and
+        batched; memory depends on the block and the batch, not on the number of examples. Each pass of
+        ``repeat`` draws a new order. The same ``seed`` gives the same order; ``seed`` may be an int64
+        ``tf.Variable``, read each time an iteration starts, so that one pipeline gives each epoch its own
+        order (a trainer advances it every epoch).
 
         Args:
             labels: class names; ``label_index`` is the position of an example's label in it.
             batch_size: examples per batch (with ``repeat`` every batch is full).
-            shuffle_buffer: examples shuffled at once; 0 or 1 reads the store in its order (shard by shard,
-                record order), for evaluation.
+            shuffle_buffer: examples shuffled at once (a block); 0 or 1 reads the store in its order (shard
+                by shard, record order), for evaluation.
             seed: order of shards and examples.
             keys: read only the examples with these keys (e.g. one split); ``None`` reads all.
             class_weights: weight examples by inverse class frequency (else 1).
@@ -419,17 +423,6 @@ class FeatureStore:
         )
         key_table = None if keys is None else _lookup(dict.fromkeys(keys, 1), tf.int32, 0)
         shuffle = shuffle_buffer > 1
-        files = tf.data.Dataset.from_tensor_slices(
-            [str(self.path / shard.file) for shard in self.readable_shards]
-        )
-        if shuffle:
-            files = files.shuffle(len(self.readable_shards), seed=seed)
-        records = files.interleave(
-            tf.data.TFRecordDataset,
-            cycle_length=min(_INTERLEAVED_SHARDS, len(self.readable_shards)) if shuffle else 1,
-            num_parallel_calls=tf.data.AUTOTUNE if shuffle else None,
-            deterministic=deterministic if shuffle else None,
-        )
         shape = self.identity.shape
         spec = {name: tf.io.FixedLenFeature([], tf.string) for name in ("key", "label", "source", "frames")}
 
@@ -442,15 +435,44 @@ class FeatureStore:
             weight = weight_table.lookup(tf.strings.join([label, source], separator="\0"))
             return features, label_table.lookup(label), weight
 
-        examples = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-        if key_table is not None:
-            examples = examples.filter(lambda key, *_: key_table.lookup(key) > 0)
-        if shuffle:
-            examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            examples = examples.repeat()
+        names = tf.constant([str(self.path / shard.file) for shard in self.readable_shards])
+
+        def one_pass(index, seed):
+            """Pass ``index`` over the examples, in an order drawn from ``(seed, index)`` by stateless ops
+            (a tensor seed, unlike ``Dataset.shuffle``'s, works whatever the global seed)."""
+            files = tf.random.experimental.stateless_shuffle(names, seed=tf.stack([seed, -1 - index]))
+            records = tf.data.Dataset.from_tensor_slices(files if shuffle else names).interleave(
+                tf.data.TFRecordDataset,
+                cycle_length=min(_INTERLEAVED_SHARDS, len(self.readable_shards)) if shuffle else 1,
+                num_parallel_calls=tf.data.AUTOTUNE if shuffle else None,
+                deterministic=deterministic if shuffle else None,
+            )
+            examples = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            if key_table is not None:
+                examples = examples.filter(lambda key, *_: key_table.lookup(key) > 0)
+            if not shuffle:
+                return examples
+
+            def shuffle_block(block, rows):
+                order = tf.random.experimental.stateless_shuffle(
+                    tf.range(tf.shape(rows[0])[0]), seed=tf.stack([seed, index * 1_000_003 + block])
+                )
+                return tuple(tf.gather(part, order) for part in rows)
+
+            return examples.batch(shuffle_buffer).enumerate().map(shuffle_block).unbatch()
+
+        if isinstance(seed, tf.Variable):  # read as each pass starts: once per epoch of a trainer
+            seeds = tf.data.Dataset.counter().map(lambda _: seed.value())
+        else:
+            seeds = tf.data.Dataset.from_tensors(tf.constant(seed, tf.int64)).repeat()
+        passes = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
+        examples = tf.data.Dataset.zip(passes, seeds).flat_map(one_pass)
         examples = examples.map(arrays, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-        return examples.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
+        batches = examples.batch(batch_size, drop_remainder=repeat)
+        if not repeat:  # the count is known from the sidecars: Keras sees the epoch's length
+            count = math.ceil(len(selected) / batch_size)
+            batches = batches.apply(tf.data.experimental.assert_cardinality(count))
+        return batches.prefetch(tf.data.AUTOTUNE)
 
     def arrays(
         self, *, keys: Collection[str] | None = None, labels: Sequence[str]

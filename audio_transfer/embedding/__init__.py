@@ -2,11 +2,12 @@
 and streamed by training (see :mod:`audio_transfer.data.feature_store`).
 
 Public API: :func:`store_identity` (the :class:`~audio_transfer.data.StoreIdentity` a base and settings
-give), :func:`embed_waveforms` (one batch of waveforms to embeddings, no I/O), :func:`example_key`,
-:func:`write_examples` and :func:`embed_to_store` (examples decoded in bounded chunks into a store).
+give) with :func:`base_digest` and :func:`check_store_for`, :func:`embed_waveforms` (one batch of waveforms
+to embeddings, no I/O), :func:`example_key`, :func:`write_examples` and :func:`embed_to_store` (examples
+decoded in bounded chunks into a store).
 """
 
-from audio_transfer.embedding.base_identity import base_digest, store_identity
+from audio_transfer.embedding.base_identity import base_digest, check_store_for, store_identity
 from audio_transfer.embedding.store_embedder import (
     embed_to_store,
     embed_waveforms,
@@ -16,6 +17,7 @@ from audio_transfer.embedding.store_embedder import (
 
 __all__ = [
     "base_digest",
+    "check_store_for",
     "embed_to_store",
     "embed_waveforms",
     "example_key",

@@ -8,8 +8,10 @@ import json
 import numpy as np
 
 from audio_transfer.bases import AudioBase
-from audio_transfer.data import StoreIdentity
+from audio_transfer.data import FeatureStore, StoreIdentity
 from audio_transfer.data.decoded_clips import clip_samples_for
+from audio_transfer.errors import StoreError
+from audio_transfer.tasks import Task
 
 
 def base_digest(base: AudioBase) -> str:
@@ -63,3 +65,26 @@ def store_identity(
         context_seconds=float(context_seconds),
         shape=(base.num_windows(samples + 2 * context_samples), base.embedding_dim),
     )
+
+
+def check_store_for(task: Task, store: FeatureStore) -> None:
+    """Refuse a store that does not hold ``task``'s frozen-base embeddings (with its context) of the store's
+    clip length.
+
+    Raises:
+        StoreError: listing every field that differs (``base_digest``: another base or other weights).
+    """
+    expected = store_identity(
+        task.base,
+        base_name=store.identity.base,
+        sample_rate=task.sample_rate,
+        clip_seconds=store.identity.clip_seconds,
+        context_seconds=task.context_seconds,
+    )
+    if store.identity != expected:
+        raise StoreError(
+            f"The feature store {store.path} does not hold the embeddings of {type(task).__name__}'s base "
+            f"({'; '.join(store.identity.mismatches(expected))}). It was made with base "
+            f"{store.identity.base!r}: train with that base (--base), or make the store with this task's "
+            "base and context."
+        )

@@ -2,10 +2,11 @@
 
 Public API: :class:`TrainConfig`, :class:`Trainer`, :class:`TrainResult`, :class:`EmbeddingCache`,
 :func:`hold_out_validation`, :func:`train_run` / :func:`load_run` / :class:`TrainingRun`, :class:`RunFolder`
-with the run-folder file names, :func:`make_task`, :func:`clip_key`, and :func:`evaluate_task` (with
-:func:`classification_report`, :func:`verification_report`). What a task is (its name, defaults, objective,
-evaluation) is declared by its class; see :mod:`audio_transfer.tasks`. Everything but the configuration
-imports TensorFlow, so it is resolved on first access.
+with the run-folder file names, :func:`make_task`, :func:`clip_key`, :func:`evaluate_store` (a report from a
+feature store) and :func:`evaluate_task` (with :func:`classification_report`, :func:`verification_report`).
+What a task is (its name, defaults, objective, evaluation) is declared by its class; see
+:mod:`audio_transfer.tasks`. Everything but the configuration imports TensorFlow, so it is resolved on first
+access.
 """
 
 import importlib
@@ -34,7 +35,7 @@ _LAZY = {
         "audio_transfer.training.run_folder",
     ),
     **dict.fromkeys(
-        ("EVALUATIONS", "classification_report", "evaluate_task", "verification_report"),
+        ("EVALUATIONS", "classification_report", "evaluate_store", "evaluate_task", "verification_report"),
         "audio_transfer.training.task_evaluation",
     ),
     **dict.fromkeys(

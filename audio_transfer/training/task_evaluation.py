@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 import numpy as np
 
+from audio_transfer.data import FeatureStore
+from audio_transfer.embedding import check_store_for
 from audio_transfer.errors import ConfigError
 from audio_transfer.evaluation import (
     ClassificationReport,
@@ -56,6 +58,54 @@ def evaluate_task(task: Task, clips, labels: Sequence[str]) -> ClassificationRep
     raise ConfigError(
         f"{type(task).__name__}.evaluation is {task.evaluation!r}; it must be 'classification' or "
         "'verification'."
+    )
+
+
+def evaluate_store(
+    task: Task, store: FeatureStore, *, keys: Collection[str] | None = None, batch_size: int = 256
+) -> ClassificationReport:
+    """The classification report of ``task`` on the examples of a feature store of its frozen base's
+    embeddings: its head runs on the stored frames a batch at a time, so memory does not grow with the
+    number of clips (only one probability row per clip is kept).
+
+    Args:
+        task: a classifier whose base made the store (with the task's context), unchanged since.
+        store: the embeddings and their labels.
+        keys: the examples to report on (e.g. the validation keys); ``None``: every clean clip (augmented
+            copies left out).
+        batch_size: clips per forward pass of the head.
+
+    Raises:
+        ConfigError: the task is not a classifier (a verifier's report needs its clips).
+        StoreError: the store was made with another base or context, or holds labels the task lacks.
+
+    Example:
+        >>> store = FeatureStore.open("store")  # doctest: +SKIP
+        >>> evaluate_store(run.task, store, keys=validation_keys).accuracy  # doctest: +SKIP
+    """
+    if task.evaluation != "classification":
+        raise ConfigError(
+            f"{type(task).__name__} reports {task.evaluation}, which needs its clips: evaluate it on the "
+            "audio folder instead of a feature store."
+        )
+    check_store_for(task, store)
+    if keys is None:
+        keys = [example.key for example in store.examples() if example.source == "clean"]
+    labels = list(task.labels)
+    head = task.head_model()
+    probabilities, true = [], []
+    batches = store.dataset(
+        labels=labels, batch_size=batch_size, shuffle_buffer=0, keys=keys, class_weights=False
+    )
+    for frames, label, _ in batches:
+        probabilities.append(np.asarray(head(frames, training=False)))
+        true.append(label.numpy())
+    probabilities = np.concatenate(probabilities)
+    return classification_metrics(
+        [labels[index] for index in np.concatenate(true)],
+        probabilities.argmax(axis=-1),
+        labels=labels,
+        probabilities=probabilities,
     )
 
 

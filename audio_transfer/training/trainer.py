@@ -8,13 +8,16 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from audio_transfer.data import FeatureStore
+from audio_transfer.data.decoded_clips import label_indices
+from audio_transfer.embedding import check_store_for
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.tasks import Task, TrainingObjective
 from audio_transfer.training.embedding_cache import EmbeddingCache
@@ -23,6 +26,10 @@ from audio_transfer.training.train_config import TrainConfig
 from audio_transfer.training.train_result import TrainResult
 
 logger = logging.getLogger(__name__)
+
+# Examples a stage-1 epoch read from a feature store is shuffled in: bounds its memory whatever the store's
+# size (the store's records are written in a shuffled order, so a bounded buffer mixes the classes).
+STORE_SHUFFLE_BUFFER = 4096
 
 # Head steps per compiled call in stage 1: a step on cached embeddings is so cheap that Keras's per-step
 # Python overhead would dominate the epoch otherwise.
@@ -201,33 +208,7 @@ class Trainer:
                 history=history,
             )
 
-        if config.fine_tune_blocks:
-            self.task.base.set_trainable(config.fine_tune_blocks)
-            logger.info(
-                "Stage 2: fine-tuning the top %d of %d blocks of the base with the head on waveforms for up "
-                "to %d epochs at learning rate %g.",
-                config.fine_tune_blocks,
-                self.task.base.num_blocks,
-                config.fine_tune_epochs,
-                config.fine_tune_learning_rate,
-            )
-            model = self._objective.end_to_end_model()
-            self._compile(model, self._optimizer(optimizer, config.fine_tune_learning_rate, stage=2))
-            batches = functools.partial(
-                _ShuffledBatches, x, y, trainer=self, seed=config.seed, augment=augment
-            )
-            try:
-                best_epochs["fine_tune"] = self._run(
-                    "fine_tune",
-                    model,
-                    batches,
-                    validation=None if x_val is None else self._dataset(x_val, y_val),
-                    epochs=config.fine_tune_epochs,
-                    history=history,
-                )
-            finally:
-                self.task.base.set_trainable(False)
-
+        self._fine_tune(x, y, x_val, y_val, augment, optimizer, history, best_epochs)
         return TrainResult(
             history=history,
             best_epochs=best_epochs,
@@ -237,6 +218,153 @@ class Trainer:
             cache_hits=self.cache.hits - hits,
             cache_misses=self.cache.misses - misses,
         )
+
+    def fit_store(
+        self,
+        store: FeatureStore,
+        *,
+        labels: Sequence[str],
+        keys: Collection[str],
+        validation_keys: Collection[str] | None = None,
+        waveforms: tuple[np.ndarray, np.ndarray] | None = None,
+        validation: tuple[np.ndarray, np.ndarray] | None = None,
+        augment: Augment | None = None,
+        optimizer: keras.optimizers.Optimizer | OptimizerFactory | None = None,
+    ) -> TrainResult:
+        """Train stage 1 on frame embeddings streamed from a feature store, in bounded memory.
+
+        Each epoch reads the examples of ``keys`` (clean clips and their augmented copies) through
+        :meth:`FeatureStore.dataset`: shards interleaved, shuffled in blocks of :data:`STORE_SHUFFLE_BUFFER`
+        examples, inverse-class-frequency weights, full batches of ``config.batch_size``, at least
+        ``config.min_steps_per_epoch`` steps. Epoch ``e``'s order depends only on the seed and ``e``, so a
+        resumed fit ends as an uninterrupted one. Validation reads ``validation_keys`` in store order. A
+        head that trains full-batch (the linear head) reads its examples into memory (embeddings only).
+        Stage 2 (``config.fine_tune_blocks > 0``) trains on waveforms, so it needs them in memory:
+        ``waveforms`` and ``validation`` as :meth:`fit` takes them.
+
+        Args:
+            store: embeddings of the task's base with its context (its identity is checked).
+            labels: class names; a label's index is the class the head outputs.
+            keys: the training examples' keys, augmented copies included.
+            validation_keys: the validation examples' keys; ``None`` trains every epoch.
+            waveforms, validation: ``(waveforms, label indices)`` for stage 2 only.
+            augment, optimizer: as :meth:`fit` takes them (``augment`` for stage 2).
+
+        Returns:
+            the history of both stages; ``cache_hits`` and ``cache_misses`` are 0 (the store was made
+            before).
+
+        Raises:
+            StoreError: the store was made with another base, rate or context, or lacks a key's label.
+            ConfigError: fine-tuning without ``waveforms``.
+
+        Example:
+            >>> store = FeatureStore.open("store")  # doctest: +SKIP
+            >>> trainer = Trainer(spotter, config)  # doctest: +SKIP
+            >>> trainer.fit_store(store, labels=spotter.labels, keys=train_keys)  # doctest: +SKIP
+        """
+        config = self.config
+        check_store_for(self.task, store)
+        keys = set(keys)
+        examples = [example for example in store.examples() if example.key in keys]
+        y = label_indices([example.label for example in examples], labels)
+        validation_keys = None if validation_keys is None else set(validation_keys)
+        if config.fine_tune_blocks and waveforms is None:
+            raise ConfigError(
+                "Fine-tuning (fine_tune_blocks > 0) trains on waveforms: pass them to "
+                "fit_store(waveforms=...) or train with fine_tune_blocks=0."
+            )
+        self._objective = self.task.training_objective(y, config.to_dict())
+        self._check_labels(y, "training")
+        keras.utils.set_random_seed(config.seed)
+        history: list[dict] = []
+        best_epochs: dict[str, int] = {}
+        self.task.base.set_trainable(False)
+        clean = sum(example.source == "clean" for example in examples)
+        num_validation = 0 if validation_keys is None else len(validation_keys)
+        if self._objective.trains_full_batch:
+            frames, frame_labels = store.arrays(keys=keys, labels=labels)
+            val_frames, y_val = (
+                store.arrays(keys=validation_keys, labels=labels) if validation_keys else (None, None)
+            )
+            best_epochs["head"] = self._fit_full_batch(frames, frame_labels, val_frames, y_val, history)
+            del frames, val_frames
+        else:
+            logger.info(
+                "Stage 1: training the head on %d clips (%d clean, %d augmented) streamed from the feature "
+                "store %s for up to %d epochs.",
+                len(examples),
+                clean,
+                len(examples) - clean,
+                store.path,
+                config.epochs,
+            )
+            head = self._objective.head_model()
+            self._compile(
+                head,
+                self._optimizer(optimizer, config.learning_rate, stage=1),
+                steps_per_execution=_CACHED_STEPS_PER_EXECUTION,
+            )
+            best_epochs["head"] = self._run(
+                "head",
+                head,
+                functools.partial(
+                    _StoreBatches,
+                    store,
+                    trainer=self,
+                    labels=labels,
+                    keys=keys,
+                    count=len(examples),
+                    seed=config.seed,
+                ),
+                validation=self._store_validation(store, labels, validation_keys)
+                if validation_keys
+                else None,
+                epochs=config.epochs,
+                history=history,
+            )
+        if config.fine_tune_blocks:
+            x, y_clips = waveforms
+            x_val, y_val = validation if validation is not None else (None, None)
+            self._fine_tune(x, y_clips, x_val, y_val, augment, optimizer, history, best_epochs)
+        return TrainResult(
+            history=history,
+            best_epochs=best_epochs,
+            num_train_clips=clean,
+            num_augmented_clips=len(examples) - clean,
+            num_validation_clips=num_validation,
+            cache_hits=0,
+            cache_misses=0,
+        )
+
+    def _fine_tune(self, x, y, x_val, y_val, augment, optimizer, history: list[dict], best_epochs) -> None:
+        """Stage 2: unfreeze the base's top ``config.fine_tune_blocks`` and train end to end on waveforms."""
+        config = self.config
+        if not config.fine_tune_blocks:
+            return
+        self.task.base.set_trainable(config.fine_tune_blocks)
+        logger.info(
+            "Stage 2: fine-tuning the top %d of %d blocks of the base with the head on waveforms for up "
+            "to %d epochs at learning rate %g.",
+            config.fine_tune_blocks,
+            self.task.base.num_blocks,
+            config.fine_tune_epochs,
+            config.fine_tune_learning_rate,
+        )
+        model = self._objective.end_to_end_model()
+        self._compile(model, self._optimizer(optimizer, config.fine_tune_learning_rate, stage=2))
+        batches = functools.partial(_ShuffledBatches, x, y, trainer=self, seed=config.seed, augment=augment)
+        try:
+            best_epochs["fine_tune"] = self._run(
+                "fine_tune",
+                model,
+                batches,
+                validation=None if x_val is None else self._dataset(x_val, y_val),
+                epochs=config.fine_tune_epochs,
+                history=history,
+            )
+        finally:
+            self.task.base.set_trainable(False)
 
     def _fit_full_batch(self, frames, y, val_frames, y_val, history: list[dict]) -> int:
         """Stage 1 of a head that trains full-batch: one fit to convergence on every training clip (clean and
@@ -278,6 +406,15 @@ class Trainer:
         return (
             tf.data.Dataset.from_tensor_slices(parts).batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
         )
+
+    def _store_validation(
+        self, store: FeatureStore, labels: Sequence[str], keys: Collection[str]
+    ) -> tf.data.Dataset:
+        """Validation batches of (inputs, targets) read from ``store`` in its order."""
+        batches = store.dataset(
+            labels=labels, batch_size=self.config.batch_size, shuffle_buffer=0, keys=keys, class_weights=False
+        )
+        return batches.map(_StoreBatches.to_model(self._objective, weighted=False))
 
     def _passes(self, count: int) -> int:
         """Passes over ``count`` clips that make one stage-1 epoch of at least ``config.min_steps_per_epoch``
@@ -356,11 +493,12 @@ class Trainer:
                 logger.info("Stage %s resumes after epoch %d.", stage, first_epoch)
             callbacks.append(checkpoint)
         batches = data(first_epoch=first_epoch)
-        if isinstance(batches, _EmbeddingBatches):
+        streamed = isinstance(batches, (_EmbeddingBatches, _StoreBatches))
+        if streamed:
             callbacks.append(batches)
         with contextlib.redirect_stdout(sys.stderr):
             fitted = model.fit(
-                batches.dataset if isinstance(batches, _EmbeddingBatches) else batches,
+                batches.dataset if streamed else batches,
                 validation_data=validation,
                 epochs=epochs,
                 initial_epoch=first_epoch,
@@ -439,6 +577,58 @@ class _EmbeddingBatches(keras.callbacks.Callback):
             .map(lambda rows: tf.nest.map_structure(lambda part: tf.gather(part, rows), tensors))
             .prefetch(tf.data.AUTOTUNE)
         )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch.assign_add(1)
+
+
+class _StoreBatches(keras.callbacks.Callback):
+    """Stage 1's batches streamed from a feature store, in an order that depends only on the seed and the
+    epoch: the store's pipeline reads its seed from a variable when Keras starts iterating it for an epoch,
+    and this callback advances it at every epoch's end. Each epoch is ``passes`` passes over the examples
+    (see :class:`_ShuffledBatches`) in full batches. Pass :attr:`dataset` to ``fit`` and this object among
+    its callbacks."""
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        *,
+        trainer: Trainer,
+        labels: Sequence[str],
+        keys: Collection[str],
+        count: int,
+        seed: int,
+        first_epoch: int = 0,
+    ) -> None:
+        super().__init__()
+        config = trainer.config
+        steps = math.ceil(count * trainer._passes(count) / config.batch_size)
+        self.epoch = tf.Variable(seed * 1_000_003 + first_epoch, dtype=tf.int64, trainable=False)
+        self.dataset = (
+            store.dataset(
+                labels=labels,
+                batch_size=config.batch_size,
+                shuffle_buffer=STORE_SHUFFLE_BUFFER,
+                seed=self.epoch,
+                keys=keys,
+                class_weights=config.class_weighting,
+                repeat=True,
+            )
+            .take(steps)
+            .apply(tf.data.experimental.assert_cardinality(steps))
+            .map(self.to_model(trainer._objective, weighted=True))
+        )
+
+    @staticmethod
+    def to_model(objective: TrainingObjective, *, weighted: bool) -> Callable:
+        """``(features, label_index, weight)`` → the model's ``(inputs, targets[, weight])``."""
+        targets = tf.constant(np.asarray(objective.targets(np.arange(objective.num_classes))))
+
+        def convert(features, label, weight):
+            batch = (objective.inputs(features, label), tf.gather(targets, label))
+            return (*batch, weight) if weighted else batch
+
+        return convert
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch.assign_add(1)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import logging
 import math
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,26 +25,35 @@ from audio_transfer.bases import AudioBase, load_base
 from audio_transfer.data import (
     AudioExample,
     DecodedClips,
+    FeatureStore,
+    FeatureStoreWriter,
     LabelledAudio,
     NoiseBank,
     SkippedFile,
+    StoreIdentity,
     decode_examples,
+    is_store,
     load_labelled_audio,
     load_splits,
     raise_if_too_many_failures,
 )
-from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
+from audio_transfer.embedding import check_store_for, example_key, store_identity, write_examples
+from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError, StoreError
 from audio_transfer.evaluation import ClassificationReport, VerificationReport
 from audio_transfer.tasks import Task, task_class
 from audio_transfer.training.embedding_cache import EmbeddingCache
 from audio_transfer.training.holdout import hold_out_validation
 from audio_transfer.training.run_folder import CHECKPOINT_DIR, CONFIG_FILE, SPLITS, SPLITS_FILE, RunFolder
-from audio_transfer.training.task_evaluation import error_rate, evaluate_task
+from audio_transfer.training.task_evaluation import error_rate, evaluate_store, evaluate_task
 from audio_transfer.training.train_config import TrainConfig
 from audio_transfer.training.train_result import TrainResult
 from audio_transfer.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
+
+# The folder of a run's staging folder that holds the feature store of its clips while it trains (kept by
+# an interruption so that a resumed run reuses it; removed before the run folder is complete).
+STORE_DIR = "feature_store"
 
 # Bounds of the clip length measured from the data when clip_seconds is not set.
 MIN_AUTO_CLIP_SECONDS = 0.5
@@ -57,8 +70,11 @@ class TrainingRun:
         labels: the classifier's labels in output order; for speaker verification, the training speakers.
         run_dir: the run folder, when saved or loaded.
         result: the training history (``None`` for a loaded run).
-        evaluation: clips to report metrics on: validation clips, else the training clips.
-        evaluation_split: ``"validation"`` or ``"train"``: which clips ``evaluation`` holds.
+        evaluation: the decoded clips the report was computed on (validation clips, else the training
+            clips) when training held waveforms (fine-tuning, verification); ``None`` when the report was
+            computed from the feature store's embeddings (decode ``examples(evaluation_split)`` for clips).
+        evaluation_split: ``"validation"`` or ``"train"``: which clips the report is on.
+        num_evaluation_clips: how many clips the report is on.
         skipped: files left out (undecodable, unreadable).
         splits: the examples training used, by split (``"train"``, ``"validation"``); see :meth:`examples`.
         train_seconds: wall time of training (``None`` for a loaded run).
@@ -73,6 +89,7 @@ class TrainingRun:
     result: TrainResult | None = None
     evaluation: DecodedClips | None = None
     evaluation_split: str | None = None
+    num_evaluation_clips: int = 0
     skipped: list[SkippedFile] = dataclasses.field(default_factory=list)
     splits: dict[str, list[AudioExample]] | None = None
     train_seconds: float | None = None
@@ -114,9 +131,7 @@ class TrainingRun:
             "base": self.config.base,
             "num_train_clips": None if result is None else result.num_train_clips,
             "num_augmented_clips": None if result is None else result.num_augmented_clips,
-            "num_validation_clips": (
-                len(self.evaluation.waveforms) if self.evaluation_split == "validation" else 0
-            ),
+            "num_validation_clips": self.num_evaluation_clips if self.evaluation_split == "validation" else 0,
             "evaluated_on": self.evaluation_split,
             "best_epochs": None if result is None else result.best_epochs,
             "train_seconds": None if self.train_seconds is None else round(self.train_seconds, 2),
@@ -199,11 +214,14 @@ def train_run(
     if out_dir is None:
         if resume:
             raise ConfigError("resume continues a run folder: give out_dir, the folder it was training.")
-        return _train(config, verbose=verbose)
+        with tempfile.TemporaryDirectory(prefix="audio_transfer_store_") as work_dir:
+            return _train(config, verbose=verbose, work_dir=Path(work_dir))
     with RunFolder.staged(out_dir, resume=resume) as staging:
         checkpoint_dir = staging.path / CHECKPOINT_DIR
         _check_resumed_settings(checkpoint_dir, config)
-        run = _train(config, verbose=verbose, checkpoint_dir=checkpoint_dir)
+        run = _train(
+            config, verbose=verbose, checkpoint_dir=checkpoint_dir, work_dir=staging.path / STORE_DIR
+        )
         run.write_into(staging, final=Path(out_dir))
     return run
 
@@ -262,8 +280,16 @@ def _check_resumed_settings(checkpoint_dir: Path, config: TrainConfig) -> None:
         )
 
 
-def _train(config: TrainConfig, *, verbose: int, checkpoint_dir: Path | None = None) -> TrainingRun:
-    """:func:`train_run` without a run folder; ``checkpoint_dir`` as :class:`Trainer` takes it."""
+def _train(
+    config: TrainConfig,
+    *,
+    verbose: int,
+    checkpoint_dir: Path | None = None,
+    work_dir: Path | None = None,
+) -> TrainingRun:
+    """:func:`train_run` without a run folder; ``checkpoint_dir`` as :class:`Trainer` takes it; the
+    feature store of a folder's clips is made in ``work_dir`` (kept there by an interruption, for a resumed
+    run) unless ``config.cache_dir`` keeps it."""
     started = time.monotonic()
     config = config.resolved()
     if config.cache_dir is not None:
@@ -274,85 +300,249 @@ def _train(config: TrainConfig, *, verbose: int, checkpoint_dir: Path | None = N
     if config.sample_rate != base.sample_rate:
         logger.info("Decoding at the base's %d Hz (config said %d Hz).", base.sample_rate, config.sample_rate)
         config = config.replace(sample_rate=base.sample_rate)
-    data, train_examples, validation_examples = split_examples(config, hold_out=cls.validation_hold_out)
     # A task validated on classes it never trains on (verification: other speakers): its softmax runs over
     # its training classes only.
     unseen_classes = cls.validation_hold_out == "classes"
+    given_store = FeatureStore.open(config.data_dir) if is_store(config.data_dir) else None
+    if given_store is not None:
+        config = _check_store_settings(config, given_store, unseen_classes=unseen_classes)
+        data, train_examples, validation_examples = _store_splits(
+            config, given_store, hold_out=cls.validation_hold_out
+        )
+    else:
+        data, train_examples, validation_examples = split_examples(config, hold_out=cls.validation_hold_out)
     if config.clip_seconds is None:
         config = config.replace(clip_seconds=cls.default_clip_seconds or auto_clip_seconds(train_examples))
-    # Splits decode without a limit of their own: the limit applies once, to the dataset's count of files
-    # (as `audio-transfer info` counts them), not to each split's.
+    labels = sorted({e.label for e in train_examples}) if unseen_classes else list(data.labels)
+    if len(labels) < 2:
+        raise ConfigError(f"{config.data_dir} has {len(labels)} class; training needs at least two.")
+
+    keras.utils.set_random_seed(config.seed)  # the head's initial weights too
+    task = make_task(config, base, labels)
+    identity = store_identity(
+        base,
+        base_name=config.base,
+        sample_rate=config.sample_rate,
+        clip_seconds=config.clip_seconds,
+        context_seconds=task.context_seconds,
+    )
+    augment = _augmenter(data.noise_files, sample_rate=config.sample_rate) if config.augment else None
+    train_keys = [example_key(example) for example in train_examples]
+    # A validation folder's paths may repeat the training folder's.
+    prefix = "validation/" if config.val_data_dir is not None else ""
+    validation_keys = [prefix + example_key(example) for example in validation_examples]
+    if given_store is not None:
+        check_store_for(task, given_store)
+        store, made = given_store, 0
+    else:
+        store, made = _folder_store(
+            config, identity, base, train_examples, validation_examples, validation_keys, augment, work_dir
+        )
+    skipped = [*data.skipped, *(item for item in store.skipped if item not in data.skipped)]
+    raise_if_too_many_failures(
+        skipped,
+        len(data.skipped) + len(train_examples) + len(validation_examples),
+        config.max_failure_fraction,
+    )
+    stored = {example.key for example in store.examples()}
+    in_train = set(train_keys)
+    train_stored = {key for key in stored if key.split("#", 1)[0] in in_train}
+    validation_stored = [key for key in validation_keys if key in stored]
+    logger.info(
+        "Training %s on %d clips of %d classes (%d validation clips) with base %s.",
+        config.task,
+        sum("#" not in key for key in train_stored),
+        len(labels),
+        len(validation_stored),
+        config.base,
+    )
+
+    # Waveforms only where training needs them: fine-tuning trains on them, and a task validated on unseen
+    # classes is compared with its untrained alternative on the validation clips.
     decode = functools.partial(
         decode_examples,
         sample_rate=config.sample_rate,
         clip_seconds=config.clip_seconds,
         max_failure_fraction=1.0,
     )
-    train = decode(train_examples)
-    validation = decode(validation_examples) if validation_examples else None
-    skipped = [*data.skipped, *train.skipped, *(validation.skipped if validation else [])]
-    raise_if_too_many_failures(
-        skipped,
-        len(data.skipped) + len(train_examples) + len(validation_examples),
-        config.max_failure_fraction,
+    train = decode(train_examples) if config.fine_tune_blocks else None
+    validation = (
+        decode(validation_examples)
+        if validation_examples and (config.fine_tune_blocks or unseen_classes)
+        else None
     )
-    labels = sorted(set(train.labels)) if unseen_classes else list(data.labels)
-    if len(labels) < 2:
-        raise ConfigError(f"{config.data_dir} has {len(labels)} class; training needs at least two.")
-    logger.info(
-        "Training %s on %d clips of %d classes (%d validation clips) with base %s.",
-        config.task,
-        len(train.waveforms),
-        len(labels),
-        0 if validation is None else len(validation.waveforms),
-        config.base,
-    )
-
-    keras.utils.set_random_seed(config.seed)  # the head's initial weights too
-    task = make_task(config, base, labels)
-    cache = EmbeddingCache(
-        base,
-        cache_dir=config.cache_dir,
-        settings={
-            "base": config.base,
-            **({} if config.base_weights is None else {"base_weights": config.base_weights}),
-            "sample_rate": config.sample_rate,
-            "clip_seconds": config.clip_seconds,
-        },
-    )
-    augment = _augmenter(data.noise_files, sample_rate=config.sample_rate) if config.augment else None
     alternative = task.untrained_alternative() if unseen_classes and validation is not None else None
     if alternative is not None:
         untrained = (base.get_weights(), evaluate_task(alternative, validation.waveforms, validation.labels))
     # Validation on unseen classes cannot be scored by a softmax over the training classes: such a task
     # trains every epoch and is compared with its untrained alternative afterwards.
-    trainer_validation = validation is not None and not unseen_classes
-    result = Trainer(task, config, cache=cache, verbose=verbose, checkpoint_dir=checkpoint_dir).fit(
-        train.waveforms,
-        train.label_indices(labels),
-        validation=(validation.waveforms, validation.label_indices(labels)) if trainer_validation else None,
-        keys=[clip_key(example) for example in train.examples],
-        validation_keys=[clip_key(e) for e in validation.examples] if trainer_validation else None,
-        augment=augment,
+    trainer_validation = bool(validation_stored) and not unseen_classes
+    result = Trainer(task, config, verbose=verbose, checkpoint_dir=checkpoint_dir).fit_store(
+        store,
+        labels=labels,
+        keys=train_stored,
+        validation_keys=validation_stored if trainer_validation else None,
+        waveforms=None if train is None else (train.waveforms, train.label_indices(labels)),
+        validation=(
+            (validation.waveforms, validation.label_indices(labels))
+            if trainer_validation and validation is not None
+            else None
+        ),
+        augment=augment if config.augment_copies else None,
     )
+    result = dataclasses.replace(result, cache_hits=len(stored) - made, cache_misses=made)
     if alternative is not None:
         task = _better_task(task, alternative, validation, *untrained)
+    evaluation = validation or train
+    evaluation_split = "validation" if validation_stored else "train"
+    if evaluation is not None:
+        report = evaluate_task(task, evaluation.waveforms, evaluation.labels)
+        num_evaluation_clips = len(evaluation.waveforms)
+    else:  # the frozen base's embeddings are in the store: the head alone reports, a chunk at a time
+        keys = validation_stored or sorted(key for key in train_stored if "#" not in key)
+        report = evaluate_store(task, store, keys=keys)
+        num_evaluation_clips = len(keys)
+    if given_store is None and config.cache_dir is None and work_dir is not None:
+        shutil.rmtree(work_dir, ignore_errors=True)
     run = TrainingRun(
         task=task,
         config=config,
         labels=labels,
         result=result,
-        evaluation=validation or train,
-        evaluation_split="train" if validation is None else "validation",
+        evaluation=evaluation,
+        evaluation_split=evaluation_split,
+        num_evaluation_clips=num_evaluation_clips,
         skipped=skipped,
-        splits={
-            "train": list(train.examples),
-            "validation": [] if validation is None else validation.examples,
-        },
+        splits=None
+        if given_store is not None
+        else {"train": train_examples, "validation": validation_examples},
+        report=report,
     )
-    run.report = evaluate_task(run.task, run.evaluation.waveforms, run.evaluation.labels)
     run.train_seconds = time.monotonic() - started
     return run
+
+
+def _folder_store(
+    config: TrainConfig,
+    identity: StoreIdentity,
+    base: AudioBase,
+    train_examples: list[AudioExample],
+    validation_examples: list[AudioExample],
+    validation_keys: list[str],
+    augment,
+    work_dir: Path | None,
+) -> tuple[FeatureStore, int]:
+    """The feature store of a folder's training clips (with ``config.augment_copies`` augmented copies)
+    and validation clips: under ``config.cache_dir`` (or ``work_dir``), named by a digest of the identity,
+    the settings and the files, and reused when it is there whole; else made, a bounded chunk of clips at a
+    time.
+
+    Returns:
+        the store and how many records were made now (0 when reused).
+    """
+    digest = _data_digest(config, identity, [*train_examples, *validation_examples], validation_keys)
+    folder = Path(config.cache_dir).expanduser() / "stores" if config.cache_dir is not None else work_dir
+    path = folder / f"store-{digest[:20]}"
+    if is_store(path):
+        try:
+            store = FeatureStore.open(path, expect=identity)
+            logger.info("Reusing the feature store %s (%d examples).", path, store.num_examples)
+            return store, 0
+        except StoreError as error:
+            logger.warning("Making the feature store %s again: %s", path, error)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logger.info(
+        "Embedding %d clips into the feature store %s.", len(train_examples) + len(validation_examples), path
+    )
+    order = np.random.default_rng(config.seed).permutation(len(train_examples))
+    shuffled = [train_examples[index] for index in order]
+    with FeatureStoreWriter(path, identity=identity) as writer:
+        written, _ = write_examples(
+            writer,
+            shuffled,
+            base=base,
+            augment=augment,
+            augment_copies=config.augment_copies if augment is not None else 0,
+            seed=config.seed,
+        )
+        more, _ = write_examples(writer, validation_examples, base=base, keys=validation_keys)
+    return writer.store, written + more
+
+
+def _data_digest(
+    config: TrainConfig, identity: StoreIdentity, examples: list[AudioExample], validation_keys: list[str]
+) -> str:
+    """SHA-256 of what a folder's feature store holds: the identity, the augmentation settings and every
+    example (key, label, speaker, file size and modification time, excerpt), in order."""
+    digest = hashlib.sha256()
+    settings = {
+        "identity": identity.to_dict(),
+        "augment": config.augment,
+        "augment_copies": config.augment_copies,
+        "seed": config.seed,
+        "validation_keys": len(validation_keys),
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for example in examples:
+        stat = example.path.stat() if example.path is not None and example.path.exists() else None
+        fields = (
+            example_key(example),
+            example.label,
+            example.speaker,
+            None if stat is None else (stat.st_size, stat.st_mtime_ns),
+            example.offset_seconds,
+            example.gain,
+        )
+        digest.update(json.dumps(fields).encode())
+    digest.update(json.dumps(validation_keys).encode())
+    return digest.hexdigest()
+
+
+def _check_store_settings(config: TrainConfig, store: FeatureStore, *, unseen_classes: bool) -> TrainConfig:
+    """``config`` with the store's clip length; ConfigError for a setting a store of embeddings cannot
+    serve."""
+    problems = [
+        (config.fine_tune_blocks, "fine-tuning (--fine-tune-blocks) trains on waveforms"),
+        (unseen_classes, f"{config.task} compares itself with its untrained alternative on waveforms"),
+        (config.val_data_dir is not None, "validation clips are held out of the store's own examples"),
+        (config.keywords is not None, "keywords are applied when the store is made"),
+    ]
+    for problem, why in problems:
+        if problem:
+            raise ConfigError(
+                f"Cannot train {config.task} from the feature store {store.path} as asked: {why}. Train from "
+                "the audio folder instead, or drop that setting."
+            )
+    if config.clip_seconds is None:
+        config = config.replace(clip_seconds=store.identity.clip_seconds)
+    return config
+
+
+def _store_splits(
+    config: TrainConfig, store: FeatureStore, *, hold_out: str
+) -> tuple[LabelledAudio, list[AudioExample], list[AudioExample]]:
+    """The store's clean examples as (file-less) examples keyed by their store keys, split by ``hold_out``
+    the way :func:`split_examples` splits a folder (speaker-disjoint from the stored speakers)."""
+    examples = [
+        AudioExample(None, example.label, example.speaker, example.key)
+        for example in store.examples()
+        if example.source == "clean"
+    ]
+    data = LabelledAudio(
+        examples=examples,
+        labels=sorted(store.labels),
+        noise_files=[],
+        skipped=list(store.skipped),
+        source=store.path,
+    )
+    train, validation = hold_out_validation(
+        examples,
+        fraction=config.validation_fraction,
+        hold_out=hold_out,
+        min_examples=config.min_examples_for_validation,
+        seed=config.seed,
+    )
+    return data, train, validation
 
 
 def _better_task(
