@@ -93,11 +93,12 @@ def _expected_features(data: Path, keys: list[str], *, clip_seconds: float, cont
     return dict(zip(keys, frames, strict=True))
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_pipeline_writes_sorted_shards_equal_to_the_in_process_embedder(
-    dataset, tmp_path, workers_import_tests
+    mode, dataset, tmp_path, workers_import_tests
 ):
     out = tmp_path / "store"
-    store = _embed(dataset, out, clip_seconds=1.0, context_seconds=0.35)
+    store = _embed(dataset, out, mode, clip_seconds=1.0, context_seconds=0.35)
 
     assert store.num_examples == 12
     assert store.labels == {"no": 4, "up": 4, "yes": 4}
@@ -273,7 +274,7 @@ def test_killed_command_resumes_to_the_same_store(dataset, tmp_path):
     )
     deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
     while not list(out.glob("shard-*.json")) and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
+        time.sleep(0.01)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     assert not (out / "manifest.json").exists()
