@@ -6,11 +6,10 @@ links fail) of the shared Speech Commands subset under new names, its 41 speaker
 the speaker-disjoint validation hold-out works, with its `_background_noise_` folder. For each size it runs,
 each in its own process under `/usr/bin/time -v`:
 
-- `audio-transfer train DATA --task kws --out RUN --epochs N` (source "folder"; it embeds the clips into a
-  feature store in its staging folder, then trains from it);
-- the in-process embedder on the same folder with the same settings (two augmented copies with the noise),
-  writing a store (source "embed", shown for its memory, not judged);
-- `audio-transfer train STORE --task kws --out RUN --epochs N` (source "store").
+- `audio-transfer train DATA --task kws --out RUN --epochs N --cache-dir CACHE` (source "folder"): the
+  in-process embedder writes the clips, their two augmented copies and the validation clips into a feature
+  store under CACHE, then the head trains from it;
+- `audio-transfer train STORE --task kws --out RUN --epochs N` on that store (source "store").
 
 It prints one table: clips, source, peak RSS, wall time, the RSS ratio to the smallest size's, and per source
 the projection to 105,000 clips by a least-squares line through the sizes, with PASS/FAIL against the targets
@@ -67,43 +66,6 @@ def _link(source, target) -> None:
         shutil.copy2(source, target)
 
 
-def make_store(data: Path, store: Path) -> None:
-    """The store `train` would make of ``data`` with the kws defaults (run in its own process)."""
-    from audio_transfer.bases import load_base
-    from audio_transfer.data import Augmentation, NoiseBank, load_labelled_audio
-    from audio_transfer.embedding import embed_to_store, store_identity
-    from audio_transfer.tasks import task_class
-    from audio_transfer.training import TrainConfig, auto_clip_seconds
-
-    config = TrainConfig(task="kws").resolved()
-    cls = task_class("kws")
-    base = load_base(config.base)
-    data = load_labelled_audio(data, seed=config.seed)
-    clip_seconds = config.clip_seconds or cls.default_clip_seconds or auto_clip_seconds(data.examples)
-    identity = store_identity(
-        base,
-        base_name=config.base,
-        sample_rate=base.sample_rate,
-        clip_seconds=clip_seconds,
-        context_seconds=cls.default_context_seconds,
-    )
-    noise = NoiseBank.from_files(data.noise_files, sample_rate=base.sample_rate)
-    augmentation = Augmentation()
-
-    def augment(waveforms, seed):
-        return augmentation.augment(waveforms, sample_rate=base.sample_rate, noise=noise, seed=seed)
-
-    embed_to_store(
-        store,
-        data.examples,
-        base=base,
-        identity=identity,
-        augment=augment,
-        augment_copies=config.augment_copies,
-        seed=config.seed,
-    )
-
-
 def measured(command: list[str]) -> tuple[float, float]:
     """Peak RSS (MB) and wall time (s) of ``command`` run under `/usr/bin/time -v`."""
     started = time.monotonic()
@@ -120,11 +82,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 32000])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--data", type=Path, default=SHARED, help="Speech Commands subset")
-    parser.add_argument("--make-store", nargs=2, type=Path, metavar=("DATA", "STORE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.make_store:
-        make_store(*args.make_store)
-        return
     cli = [sys.executable, "-m", "audio_transfer"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as temporary:
@@ -132,19 +90,28 @@ def main() -> None:
         for size in args.sizes:
             data = make_folder(args.data, root / f"data{size}", size)
             train = ["train", "--task", "kws", "--epochs", str(args.epochs), "--json"]
-            folder = measured([*cli, train[0], str(data), *train[1:], "--out", str(root / f"run{size}")])
-            rows.append((size, "folder", *folder))
-            store = root / f"store{size}"
-            rows.append(
-                (size, "embed", *measured([sys.executable, __file__, "--make-store", str(data), str(store)]))
+            cache = root / f"cache{size}"
+            folder = measured(
+                [
+                    *cli,
+                    train[0],
+                    str(data),
+                    *train[1:],
+                    "--out",
+                    str(root / f"run{size}"),
+                    "--cache-dir",
+                    str(cache),
+                ]
             )
+            rows.append((size, "folder", *folder))
+            (store,) = (cache / "stores").iterdir()
             from_store = measured(
                 [*cli, train[0], str(store), *train[1:], "--out", str(root / f"srun{size}")]
             )
             rows.append((size, "store", *from_store))
             shutil.rmtree(data)
-            shutil.rmtree(store)
-            print(f"{size} clips done: {rows[-3:]}", file=sys.stderr, flush=True)
+            shutil.rmtree(cache)
+            print(f"{size} clips done: {rows[-2:]}", file=sys.stderr, flush=True)
     print_table(rows, args.sizes)
 
 
@@ -156,17 +123,11 @@ def print_table(rows: list[tuple[int, str, float, float]], sizes: list[int]) -> 
         base = next(r for s, src, r, _ in rows if s == smallest and src == source)
         print(f"| {size:,} | {source} | {rss:,.0f} | {wall:,.0f} | {rss / base:.2f}x |")
     print()
-    for source in ("folder", "store", "embed"):
+    for source in ("folder", "store"):
         points = [(size, rss) for size, src, rss, _ in rows if src == source]
         slope, intercept = np.polyfit([p[0] for p in points], [p[1] for p in points], 1)
         projected = intercept + slope * PROJECTED_CLIPS
         ratio = points[-1][1] / points[0][1]
-        if source == "embed":
-            print(
-                f"embed (store maker, not judged): {ratio:.2f}x at {points[-1][0]:,} clips, "
-                f"{slope * 1000:.2f} MB per 1,000 clips, {projected:,.0f} MB projected at {PROJECTED_CLIPS:,}"
-            )
-            continue
         verdict = "PASS" if ratio <= MAX_RATIO and projected <= MAX_PROJECTED_MB else "FAIL"
         print(
             f"{source}: {points[-1][0]:,} clips at {ratio:.2f}x the {points[0][0]:,}-clip peak (target <= "

@@ -48,8 +48,10 @@ OptimizerFactory = Callable[[float], keras.optimizers.Optimizer]
 class Trainer:
     """Trains a task's head on a frozen base, then optionally fine-tunes the top blocks of the base.
 
-    Stage 1 runs the frozen base once per clip (through an :class:`EmbeddingCache`) and trains only the
-    head on the cached frame embeddings, so an epoch costs a few milliseconds instead of a pass of the base.
+    Stage 1 runs the frozen base once per clip (through an :class:`EmbeddingCache` with :meth:`fit`, or
+    beforehand into a feature store read by :meth:`fit_store`, whose memory does not grow with the number of
+    clips) and trains only the head on the frame embeddings, so an epoch costs a few milliseconds instead
+    of a pass of the base.
     With augmentation, ``config.augment_copies`` augmented copies of every clip are made and embedded once.
     Stage 2 (``config.fine_tune_blocks > 0``) unfreezes the top blocks (``base.set_trainable(n)``) and
     trains the whole task on waveforms, freshly augmented every batch, at ``fine_tune_learning_rate``.

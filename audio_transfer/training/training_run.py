@@ -176,13 +176,21 @@ def train_run(
 ) -> TrainingRun:
     """Train ``config.task`` on ``config.data_dir`` and, with ``out_dir``, save the run there.
 
-    Loads the base and the labelled clips, holds out validation clips the way the task declares
-    (``validation_hold_out``; see :func:`hold_out_validation`) when ``config.val_data_dir`` is not given,
-    decodes every clip once to ``config.clip_seconds``, trains with :class:`Trainer` (embeddings cached,
-    augmented copies from the dataset's background noise) and returns the run. A task validated on classes
-    it never trains on (``validation_hold_out == "classes"``) trains every epoch and is then compared, on
-    the validation clips, with its ``untrained_alternative()``; the better one is kept. ``run.report``
-    holds :func:`evaluate_task`'s metrics on ``run.evaluation``.
+    Loads the base and the labelled clips and holds out validation clips the way the task declares
+    (``validation_hold_out``; see :func:`hold_out_validation`) when ``config.val_data_dir`` is not given. The
+    training clips (with ``config.augment_copies`` augmented copies, noise from the dataset's background
+    noise) and the validation clips are embedded by the frozen base into a feature store a bounded chunk at
+    a time (:func:`audio_transfer.embedding.write_examples`): under ``config.cache_dir``, named by the data
+    and settings so that a later run reuses it, else in the run's staging folder (a temporary folder without
+    ``out_dir``), deleted when the run is done. :class:`Trainer` then streams the head's training from the
+    store (:meth:`Trainer.fit_store`) and the report is computed from the stored validation embeddings, so
+    memory does not grow with the number of clips. ``config.data_dir`` may itself be a feature store (a
+    folder with ``manifest.json``): its clean clips are split by the same hold-out from their stored
+    speakers, and its identity must match the base and settings. Waveforms are decoded in memory only where
+    training needs them: fine-tuning (stage 2) and a task validated on classes it never trains on
+    (``validation_hold_out == "classes"``), which trains every epoch and is then compared, on the
+    validation clips, with its ``untrained_alternative()``; the better one is kept. ``run.report`` holds
+    :func:`evaluate_task`'s metrics (:func:`evaluate_store`'s from the store).
 
     With ``out_dir`` the run folder is a transaction (see :meth:`RunFolder.staged`): it is locked and
     checked before any work, written into a temporary folder beside it, and renamed into place whole when
@@ -192,7 +200,8 @@ def train_run(
     with the same settings would; without it, the leftover is removed and training starts afresh.
 
     Args:
-        config: the settings; ``config.data_dir`` is required (a folder per class, or a manifest).
+        config: the settings; ``config.data_dir`` is required (a folder per class, a manifest, or a
+            feature store of the base's embeddings).
         out_dir: run folder to write (see :class:`RunFolder`: ``model.keras``, ``labels.txt``,
             ``config.yaml``, ``history.csv``, ``splits.csv``, ``metrics.json``, ``report.txt`` and a
             figure); ``None`` keeps the run in memory.
@@ -201,9 +210,9 @@ def train_run(
             same settings, else ConfigError), instead of starting afresh.
 
     Returns:
-        a :class:`TrainingRun`; ``run.evaluation`` holds the validation clips (``(clips, samples)``
-        float32) when some were held out, else the training clips; ``run.examples("train")`` and
-        ``run.examples("validation")`` the examples of each split.
+        a :class:`TrainingRun`; ``run.examples("train")`` and ``run.examples("validation")`` are the
+        examples of each split (not recorded for a run from a store); ``run.evaluation`` holds the decoded
+        clips of the report only when training decoded them (fine-tuning, verification).
 
     Example:
         >>> run = train_run(TrainConfig(task="kws", data_dir="digits", keywords=["yes", "no"]), "runs/yes_no")
