@@ -24,7 +24,7 @@ from audio_transfer.cli.main import main
 from audio_transfer.data.feature_store import FeatureStore, decode_record, shard_name, shard_of
 from audio_transfer.embedding.embed_pipeline import list_examples, run_embed_pipeline
 from audio_transfer.embedding.store_embedder import embed_waveforms
-from audio_transfer.errors import DatasetError, DependencyError
+from audio_transfer.errors import ConfigError, DatasetError, DependencyError
 
 pytest.importorskip("apache_beam")
 
@@ -154,6 +154,17 @@ def test_glob_lists_keys_below_the_fixed_folder_and_labels_by_folder(dataset):
     assert skipped == []
     with pytest.raises(DatasetError, match="matches no audio"):
         list_examples(f"{dataset}/*/*.flac")
+
+
+def test_keywords_keep_their_classes_and_a_sample_of_unknown_as_training_on_the_folder_does(dataset):
+    from audio_transfer.data import load_labelled_audio
+
+    examples, _ = list_examples(dataset, keywords=["yes"], unknown_fraction=0.5)
+    expected = load_labelled_audio(dataset, keywords=["yes"], unknown_fraction=0.5).examples
+    assert sorted((e.key, e.label) for e in examples) == sorted((e.relative_path, e.label) for e in expected)
+    assert {e.label for e in examples} == {"yes", "_unknown_"} and len(examples) == 5 + 3
+    with pytest.raises(ConfigError, match="--keywords needs a dataset folder or manifest"):
+        list_examples(f"{dataset}/*/*.wav", keywords=["yes"])
 
 
 def test_manifest_listing_twice_the_same_file_keeps_one(dataset, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from audio_transfer.cli._flags import word_list
 from audio_transfer.cli.output import CommandResult, terminal_safe
 from audio_transfer.tasks import task_names
 
@@ -46,6 +47,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         choices=task_names(),
         default="kws",
         help="the task the store will train: its clip length and context are the defaults (default: kws)",
+    )
+    parser.add_argument(
+        "--keywords",
+        type=word_list,
+        default=None,
+        help="kws: words to spot; clips of the other folders become a sample of _unknown_ (as `train "
+        "DATA --keywords` makes them; `train STORE` trains the store's classes as they are)",
+    )
+    parser.add_argument(
+        "--unknown-fraction",
+        type=float,
+        default=0.1,
+        metavar="F",
+        help="with --keywords: _unknown_ clips as a share of the keyword clips (default 0.1)",
     )
     parser.add_argument(
         "--clip-seconds",
@@ -95,6 +110,8 @@ def run(args: argparse.Namespace) -> CommandResult:
         base=args.base,
         out=args.out,
         task=args.task,
+        keywords=args.keywords,
+        unknown_fraction=args.unknown_fraction,
         clip_seconds=args.clip_seconds,
         context_seconds=args.context_seconds,
         num_shards=args.num_shards,

@@ -83,25 +83,38 @@ def import_beam():
     return apache_beam
 
 
-def list_examples(data: str | os.PathLike) -> tuple[list[_Example], list[SkippedFile]]:
+def list_examples(
+    data: str | os.PathLike, *, keywords: Sequence[str] | None = None, unknown_fraction: float = 0.1
+) -> tuple[list[_Example], list[SkippedFile]]:
     """The examples of ``data`` sorted by key, and the entries left out while listing (broken links,
     manifest rows naming missing files, a file listed twice).
 
     Args:
         data: a folder of class folders or a CSV/TSV manifest (local), or a glob any Beam file system
             matches (``gs://bucket/clips/*/*.wav``: the label is each file's folder name).
+        keywords: keep these classes and a seeded sample of the others relabelled ``_unknown_``, as
+            training on the folder with ``keywords`` does (:func:`~audio_transfer.data.load_labelled_audio`);
+            folders and manifests only. ``None`` keeps every class.
+        unknown_fraction: ``_unknown_`` clips as a share of the keyword clips (with ``keywords``).
 
     Raises:
-        DatasetError: nothing matches, or the folder or manifest holds no labelled audio.
+        DatasetError: nothing matches, the folder or manifest holds no labelled audio, or a keyword is
+            not one of its classes.
+        ConfigError: ``keywords`` with a glob.
     """
     data = os.fspath(data)
     if os.path.isdir(data) or (os.path.isfile(data) and is_manifest(data)):
-        labelled = load_labelled_audio(data)
+        labelled = load_labelled_audio(data, keywords=keywords, unknown_fraction=unknown_fraction)
         found = [
             _Example(example.relative_path, os.fspath(example.path), example.label, example.speaker)
             for example in labelled.examples
         ]
         skipped = list(labelled.skipped)
+    elif keywords is not None:
+        raise ConfigError(
+            f"--keywords needs a dataset folder or manifest; {data!r} is a glob. List its files in a "
+            "manifest (path,label) or embed every class."
+        )
     else:
         found, skipped = _glob_inputs(data), []
     examples: dict[str, _Example] = {}
@@ -229,6 +242,8 @@ def run_embed_pipeline(
     base: str | Callable[[], AudioBase],
     out: str | os.PathLike,
     task: str = "kws",
+    keywords: Sequence[str] | None = None,
+    unknown_fraction: float = 0.1,
     clip_seconds: float | None = None,
     context_seconds: float | None = None,
     num_shards: int | None = None,
@@ -249,6 +264,9 @@ def run_embed_pipeline(
             arguments returning the base (workers must be able to import its module).
         out: the store folder (local, or a folder every worker mounts).
         task: the task whose training the store feeds: its clip length and context are the defaults.
+        keywords: the classes to spot; the others become a sample of ``_unknown_`` (see
+            :func:`list_examples`). A store is trained as it is made: ``train STORE`` takes no keywords.
+        unknown_fraction: ``_unknown_`` clips as a share of the keyword clips (with ``keywords``).
         clip_seconds: every clip is centre-cropped or zero-padded to this length (``None``: the task's).
         context_seconds: silence added before and after each clip before the base (``None``: the task's).
         num_shards: shards of the store; ``None``: one per :data:`DEFAULT_SHARD_EXAMPLES` examples. A resumed
@@ -293,7 +311,7 @@ def run_embed_pipeline(
     clip_seconds, context_seconds = embed_lengths(
         task=task, clip_seconds=clip_seconds, context_seconds=context_seconds
     )
-    examples, skipped = list_examples(data)
+    examples, skipped = list_examples(data, keywords=keywords, unknown_fraction=unknown_fraction)
     writable_folder(out)
     make_base = functools.partial(load_base, base) if isinstance(base, str) else base
     launcher_base = make_base()
