@@ -11,6 +11,14 @@ if TYPE_CHECKING:
     from audio_transfer.training import TrainConfig
 
 
+def word_list(text: str) -> list[str]:
+    """``--keywords yes,no`` → ``["yes", "no"]`` (an argparse type; empty items dropped, none is an error)."""
+    words = [word.strip() for word in text.split(",") if word.strip()]
+    if not words:
+        raise argparse.ArgumentTypeError(f"expected comma-separated words, received {text!r}")
+    return words
+
+
 def add_safe_mode_argument(parser: argparse.ArgumentParser) -> None:
     """``--no-safe-mode`` → ``args.safe_mode`` (True unless given), for verbs that load a saved model."""
     parser.add_argument(

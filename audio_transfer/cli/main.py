@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "detect": "audio_transfer.cli.detect",
     "evaluate-stream": "audio_transfer.cli.evaluate_stream",
     "synth": "audio_transfer.cli.synth",
+    "embed": "audio_transfer.cli.embed",
     "demo": "audio_transfer.cli.demo",
 }
 
@@ -125,7 +126,7 @@ def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     quiet_tensorflow_startup(verbose=_verbose_before_command(argv))
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -154,6 +155,17 @@ def _main(argv: Sequence[str] | None) -> int:
     else:
         print(terminal_safe(result.text, keep_newlines=True))
     return result.exit_code
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; what follows a ``--`` goes to ``args.pass_through`` for the verbs that declare it
+    (``embed`` hands it to Apache Beam), and is an error for the others."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and extra[0] == "--" and hasattr(args, "pass_through"):
+        args.pass_through = extra[1:]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _failed(args: argparse.Namespace, error: Exception, exit_code: int) -> int:

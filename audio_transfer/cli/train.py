@@ -6,17 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from audio_transfer.cli._flags import add_failure_fraction_argument, add_set_argument, apply_settings
+from audio_transfer.cli._flags import (
+    add_failure_fraction_argument,
+    add_set_argument,
+    apply_settings,
+    word_list,
+)
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.tasks import task_names
 from audio_transfer.training import TrainConfig
-
-
-def _word_list(text: str) -> list[str]:
-    words = [word.strip() for word in text.split(",") if word.strip()]
-    if not words:
-        raise argparse.ArgumentTypeError(f"expected comma-separated words, received {text!r}")
-    return words
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -58,7 +56,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="then fine-tune the base's top N blocks end to end (stage 2; default 0: off)",
     )
     parser.add_argument(
-        "--keywords", type=_word_list, default=None, help="kws: words to spot; other folders -> _unknown_"
+        "--keywords", type=word_list, default=None, help="kws: words to spot; other folders -> _unknown_"
     )
     parser.add_argument(
         "--val-data",

@@ -72,7 +72,9 @@ def encode_record(record: StoreRecord) -> bytes:
             }
         )
     )
-    return example.SerializeToString()
+    # Sorted map keys: protobuf otherwise orders the features map differently from one process to another,
+    # and the same records would give shards of other bytes and SHA-256.
+    return example.SerializeToString(deterministic=True)
 
 
 def decode_record(data: bytes) -> StoreRecord:
