@@ -20,7 +20,7 @@ from tiny_conv_base import tiny_base
 from audio_transfer.cli.main import build_parser, main
 from audio_transfer.cli.train import resolve_config
 from audio_transfer.errors import ConfigError
-from audio_transfer.training import TrainConfig
+from audio_transfer.training import EpochCheckpoint, TrainConfig, train_run
 from audio_transfer.training.distribution import cluster_config, is_chief, num_workers, strategy_name
 from audio_transfer.training.run_folder import latest_checkpoint
 
@@ -135,20 +135,21 @@ def _free_ports(count: int) -> list[int]:
 def _train_argv(workspace, out, *flags: str) -> list[str]:
     return [
         "train", str(workspace / "tones"), "--base", str(workspace / "tiny_base.keras"), "--out", str(out),
-        "--set", "augment_copies=1", "--json", *flags,
+        "--set", "augment_copies=1", "--set", "min_steps_per_epoch=8", "--json", *flags,
     ]  # fmt: skip
 
 
-def _two_workers(workspace, tmp_path, *flags: str) -> list[dict]:
-    """Run `train --strategy multi-worker` as two processes on loopback; both must exit 0 in time. Returns
-    their JSON results, chief first."""
+def _two_workers(workspace, tmp_path, *flags: str, outs=None, exit_code: int = 0) -> list[dict]:
+    """Run `train --strategy multi-worker` as two processes on loopback, into ``outs`` (default
+    ``tmp_path / "run0"`` and ``"run1"``); both must exit with ``exit_code`` in time. Returns their JSON
+    results, chief first."""
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     python_path = [str(REPO_ROOT), str(REPO_ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]
     processes, logs = [], []
     for index in range(2):
         env = {**os.environ, **_tf_config(index, workers), "PYTHONPATH": os.pathsep.join(python_path)}
         env["CUDA_VISIBLE_DEVICES"] = ""  # CPU only
-        out = tmp_path / f"run{index}"
+        out = tmp_path / f"run{index}" if outs is None else outs[index]
         stdout, stderr = open(tmp_path / f"out{index}.json", "w+"), open(tmp_path / f"err{index}.txt", "w+")  # noqa: SIM115
         logs.append((stdout, stderr))
         argv = [
@@ -176,7 +177,9 @@ def _two_workers(workspace, tmp_path, *flags: str) -> list[dict]:
             text, err = stdout.read(), stderr.read()
             stdout.close()
             stderr.close()
-            assert process.returncode == 0, f"exit {process.returncode}: {text[-2000:]}\n{err[-3000:]}"
+            assert process.returncode == exit_code, (
+                f"exit {process.returncode}: {text[-2000:]}\n{err[-3000:]}"
+            )
             results.append(json.loads(text))
     return results
 
@@ -219,13 +222,50 @@ def _check_two_workers_against_one_process(workspace, tmp_path, *flags: str) -> 
 
 
 def test_two_workers_train_the_head_as_one_process_does(workspace, tmp_path, restore_package_logger):
-    history = _check_two_workers_against_one_process(workspace, tmp_path, "--epochs", "6")
+    history = _check_two_workers_against_one_process(workspace, tmp_path, "--epochs", "5")
     assert {row["stage"] for row in history} == {"head"}
 
 
 @pytest.mark.slow
 def test_two_workers_fine_tune_the_base_as_one_process_does(workspace, tmp_path, restore_package_logger):
     history = _check_two_workers_against_one_process(
-        workspace, tmp_path, "--epochs", "4", "--fine-tune-blocks", "1", "--set", "fine_tune_epochs=2"
+        workspace, tmp_path, "--epochs", "3", "--fine-tune-blocks", "1", "--set", "fine_tune_epochs=2"
     )
     assert [row["stage"] for row in history].count("fine_tune") == 2
+
+
+def _interrupted_run(workspace, out, monkeypatch, *flags: str) -> None:
+    """Train into ``out`` in this process with the workers' settings, interrupted after head epoch 2."""
+    save = EpochCheckpoint.on_epoch_end
+
+    def save_then_stop(self, index, logs=None):
+        save(self, index, logs)
+        if index + 1 == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", save_then_stop)
+    config = resolve_config(build_parser().parse_args(_train_argv(workspace, out, *flags)))
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, out, verbose=0)
+    monkeypatch.undo()
+    assert latest_checkpoint(out) is not None and not out.exists()
+
+
+@pytest.mark.slow
+def test_two_workers_resume_the_chiefs_interrupted_run(workspace, tmp_path, monkeypatch):
+    out = tmp_path / "shared" / "run"  # the chief's --out, which every worker sees on a shared file system
+    _interrupted_run(workspace, out, monkeypatch, "--epochs", "4")
+    chief, worker = _two_workers(workspace, tmp_path, "--epochs", "4", "--resume", outs=[out, out])
+    assert worker["metrics"] == chief["metrics"] and chief["run_dir"] == str(out)
+    assert [(row["stage"], row["epoch"]) for row in _history(out)] == [("head", str(n)) for n in range(1, 5)]
+    assert latest_checkpoint(out) is None  # the chief's checkpoints went with its staging folder
+
+
+@pytest.mark.slow
+def test_workers_that_would_resume_from_different_epochs_refuse_to_train(workspace, tmp_path, monkeypatch):
+    out = tmp_path / "run0"
+    _interrupted_run(workspace, out, monkeypatch, "--epochs", "4")
+    results = _two_workers(workspace, tmp_path, "--epochs", "4", "--resume", exit_code=2)
+    for result in results:
+        assert "The workers restored different checkpoints of stage head" in result["message"]
+        assert "give each the chief's --out on a shared file system" in result["message"]

@@ -356,6 +356,7 @@ class Trainer:
         checkpoint = None
         if self.checkpoint_dir is not None:
             checkpoint = EpochCheckpoint(self.checkpoint_dir, stage=stage, stopper=stopper)
+            _check_workers_resume_alike(checkpoint, self.restore_dir)
             saved = checkpoint.restore(model, directory=self.restore_dir)
             if saved is not None:
                 first_epoch, done = int(saved["epochs_done"]), saved["history"]
@@ -528,6 +529,31 @@ def _logs_with_an_axis(step, data):
     return tf.nest.map_structure(
         lambda value: tf.reshape(value, [1]) if value.shape.rank == 0 else value, step(data)
     )
+
+
+def _check_workers_resume_alike(checkpoint: EpochCheckpoint, directory: Path | None) -> None:
+    """Under MultiWorkerMirroredStrategy, raise ConfigError on every worker unless all of them would
+    restore the same saved state of the checkpoint's stage from ``directory`` (or none): workers that
+    start from different epochs or weights would not train in step. Runs before any worker restores (which
+    builds the optimizer, creating variables, itself a collective step)."""
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    stage, saved = checkpoint.stage, checkpoint.saved(directory=directory)
+    start = (
+        [0.0, 0.0] if saved is None else [1 + saved["epochs_done"], 1 + (saved["finished_best_epoch"] or 0)]
+    )
+    local = tf.constant([*start, *(value * value for value in start)], tf.float32)
+    sums = strategy.reduce("SUM", strategy.run(lambda: tf.identity(local)), axis=None).numpy()
+    count = strategy.num_replicas_in_sync
+    # Equal values on every replica exactly when count * sum of squares == (sum) ** 2 (Cauchy-Schwarz).
+    if not np.allclose(count * sums[2:], sums[:2] ** 2):
+        raise ConfigError(
+            f"The workers restored different checkpoints of stage {stage} (this one "
+            f"{'none' if saved is None else 'after epoch ' + str(saved['epochs_done'])}): every worker "
+            "resumes from the chief's interrupted run, so give each the chief's --out on a shared file "
+            "system and --resume to all, or train afresh without --resume."
+        )
 
 
 def _sharded_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:

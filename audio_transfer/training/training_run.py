@@ -289,7 +289,10 @@ def _check_resumed_settings(checkpoint_dir: Path, config: TrainConfig) -> None:
         config.to_yaml(path)
         return
     saved = TrainConfig.from_yaml(path).to_dict()
-    changed = sorted(key for key, value in config.to_dict().items() if saved[key] != value)
+    # The strategy says how to run, not what to train: a run interrupted on one machine resumes on several.
+    changed = sorted(
+        key for key, value in config.to_dict().items() if saved[key] != value and key != "strategy"
+    )
     if changed:
         raise ConfigError(
             f"The interrupted run was training with other settings ({', '.join(changed)}); resume it with "
