@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+import tensorflow as tf
 from audio_files import write_pitch_classes
 from conftest import REPO_ROOT
 from tiny_conv_base import tiny_base
@@ -21,7 +22,13 @@ from audio_transfer.cli.main import build_parser, main
 from audio_transfer.cli.train import resolve_config
 from audio_transfer.errors import ConfigError
 from audio_transfer.training import EpochCheckpoint, TrainConfig, train_run
-from audio_transfer.training.distribution import cluster_config, is_chief, num_workers, strategy_name
+from audio_transfer.training.distribution import (
+    cluster_config,
+    distribution_strategy,
+    is_chief,
+    num_workers,
+    strategy_name,
+)
 from audio_transfer.training.run_folder import latest_checkpoint
 
 # `python -m audio_transfer` with the tests' tiny base registered (its .keras file names the class).
@@ -79,6 +86,12 @@ def test_auto_chooses_multi_worker_then_mirrored_then_one_device():
         strategy_name("multi-worker", environ={})
     with pytest.raises(ConfigError, match="strategy must be one of auto, one-device"):
         strategy_name("parameter-server", environ={})
+
+
+def test_each_name_gives_its_strategy():
+    assert distribution_strategy("one-device") is tf.distribute.get_strategy()  # the default one
+    assert isinstance(distribution_strategy("mirrored"), tf.distribute.MirroredStrategy)
+    assert distribution_strategy("mirrored") is distribution_strategy("mirrored")  # one per process
 
 
 def test_only_the_chief_of_a_multi_worker_run_writes():
