@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -158,43 +159,44 @@ def _two_workers(workspace, tmp_path, *flags: str, outs=None, exit_code: int = 0
     results, chief first."""
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     python_path = [str(REPO_ROOT), str(REPO_ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]
-    processes, logs = [], []
-    for index in range(2):
-        env = {**os.environ, **_tf_config(index, workers), "PYTHONPATH": os.pathsep.join(python_path)}
-        env["CUDA_VISIBLE_DEVICES"] = ""  # CPU only
-        out = tmp_path / f"run{index}" if outs is None else outs[index]
-        stdout, stderr = open(tmp_path / f"out{index}.json", "w+"), open(tmp_path / f"err{index}.txt", "w+")  # noqa: SIM115
-        logs.append((stdout, stderr))
-        argv = [
-            sys.executable,
-            "-c",
-            RUN_CLI,
-            *_train_argv(workspace, out, "--strategy", "multi-worker", *flags),
-        ]
-        processes.append(subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env))
-    deadline = time.monotonic() + WORKERS_TIMEOUT_SECONDS
-    try:
-        for process in processes:
-            process.wait(timeout=max(deadline - time.monotonic(), 1))
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the workers did not finish within {WORKERS_TIMEOUT_SECONDS} s")
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        results = []
-        for (stdout, stderr), process in zip(logs, processes, strict=True):
+    with contextlib.ExitStack() as stack:
+        # Output to unnamed temporary files: pipes read one after the other could fill and stall a worker.
+        logs = [[stack.enter_context(tempfile.TemporaryFile("w+")) for _ in range(2)] for _ in range(2)]
+        processes = []
+        for index, (stdout, stderr) in enumerate(logs):
+            env = {**os.environ, **_tf_config(index, workers), "PYTHONPATH": os.pathsep.join(python_path)}
+            env["CUDA_VISIBLE_DEVICES"] = ""  # CPU only
+            out = tmp_path / f"run{index}" if outs is None else outs[index]
+            argv = [
+                sys.executable,
+                "-c",
+                RUN_CLI,
+                *_train_argv(workspace, out, "--strategy", "multi-worker", *flags),
+            ]
+            processes.append(subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env))
+        deadline = time.monotonic() + WORKERS_TIMEOUT_SECONDS
+        timed_out = False
+        try:
+            for process in processes:
+                try:
+                    process.wait(timeout=max(deadline - time.monotonic(), 1))
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+        finally:
+            for process in processes:  # both go, whichever hung
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        texts = []
+        for stdout, stderr in logs:
             stdout.seek(0)
             stderr.seek(0)
-            text, err = stdout.read(), stderr.read()
-            stdout.close()
-            stderr.close()
-            assert process.returncode == exit_code, (
-                f"exit {process.returncode}: {text[-2000:]}\n{err[-3000:]}"
-            )
-            results.append(json.loads(text))
-    return results
+            texts.append((stdout.read(), stderr.read()))
+    for process, (text, err) in zip(processes, texts, strict=True):
+        tail = f"{text[-2000:]}\n{err[-3000:]}"
+        assert not timed_out, f"the workers did not finish within {WORKERS_TIMEOUT_SECONDS} s: {tail}"
+        assert process.returncode == exit_code, f"exit {process.returncode}: {tail}"
+    return [json.loads(text) for text, _ in texts]
 
 
 def _one_process(workspace, tmp_path, *flags: str) -> dict:
