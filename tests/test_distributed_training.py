@@ -282,5 +282,5 @@ def test_workers_that_would_resume_from_different_epochs_refuse_to_train(workspa
     _interrupted_run(workspace, out, monkeypatch, "--epochs", "4")
     results = _two_workers(workspace, tmp_path, "--epochs", "4", "--resume", exit_code=2)
     for result in results:
-        assert "The workers restored different checkpoints of stage head" in result["message"]
+        assert "The workers would resume stage head from different checkpoints" in result["message"]
         assert "give each the chief's --out on a shared file system" in result["message"]

@@ -549,8 +549,8 @@ def _check_workers_resume_alike(checkpoint: EpochCheckpoint, directory: Path | N
     # Equal values on every replica exactly when count * sum of squares == (sum) ** 2 (Cauchy-Schwarz).
     if not np.allclose(count * sums[2:], sums[:2] ** 2):
         raise ConfigError(
-            f"The workers restored different checkpoints of stage {stage} (this one "
-            f"{'none' if saved is None else 'after epoch ' + str(saved['epochs_done'])}): every worker "
+            f"The workers would resume stage {stage} from different checkpoints (this one from "
+            f"{'none' if saved is None else 'epoch ' + str(saved['epochs_done'])}): every worker "
             "resumes from the chief's interrupted run, so give each the chief's --out on a shared file "
             "system and --resume to all, or train afresh without --resume."
         )
