@@ -15,6 +15,7 @@ from audio_transfer.cli._flags import (
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.tasks import task_names
 from audio_transfer.training import TrainConfig
+from audio_transfer.training.train_config import STRATEGY_NAMES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -76,6 +77,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="continue an interrupted training into --out from its last completed epoch (same settings)",
     )
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGY_NAMES,
+        default=None,
+        help="tf.distribute strategy: one-device, mirrored (this machine's GPUs), multi-worker (the "
+        "processes of TF_CONFIG; only the chief writes RUN_DIR) or auto (default: multi-worker when "
+        "TF_CONFIG lists several, else mirrored with several GPUs, else one-device); batch_size is the "
+        "global batch",
+    )
     add_failure_fraction_argument(parser, default_help="default 0.1")
     add_set_argument(parser)
     return parser
@@ -99,6 +109,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         "clip_seconds": args.clip_seconds,
         "cache_dir": None if args.cache_dir is None else str(args.cache_dir),
         "max_failure_fraction": args.max_failure_fraction,
+        "strategy": args.strategy,
     }
     return config.replace(**{key: value for key, value in flags.items() if value is not None}).resolved()
 
@@ -114,7 +125,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     metrics = report.to_dict()
     data = {
         **trained.summary(),
-        "run_dir": str(args.out),
+        "run_dir": None if trained.run_dir is None else str(trained.run_dir),
         "labels": trained.labels,
         "metrics": metrics,
         "files": {role: str(path) for role, path in trained.report_files.items()},
@@ -123,8 +134,9 @@ def run(args: argparse.Namespace) -> CommandResult:
         headline = f"{trained.evaluation_split} accuracy {metrics['accuracy']:.2%}"
     else:
         headline = f"{trained.evaluation_split} EER {metrics['eer']:.2%}"
+    written = f"Run folder: {args.out}" if trained.run_dir else "A worker: the chief writes the run folder."
     text = (
         f"Trained {trained.config.task} ({len(trained.labels)} classes) on {result.num_train_clips} clips in "
-        f"{trained.train_seconds:.0f} s: {headline}. Run folder: {args.out}\n\n{report.to_text()}"
+        f"{trained.train_seconds:.0f} s: {headline}. {written}\n\n{report.to_text()}"
     )
     return CommandResult(data=data, text=text.rstrip())

@@ -3,10 +3,10 @@
 Public API: :class:`TrainConfig`, :class:`Trainer`, :class:`TrainResult`, :class:`EmbeddingCache`,
 :func:`hold_out_validation`, :func:`train_run` / :func:`load_run` / :class:`TrainingRun`, :class:`RunFolder`
 with the run-folder file names, :func:`make_task`, :func:`clip_key`, :func:`evaluate_store` (a report from a
-feature store) and :func:`evaluate_task` (with :func:`classification_report`, :func:`verification_report`).
-What a task is (its name, defaults, objective, evaluation) is declared by its class; see
-:mod:`audio_transfer.tasks`. Everything but the configuration imports TensorFlow, so it is resolved on first
-access.
+feature store) and :func:`evaluate_task` (with :func:`classification_report`, :func:`verification_report`),
+and :func:`distribution_strategy` and :func:`is_chief` for training under ``tf.distribute``. What a task is
+(its name, defaults, objective, evaluation) is declared by its class; see :mod:`audio_transfer.tasks`.
+Everything but the configuration imports TensorFlow, so it is resolved on first access.
 """
 
 import importlib
@@ -15,6 +15,8 @@ from audio_transfer.training.train_config import TrainConfig
 
 _LAZY = {
     "EmbeddingCache": "audio_transfer.training.embedding_cache",
+    "distribution_strategy": "audio_transfer.training.distribution",
+    "is_chief": "audio_transfer.training.distribution",
     "EpochCheckpoint": "audio_transfer.training.epoch_checkpoint",
     "RunLock": "audio_transfer.training.run_lock",
     "hold_out_validation": "audio_transfer.training.holdout",

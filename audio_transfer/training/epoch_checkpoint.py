@@ -51,11 +51,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     @property
     def _arrays_path(self) -> Path:
-        return self.directory / f"{self.stage}.npz"
+        return self._paths(None)[0]
 
     @property
     def _state_path(self) -> Path:
-        return self.directory / f"{self.stage}.json"
+        return self._paths(None)[1]
+
+    def _paths(self, directory: str | os.PathLike | None) -> tuple[Path, Path]:
+        """The stage's arrays and state files in ``directory`` (``None``: the checkpoint's own)."""
+        folder = self.directory if directory is None else Path(directory)
+        return folder / f"{self.stage}.npz", folder / f"{self.stage}.json"
 
     # -- saving -------------------------------------------------------------------------------------------
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -90,33 +95,39 @@ class EpochCheckpoint(keras.callbacks.Callback):
         write_text(self._state_path, json.dumps(state, indent=1))
 
     # -- restoring ----------------------------------------------------------------------------------------
-    def saved(self) -> dict[str, Any] | None:
-        """The stage's saved state (``epochs_done``, ``finished_best_epoch``, ``history``), if any."""
-        if not self._state_path.is_file():
+    def saved(self, *, directory: str | os.PathLike | None = None) -> dict[str, Any] | None:
+        """The stage's saved state (``epochs_done``, ``finished_best_epoch``, ``history``), if any, in
+        ``directory`` (``None``: the checkpoint's own)."""
+        state_path = self._paths(directory)[1]
+        if not state_path.is_file():
             return None
         try:
-            return json.loads(self._state_path.read_text())
+            return json.loads(state_path.read_text())
         except (OSError, ValueError) as error:
             raise ConfigError(
-                f"Cannot read the checkpoint {self._state_path} ({error}); train again without --resume."
+                f"Cannot read the checkpoint {state_path} ({error}); train again without --resume."
             ) from error
 
-    def restore(self, model: keras.Model) -> dict[str, Any] | None:
-        """Put ``model`` (compiled, as the stage built it) back in its saved state.
+    def restore(
+        self, model: keras.Model, *, directory: str | os.PathLike | None = None
+    ) -> dict[str, Any] | None:
+        """Put ``model`` (compiled, as the stage built it) back in the state saved in ``directory``
+        (``None``: the checkpoint's own; another for a worker resuming from the chief's checkpoints).
 
         Returns:
             the saved state (see :meth:`saved`): ``epochs_done``, the epoch to continue from
             (``initial_epoch`` of ``fit``), ``history``, the epochs already trained, and
             ``finished_best_epoch`` for a finished stage; ``None`` when nothing was saved.
         """
-        state = self.saved()
+        state = self.saved(directory=directory)
         if state is None:
             return None
-        with np.load(self._arrays_path) as arrays:
-            _assign(model.variables, arrays, "model", self._arrays_path)
+        arrays_path = self._paths(directory)[0]
+        with np.load(arrays_path) as arrays:
+            _assign(model.variables, arrays, "model", arrays_path)
             if any(name.startswith("optimizer_") for name in arrays.files):
                 model.optimizer.build(model.trainable_variables)
-                _assign(model.optimizer.variables, arrays, "optimizer", self._arrays_path)
+                _assign(model.optimizer.variables, arrays, "optimizer", arrays_path)
             if self.stopper is not None and state["stopper"] is not None:
                 best = sorted((name for name in arrays.files if name.startswith("best_")), key=_index)
                 self.stopper.resume_from(state["stopper"], [arrays[name] for name in best] or None)

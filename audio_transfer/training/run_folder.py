@@ -290,13 +290,30 @@ class RunFolder:
         return splits
 
 
+def latest_checkpoint(path: str | os.PathLike) -> Path | None:
+    """The checkpoint folder (:data:`CHECKPOINT_DIR`) of the newest staging folder an interrupted training
+    of the run folder ``path`` left beside it, or ``None``; only reads (a worker that is not the chief
+    resumes from it)."""
+    resumable = _resumable(_leftovers(Path(path)))
+    return resumable[-1] / CHECKPOINT_DIR if resumable else None
+
+
+def _leftovers(path: Path) -> list[Path]:
+    """The staging and moved-aside folders of ``path`` beside it, oldest first."""
+    leftovers = [*path.parent.glob(f".{path.name}.*.tmp"), *path.parent.glob(f".{path.name}.*.old")]
+    return sorted((item for item in leftovers if item.is_dir()), key=lambda item: item.stat().st_mtime)
+
+
+def _resumable(folders: list[Path]) -> list[Path]:
+    return [item for item in folders if item.suffix == ".tmp" and (item / CHECKPOINT_DIR).is_dir()]
+
+
 def _partial_run(path: Path, *, resume: bool) -> Path | None:
     """With ``resume``, the newest staging folder an interrupted training of ``path`` left with its
     checkpoints; every other leftover beside ``path`` is removed, with a warning (the caller holds the
     lock, so no live writer owns them)."""
-    leftovers = [*path.parent.glob(f".{path.name}.*.tmp"), *path.parent.glob(f".{path.name}.*.old")]
-    folders = sorted((item for item in leftovers if item.is_dir()), key=lambda item: item.stat().st_mtime)
-    resumable = [item for item in folders if item.suffix == ".tmp" and (item / CHECKPOINT_DIR).is_dir()]
+    folders = _leftovers(path)
+    resumable = _resumable(folders)
     kept = resumable[-1] if resume and resumable else None
     if resume and kept is None:
         logger.warning("There is no interrupted run of %s to resume: training from the start.", path)

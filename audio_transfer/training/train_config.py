@@ -22,6 +22,9 @@ from audio_transfer.tasks.task_registry import task_class, task_names
 # 1e7 into an error naming the memory it would need, before any file is decoded.
 MAX_CLIP_SECONDS = 600.0
 
+# The values of ``strategy`` (see audio_transfer.training.distribution).
+STRATEGY_NAMES = ("auto", "one-device", "mirrored", "multi-worker")
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -91,6 +94,19 @@ class TrainConfig:
         cache_dir: keep clean-clip embeddings on disk here across runs; ``None`` keeps them in memory only.
         seed: seeds Python, NumPy and TensorFlow, the split and the augmentation.
 
+    Distribution:
+        strategy: the ``tf.distribute`` strategy (see
+            :func:`audio_transfer.training.distribution.distribution_strategy`): ``"one-device"``,
+            ``"mirrored"`` (``MirroredStrategy`` over this machine's GPUs), ``"multi-worker"``
+            (``MultiWorkerMirroredStrategy`` over the processes the ``TF_CONFIG`` environment variable lists,
+            one per machine, each started with the same command and data) or ``"auto"``: multi-worker when
+            ``TF_CONFIG`` lists more than one process, else mirrored with several GPUs, else one-device.
+            ``batch_size`` is the global batch, split across all replicas (each of ``r`` replicas takes
+            ``batch_size / r`` of every batch), and the input is sharded by data. Only the chief (TF_CONFIG's
+            ``chief``, else worker 0) writes the run folder; the other workers checkpoint into a temporary
+            folder they remove, write nothing at their ``--out``, and resume (``--resume``) from the chief's
+            checkpoints when their ``--out`` is the chief's on a shared file system.
+
     Units: seconds for ``*_seconds``, Hz for ``sample_rate``; fractions in [0, 1).
 
     Example:
@@ -142,6 +158,7 @@ class TrainConfig:
     fine_tune_learning_rate: float = 1e-4
     cache_dir: str | None = None
     seed: int = 0
+    strategy: str = "auto"
 
     def __post_init__(self) -> None:
         if self.task not in task_names():
@@ -203,6 +220,10 @@ class TrainConfig:
             self.keywords = list(self.keywords)
         if self.normalize is not None and not isinstance(self.normalize, bool):
             raise ConfigError(f"normalize must be true, false or null, received {self.normalize!r}.")
+        if self.strategy not in STRATEGY_NAMES:
+            raise ConfigError(
+                f"strategy must be one of {', '.join(STRATEGY_NAMES)}; received {self.strategy!r}."
+            )
         if self.monitor not in ("val_loss", "val_accuracy"):
             raise ConfigError(f"monitor must be 'val_loss' or 'val_accuracy', received {self.monitor!r}.")
 

@@ -78,6 +78,13 @@ class Trainer:
             :class:`EpochCheckpoint`), and continue from what is saved there: a fit interrupted at any
             epoch and run again with the same data and settings ends with the weights and history an
             uninterrupted fit would have. ``None`` keeps no checkpoints.
+        restore_dir: continue from the checkpoints saved here instead of ``checkpoint_dir``'s (a worker
+            that is not the chief resumes from the chief's and writes its own elsewhere); ``None``:
+            ``checkpoint_dir``.
+
+    Under a ``tf.distribute`` strategy (build the task and call :meth:`fit` in ``strategy.scope()``) every
+    dataset is sharded by data (each replica takes its share of every batch), so ``config.batch_size`` is
+    the global batch; every worker runs the same callbacks, so early stopping stops them all at once.
 
     Example:
         >>> spotter = KeywordSpotter(load_base("speech_embedding"), labels)
@@ -94,6 +101,7 @@ class Trainer:
         verbose: int = 1,
         callbacks: Sequence[keras.callbacks.Callback] = (),
         checkpoint_dir: str | os.PathLike | None = None,
+        restore_dir: str | os.PathLike | None = None,
     ) -> None:
         if not isinstance(task, Task):
             raise ConfigError(f"Trainer trains an audio_transfer Task, received {type(task).__name__}.")
@@ -106,6 +114,7 @@ class Trainer:
         self.verbose = verbose
         self.callbacks = list(callbacks)
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.restore_dir = self.checkpoint_dir if restore_dir is None else Path(restore_dir)
         self._objective: TrainingObjective | None = None
 
     # -- public -----------------------------------------------------------------------------------------
@@ -405,7 +414,7 @@ class Trainer:
     def _dataset(self, x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
         """Validation batches of (inputs, targets), in order."""
         parts = (self._objective.inputs(x, y), self._objective.targets(y))
-        return (
+        return _sharded_by_data(
             tf.data.Dataset.from_tensor_slices(parts).batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
         )
 
@@ -416,7 +425,7 @@ class Trainer:
         batches = store.dataset(
             labels=labels, batch_size=self.config.batch_size, shuffle_buffer=0, keys=keys, class_weights=False
         )
-        return batches.map(_StoreBatches.to_model(self._objective, weighted=False))
+        return _sharded_by_data(batches.map(_StoreBatches.to_model(self._objective, weighted=False)))
 
     def _passes(self, count: int) -> int:
         """Passes over ``count`` clips that make one stage-1 epoch of at least ``config.min_steps_per_epoch``
@@ -449,12 +458,16 @@ class Trainer:
     def _compile(
         self, model: keras.Model, optimizer: keras.optimizers.Optimizer, *, steps_per_execution: int = 1
     ) -> None:
+        multi_worker = isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
         model.compile(
             optimizer=optimizer,
             loss=self._objective.loss,
             metrics=self._objective.metrics,
-            steps_per_execution=steps_per_execution,
+            # Keras runs several steps per call in a tf.while_loop, where the workers' collective ops fail.
+            steps_per_execution=1 if multi_worker else steps_per_execution,
         )
+        if multi_worker:
+            _fit_under_multi_worker(model)
 
     def _sample_weights(self, y: np.ndarray) -> np.ndarray | None:
         """Inverse class frequency per example, averaging 1 over the classes present."""
@@ -482,7 +495,8 @@ class Trainer:
         checkpoint = None
         if self.checkpoint_dir is not None:
             checkpoint = EpochCheckpoint(self.checkpoint_dir, stage=stage, stopper=stopper)
-            saved = checkpoint.restore(model)
+            _check_workers_resume_alike(checkpoint, self.restore_dir)
+            saved = checkpoint.restore(model, directory=self.restore_dir)
             if saved is not None:
                 first_epoch, done = int(saved["epochs_done"]), saved["history"]
                 if saved["finished_best_epoch"] is not None:
@@ -569,7 +583,7 @@ class _EmbeddingBatches(keras.callbacks.Callback):
                 )
             )
 
-        self.dataset = (
+        self.dataset = _sharded_by_data(
             tf.data.Dataset.range(1)
             .flat_map(epoch_order)
             .batch(trainer.config.batch_size)
@@ -606,7 +620,7 @@ class _StoreBatches(keras.callbacks.Callback):
         config = trainer.config
         steps = math.ceil(count * trainer._passes(count) / config.batch_size)
         self.epoch = tf.Variable(seed * 1_000_003 + first_epoch, dtype=tf.int64, trainable=False)
-        self.dataset = (
+        self.dataset = _sharded_by_data(
             store.dataset(
                 labels=labels,
                 batch_size=config.batch_size,
@@ -685,6 +699,62 @@ class _ShuffledBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self.order = self._order()
+
+
+def _fit_under_multi_worker(model: keras.Model) -> None:
+    """Work around two steps of Keras 3's ``fit`` that fail under MultiWorkerMirroredStrategy.
+
+    Keras builds a model made under a strategy on a first batch averaged across the replicas with
+    ``Strategy.reduce``, which refuses a structure of (inputs, targets, weights): forgetting the strategy
+    makes Keras build the model when it traces the training step instead (``fit`` still runs under the
+    strategy of the enclosing scope). And it averages each step's logs across workers along their first
+    axis, which scalar logs lack: the steps return them with an axis of one. The epoch's logs (history,
+    early stopping, checkpoints) are read from the metrics' variables, summed over every replica of every
+    worker, so all workers see the same values.
+    """
+    model._distribute_strategy = None
+    for name in ("train_step", "test_step"):
+        setattr(model, name, functools.partial(_logs_with_an_axis, getattr(model, name)))
+
+
+def _logs_with_an_axis(step, data):
+    return tf.nest.map_structure(
+        lambda value: tf.reshape(value, [1]) if value.shape.rank == 0 else value, step(data)
+    )
+
+
+def _check_workers_resume_alike(checkpoint: EpochCheckpoint, directory: Path | None) -> None:
+    """Under MultiWorkerMirroredStrategy, raise ConfigError on every worker unless all of them would
+    restore the same saved state of the checkpoint's stage from ``directory`` (or none): workers that
+    start from different epochs or weights would not train in step. Runs before any worker restores (which
+    builds the optimizer, creating variables, itself a collective step)."""
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    stage, saved = checkpoint.stage, checkpoint.saved(directory=directory)
+    start = (
+        [0.0, 0.0] if saved is None else [1 + saved["epochs_done"], 1 + (saved["finished_best_epoch"] or 0)]
+    )
+    local = tf.constant([*start, *(value * value for value in start)], tf.float32)
+    sums = strategy.reduce("SUM", strategy.run(lambda: tf.identity(local)), axis=None).numpy()
+    count = strategy.num_replicas_in_sync
+    # Equal values on every replica exactly when count * sum of squares == (sum) ** 2 (Cauchy-Schwarz).
+    if not np.allclose(count * sums[2:], sums[:2] ** 2):
+        raise ConfigError(
+            f"The workers would resume stage {stage} from different checkpoints (this one from "
+            f"{'none' if saved is None else 'epoch ' + str(saved['epochs_done'])}): every worker "
+            "resumes from the chief's interrupted run, so give each the chief's --out on a shared file "
+            "system and --resume to all, or train afresh without --resume."
+        )
+
+
+def _sharded_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` of global batches, split by ``tf.distribute`` across the replicas of every worker (each
+    takes its share of every batch, so every worker sees the same epoch order whatever the number of files:
+    a store's few shards could not be split evenly by file)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def _clips_and_labels(data, labels, what: str) -> tuple[np.ndarray, np.ndarray]:

@@ -41,9 +41,17 @@ from audio_transfer.embedding import check_store_for, example_key, store_identit
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError, StoreError
 from audio_transfer.evaluation import ClassificationReport, VerificationReport
 from audio_transfer.tasks import Task, task_class
+from audio_transfer.training.distribution import distribution_strategy, is_chief
 from audio_transfer.training.embedding_cache import EmbeddingCache
 from audio_transfer.training.holdout import hold_out_validation
-from audio_transfer.training.run_folder import CHECKPOINT_DIR, CONFIG_FILE, SPLITS, SPLITS_FILE, RunFolder
+from audio_transfer.training.run_folder import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    SPLITS,
+    SPLITS_FILE,
+    RunFolder,
+    latest_checkpoint,
+)
 from audio_transfer.training.task_evaluation import error_rate, evaluate_store, evaluate_task
 from audio_transfer.training.train_config import TrainConfig
 from audio_transfer.training.train_result import TrainResult
@@ -220,18 +228,44 @@ def train_run(
     """
     if config.data_dir is None:
         raise ConfigError("data_dir is not set: give the training folder (folder per class) or manifest.")
+    strategy = distribution_strategy(config.strategy)  # before any other TensorFlow work
     if out_dir is None:
         if resume:
             raise ConfigError("resume continues a run folder: give out_dir, the folder it was training.")
-        with tempfile.TemporaryDirectory(prefix="audio_transfer_store_") as work_dir:
+        with tempfile.TemporaryDirectory(prefix="audio_transfer_store_") as work_dir, strategy.scope():
             return _train(config, verbose=verbose, work_dir=Path(work_dir))
+    if not is_chief(config.strategy):
+        return _train_worker(config, Path(out_dir), strategy, verbose=verbose, resume=resume)
     with RunFolder.staged(out_dir, resume=resume) as staging:
         checkpoint_dir = staging.path / CHECKPOINT_DIR
         _check_resumed_settings(checkpoint_dir, config)
-        run = _train(
-            config, verbose=verbose, checkpoint_dir=checkpoint_dir, work_dir=staging.path / STORE_DIR
-        )
+        with strategy.scope():
+            run = _train(
+                config, verbose=verbose, checkpoint_dir=checkpoint_dir, work_dir=staging.path / STORE_DIR
+            )
         run.write_into(staging, final=Path(out_dir))
+    return run
+
+
+def _train_worker(config: TrainConfig, out_dir: Path, strategy, *, verbose: int, resume: bool) -> TrainingRun:
+    """:func:`train_run` on a worker that is not the chief: the same training, in step with the chief,
+    checkpointing into a temporary folder that is removed; nothing is written at ``out_dir``. With
+    ``resume`` it continues from the checkpoints of the chief's interrupted run of ``out_dir`` (the same
+    path on a shared file system), which it only reads."""
+    restore_dir = latest_checkpoint(out_dir) if resume else None
+    if resume and restore_dir is None:
+        logger.warning("There is no interrupted run of %s to resume: training from the start.", out_dir)
+    if restore_dir is not None:
+        _check_resumed_settings(restore_dir, config)
+    with tempfile.TemporaryDirectory(prefix="audio-transfer-worker-") as scratch, strategy.scope():
+        run = _train(
+            config,
+            verbose=verbose,
+            checkpoint_dir=Path(scratch) / CHECKPOINT_DIR,
+            restore_dir=restore_dir,
+            work_dir=Path(scratch) / STORE_DIR,
+        )
+    logger.info("Worker done: the chief writes the run folder; nothing was written to %s.", out_dir)
     return run
 
 
@@ -281,7 +315,10 @@ def _check_resumed_settings(checkpoint_dir: Path, config: TrainConfig) -> None:
         config.to_yaml(path)
         return
     saved = TrainConfig.from_yaml(path).to_dict()
-    changed = sorted(key for key, value in config.to_dict().items() if saved[key] != value)
+    # The strategy says how to run, not what to train: a run interrupted on one machine resumes on several.
+    changed = sorted(
+        key for key, value in config.to_dict().items() if saved[key] != value and key != "strategy"
+    )
     if changed:
         raise ConfigError(
             f"The interrupted run was training with other settings ({', '.join(changed)}); resume it with "
@@ -295,10 +332,12 @@ def _train(
     verbose: int,
     work_dir: Path,
     checkpoint_dir: Path | None = None,
+    restore_dir: Path | None = None,
 ) -> TrainingRun:
-    """:func:`train_run` without a run folder; ``checkpoint_dir`` as :class:`Trainer` takes it; the
-    feature store of a folder's clips is made in ``work_dir`` (kept there by an interruption, for a resumed
-    run) unless ``config.cache_dir`` keeps it."""
+    """:func:`train_run` without a run folder, under the caller's distribution strategy scope;
+    ``checkpoint_dir`` and ``restore_dir`` as :class:`Trainer` takes them; the feature store of a folder's
+    clips is made in ``work_dir`` (kept there by an interruption, for a resumed run) unless
+    ``config.cache_dir`` keeps it."""
     started = time.monotonic()
     config = config.resolved()
     if config.cache_dir is not None:
@@ -387,7 +426,9 @@ def _train(
     # Validation on unseen classes cannot be scored by a softmax over the training classes: such a task
     # trains every epoch and is compared with its untrained alternative afterwards.
     trainer_validation = bool(validation_stored) and not unseen_classes
-    result = Trainer(task, config, verbose=verbose, checkpoint_dir=checkpoint_dir).fit_store(
+    result = Trainer(
+        task, config, verbose=verbose, checkpoint_dir=checkpoint_dir, restore_dir=restore_dir
+    ).fit_store(
         store,
         labels=labels,
         keys=train_stored,
