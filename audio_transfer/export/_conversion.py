@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import keras
@@ -19,9 +19,10 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema_fb
 
+from audio_transfer._tflite import tflite_operator_names
 from audio_transfer.atomic_files import temporary_directory_beside
 from audio_transfer.errors import ConfigError, ExportError
-from audio_transfer.export._calibration import tighten_saturated_ranges
+from audio_transfer.export._calibration import tighten_saturated_ranges, without_float_ranges
 from audio_transfer.export._serving import INPUT_NAME, ClassifierSpec, serving_module, to_pcm16
 from audio_transfer.features import compact_dft
 from audio_transfer.progress import track
@@ -58,21 +59,23 @@ def convert(
         with compact_dft(model):  # the file holds the small two-stage DFT constants
             tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": module.serve})
         if quantize == "int8" and float_layers:
-            float_model = _run(_converter(saved_model_dir, "none", input_type=input_type, calibration=None))
-            nodes = _tensor_names_in_layers(float_model, float_layers)
+            float_model = run_conversion(
+                _converter(saved_model_dir, "none", input_type=input_type, calibration=None)
+            )
+            nodes = tensor_names_in_layers(float_model, float_layers)
             if not nodes:
                 raise ConfigError(
                     f"No TFLite ops belong to the layers {list(float_layers)} to keep in float; name layers "
                     "of the model, or pass float_layers=() for a full-integer model."
                 )
-            nodes += _feeding_tensor_names(float_model, nodes)
+            nodes += feeding_tensor_names(float_model, nodes)
             converter = _converter(saved_model_dir, "int8", input_type=input_type, calibration=calibration)
-            return _run(converter, denylisted_nodes=nodes, fully_quantize=int8_io)
+            return run_conversion(converter, denylisted_nodes=nodes, fully_quantize=int8_io)
         converter = _converter(saved_model_dir, quantize, input_type=input_type, calibration=calibration)
         if quantize == "int8" and int8_io:
             converter.inference_input_type = tf.int16 if input_type == "int16" else tf.int8
             converter.inference_output_type = tf.int8
-        return _run(converter)
+        return run_conversion(converter)
 
 
 def _converter(
@@ -91,29 +94,41 @@ def _converter(
     return converter
 
 
-def _run(
+def run_conversion(
     converter: tf.lite.TFLiteConverter,
     *,
-    denylisted_nodes: Sequence[str] = (),
+    denylisted_nodes: Sequence[str] | Callable[[bytes], Sequence[str]] = (),
     fully_quantize: bool = False,
 ) -> bytes:
     """Convert; with ``denylisted_nodes``, quantize all but those ops through TensorFlow's quantization
     debugger (the public API for selective quantization), with the calibrated ranges tightened where the
-    graph saturates (:func:`tighten_saturated_ranges`)."""
+    graph saturates (:func:`tighten_saturated_ranges`).
+
+    ``denylisted_nodes`` may be a function of the calibrated model (a float flatbuffer): the quantizer
+    matches the names of that model's tensors, which can differ from those of a plain float conversion
+    where the optimizing converter fused ops (``split;split1``).
+    """
     try:
         with warnings.catch_warnings():
             # int8 calibration runs TensorFlow's own (deprecated) tf.lite.Interpreter; not ours to fix.
             warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
             if not denylisted_nodes:
                 return converter.convert()
+            names_of = denylisted_nodes if callable(denylisted_nodes) else None
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=converter,
                 debug_dataset=converter.representative_dataset,
                 debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                    denylisted_nodes=list(denylisted_nodes), fully_quantize=fully_quantize
+                    denylisted_nodes=[] if names_of else list(denylisted_nodes), fully_quantize=fully_quantize
                 ),
             )
             debugger.calibrated_model = tighten_saturated_ranges(debugger.calibrated_model)
+            if names_of is not None:
+                names = list(names_of(debugger.calibrated_model))
+                debugger.calibrated_model = without_float_ranges(debugger.calibrated_model, names)
+                debugger.options = tf.lite.experimental.QuantizationDebugOptions(
+                    denylisted_nodes=names, fully_quantize=fully_quantize
+                )
             return debugger.get_nondebug_quantized_model()
     except Exception as error:  # the converter raises ConverterError and assorted TF errors
         raise ExportError(_conversion_failure(error)) from error
@@ -125,7 +140,7 @@ def _representative_dataset(calibration: np.ndarray, input_type: str) -> Iterato
         yield {INPUT_NAME: to_pcm16(batch) if input_type == "int16" else batch}
 
 
-def _tensor_names_in_layers(flatbuffer: bytes, layer_names: Sequence[str]) -> list[str]:
+def tensor_names_in_layers(flatbuffer: bytes, layer_names: Sequence[str]) -> list[str]:
     """Output tensor names of the ops traced inside the given Keras layers (their name scopes)."""
     scopes = "|".join(re.escape(name) for name in layer_names)
     # Keras name scopes may carry a uniquifying suffix: "log_mel_40_frontend_1/Log".
@@ -141,7 +156,7 @@ def _tensor_names_in_layers(flatbuffer: bytes, layer_names: Sequence[str]) -> li
     return names
 
 
-def _feeding_tensor_names(flatbuffer: bytes, names: Sequence[str]) -> list[str]:
+def feeding_tensor_names(flatbuffer: bytes, names: Sequence[str]) -> list[str]:
     """Output tensor names of the ops that feed the tensors ``names``, directly or not, outside them.
 
     The ops between the waveform input and a float front-end (a task's context padding, int16 scaling)
@@ -169,6 +184,56 @@ def _feeding_tensor_names(flatbuffer: bytes, names: Sequence[str]) -> list[str]:
                 seen.add(tensor)
                 pending.append(tensor)
     return sorted({name(tensor) for tensor in seen} - wanted)
+
+
+def with_multi_output_names(flatbuffer: bytes, names: Sequence[str]) -> list[str]:
+    """``names`` and, for each op with several outputs among them, its outputs' names joined by ``;``:
+    the quantizer names such an op (``SPLIT_V``) after all its outputs and skips it only under that name."""
+    subgraph = schema_fb.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
+    wanted = set(names)
+    joined = []
+    for index in range(subgraph.OperatorsLength()):
+        operator = subgraph.Operators(index)
+        outputs = [
+            subgraph.Tensors(operator.Outputs(output)).Name().decode("utf-8", "replace")
+            for output in range(operator.OutputsLength())
+        ]
+        if len(outputs) > 1 and wanted & set(outputs):
+            joined.append(";".join(outputs))
+    return [*names, *joined]
+
+
+# Ops that only move values: kept float where they assemble an output, their int8 inputs dequantize first.
+_DATA_MOVEMENT = {"CONCATENATION", "RESHAPE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V"}
+
+
+def assembling_tensor_names(flatbuffer: bytes, output_positions: Sequence[int]) -> list[str]:
+    """Output tensor names of the data-movement ops that build the graph outputs at ``output_positions``,
+    walking back from each output until another kind of op."""
+    subgraph = schema_fb.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
+    kinds = tflite_operator_names(flatbuffer)  # one subgraph: operator i is kinds[i]
+    producers: dict[int, int] = {}
+    for index in range(subgraph.OperatorsLength()):
+        operator = subgraph.Operators(index)
+        for output in range(operator.OutputsLength()):
+            producers[operator.Outputs(output)] = index
+    names = []
+    pending = [subgraph.Outputs(position) for position in output_positions]
+    seen: set[int] = set()
+    while pending:
+        tensor = pending.pop()
+        if tensor in seen or tensor not in producers:
+            continue
+        seen.add(tensor)
+        operator = subgraph.Operators(producers[tensor])
+        if kinds[producers[tensor]] not in _DATA_MOVEMENT:
+            continue
+        names += [
+            subgraph.Tensors(operator.Outputs(output)).Name().decode("utf-8", "replace")
+            for output in range(operator.OutputsLength())
+        ]
+        pending += [operator.Inputs(position) for position in range(operator.InputsLength())]
+    return names
 
 
 def _conversion_failure(error: Exception) -> str:

@@ -50,6 +50,11 @@ class TFLiteStreamingSpotter:
     def from_file(cls, path: str | os.PathLike, *, num_threads: int = 1) -> TFLiteStreamingSpotter:
         return cls(Path(path).read_bytes(), num_threads=num_threads)
 
+    @property
+    def state(self) -> np.ndarray:
+        """The state the next :meth:`step` starts from, ``(1, state_size)`` float32 (a copy)."""
+        return self._state.copy()
+
     def reset(self) -> None:
         """Forget the audio heard so far (zero state)."""
         self._state = np.zeros((1, self.state_size), np.float32)
