@@ -331,7 +331,10 @@ def export_streaming_c_source(exported: StreamingExport, *, out: str | os.PathLi
     ``labels`` (with ``labels_count``; keywords are those not starting with ``_``) and the detection
     settings: ``threshold``, ``smoothing_seconds`` and ``refractory_seconds``, and the same two in hops
     (``smoothing_hops``: the scores of that many hops are averaged; ``refractory_hops``: after a detection
-    that many hops, itself included, fire nothing), each prefixed ``<NAME>_``.
+    that many hops, itself included, fire nothing), ``quantize`` (``"none"`` or ``"int8"``) and, when
+    it was measured, the tensor arena: ``tensor_arena_bytes`` (with the margin) and
+    ``tensor_arena_min_bytes``, each prefixed ``<NAME>_``, and the macro ``<NAME>_TENSOR_ARENA_BYTES``
+    (upper case) to size the arena array with.
 
     Args:
         exported: what :func:`export_streaming_tflite` wrote.
@@ -361,16 +364,27 @@ def export_streaming_c_source(exported: StreamingExport, *, out: str | os.PathLi
         "smoothing_hops": settings.smoothing_windows(stride_seconds=hop_seconds),
         "refractory_seconds": float(settings.refractory_seconds_for(window_seconds=window_seconds)),
         "refractory_hops": refractory_hops,
+        "quantize": described.get("quantize", "none"),
     }
+    arena = described.get("tensor_arena")
+    defines = {}
+    if arena is not None:
+        constants["tensor_arena_bytes"] = arena["bytes"]
+        constants["tensor_arena_min_bytes"] = arena["min_bytes"]
+        defines["tensor_arena_bytes"] = arena["bytes"]
     comment = (
         f"Streaming keyword spotter for TensorFlow Lite Micro, from {exported.path.name}.\n"
         "Each hop: copy hop_samples float32 samples in [-1, 1] into input audio_input and the previous\n"
         "next_state (zeros at the start) into input state_input, invoke, read the scores of every label\n"
         "from output scores_output and keep output next_state_output. Ignore the first warmup_hops hops;\n"
         "average the scores of the last smoothing_hops hops; a keyword (a label not starting with '_')\n"
-        "fires where its average reaches threshold, then nothing fires for refractory_hops hops."
+        "fires where its average reaches threshold, then nothing fires for refractory_hops hops.\n"
+        "Tensor arena: TENSOR_ARENA_BYTES (a macro, to size a static 16-byte aligned array) is\n"
+        "tensor_arena_min_bytes, the least TFLite Micro's reference kernels ran it with, + 10%."
     )
-    return export_c_source(exported.path.read_bytes(), out=out, constants=constants, comment=comment)
+    return export_c_source(
+        exported.path.read_bytes(), out=out, constants=constants, comment=comment, defines=defines
+    )
 
 
 def _convert(
