@@ -15,6 +15,7 @@ from tiny_streaming_base import tiny_spotter
 from audio_transfer._tflite import non_builtin_operators
 from audio_transfer.cli.main import main
 from audio_transfer.errors import ConfigError
+from audio_transfer.export import TensorArena
 from audio_transfer.streaming import (
     DetectionSettings,
     StreamParityReport,
@@ -198,8 +199,8 @@ def test_reported_arena_is_the_least_tflite_micro_runs_the_model_with(exported):
     content = exported.int8.path.read_bytes()
     assert arena["bytes"] >= 1.1 * arena["min_bytes"] and arena["bytes"] % 16 == 0
     runtime.Interpreter.from_bytes(content, arena_size=arena["min_bytes"]).invoke()
-    with pytest.raises(RuntimeError):
-        runtime.Interpreter.from_bytes(content, arena_size=arena["min_bytes"] - 1)
+    assert TensorArena.runs(content, arena_size=arena["min_bytes"])
+    assert not TensorArena.runs(content, arena_size=arena["min_bytes"] - 1)  # TFLM may crash there
 
 
 def test_int8_needs_calibration_clips_and_a_known_mode(tmp_path):

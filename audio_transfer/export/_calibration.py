@@ -110,7 +110,13 @@ def without_float_ranges(calibrated: bytes, float_nodes: Sequence[str]) -> bytes
                 readers.setdefault(int(tensor), []).append(operator)
 
         names = [tensor.name.decode("utf-8", "replace") for tensor in subgraph.tensors]
-        produced_float = {int(t) for op in subgraph.operators for t in op.outputs if names[int(t)] in kept}
+        produced_float = {
+            int(t)
+            for op in subgraph.operators
+            if len(op.outputs) > 1
+            for t in op.outputs
+            if names[int(t)] in kept
+        }
         for tensor in produced_float | {int(t) for t in subgraph.inputs}:
             quantization = subgraph.tensors[tensor].quantization
             if quantization is None or quantization.min is None:

@@ -98,6 +98,7 @@ def run_conversion(
     converter: tf.lite.TFLiteConverter,
     *,
     denylisted_nodes: Sequence[str] | Callable[[bytes], Sequence[str]] = (),
+    denylisted_ops: Sequence[str] = (),
     fully_quantize: bool = False,
 ) -> bytes:
     """Convert; with ``denylisted_nodes``, quantize all but those ops through TensorFlow's quantization
@@ -119,7 +120,9 @@ def run_conversion(
                 converter=converter,
                 debug_dataset=converter.representative_dataset,
                 debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                    denylisted_nodes=[] if names_of else list(denylisted_nodes), fully_quantize=fully_quantize
+                    denylisted_ops=list(denylisted_ops),
+                    denylisted_nodes=[] if names_of else list(denylisted_nodes),
+                    fully_quantize=fully_quantize,
                 ),
             )
             debugger.calibrated_model = tighten_saturated_ranges(debugger.calibrated_model)
@@ -127,7 +130,7 @@ def run_conversion(
                 names = list(names_of(debugger.calibrated_model))
                 debugger.calibrated_model = without_float_ranges(debugger.calibrated_model, names)
                 debugger.options = tf.lite.experimental.QuantizationDebugOptions(
-                    denylisted_nodes=names, fully_quantize=fully_quantize
+                    denylisted_ops=list(denylisted_ops), denylisted_nodes=names, fully_quantize=fully_quantize
                 )
             return debugger.get_nondebug_quantized_model()
     except Exception as error:  # the converter raises ConverterError and assorted TF errors
@@ -204,35 +207,36 @@ def with_multi_output_names(flatbuffer: bytes, names: Sequence[str]) -> list[str
 
 
 # Ops that only move values: kept float where they assemble an output, their int8 inputs dequantize first.
-_DATA_MOVEMENT = {"CONCATENATION", "RESHAPE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V"}
+DATA_MOVEMENT_OPS = ("CONCATENATION", "RESHAPE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V")
 
 
 def assembling_tensor_names(flatbuffer: bytes, output_positions: Sequence[int]) -> list[str]:
-    """Output tensor names of the data-movement ops that build the graph outputs at ``output_positions``,
-    walking back from each output until another kind of op."""
+    """Output tensor names of the data-movement ops that only build the graph outputs at
+    ``output_positions``: walking back from them, an op joins while every reader of its outputs has (a
+    concatenation that also feeds a convolution stays int8, its slice for the output dequantized)."""
     subgraph = schema_fb.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
     kinds = tflite_operator_names(flatbuffer)  # one subgraph: operator i is kinds[i]
-    producers: dict[int, int] = {}
+    targets = {subgraph.Outputs(position) for position in output_positions}
+    readers: dict[int, list[int]] = {}
     for index in range(subgraph.OperatorsLength()):
         operator = subgraph.Operators(index)
-        for output in range(operator.OutputsLength()):
-            producers[operator.Outputs(output)] = index
+        for position in range(operator.InputsLength()):
+            readers.setdefault(operator.Inputs(position), []).append(index)
+    marked: set[int] = set()
     names = []
-    pending = [subgraph.Outputs(position) for position in output_positions]
-    seen: set[int] = set()
-    while pending:
-        tensor = pending.pop()
-        if tensor in seen or tensor not in producers:
+    for index in reversed(range(subgraph.OperatorsLength())):  # readers come after their producers
+        operator = subgraph.Operators(index)
+        outputs = [operator.Outputs(output) for output in range(operator.OutputsLength())]
+        if kinds[index] not in DATA_MOVEMENT_OPS:
             continue
-        seen.add(tensor)
-        operator = subgraph.Operators(producers[tensor])
-        if kinds[producers[tensor]] not in _DATA_MOVEMENT:
-            continue
-        names += [
-            subgraph.Tensors(operator.Outputs(output)).Name().decode("utf-8", "replace")
-            for output in range(operator.OutputsLength())
-        ]
-        pending += [operator.Inputs(position) for position in range(operator.InputsLength())]
+        feeds_targets = any(
+            tensor in targets or any(reader in marked for reader in readers.get(tensor, []))
+            for tensor in outputs
+        )
+        only_assembly = all(reader in marked for tensor in outputs for reader in readers.get(tensor, []))
+        if feeds_targets and only_assembly:
+            marked.add(index)
+            names += [subgraph.Tensors(tensor).Name().decode("utf-8", "replace") for tensor in outputs]
     return names
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import faulthandler
 import importlib.util
 import logging
 import math
@@ -86,18 +87,30 @@ class TensorArena:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @staticmethod
+    def runs(content: bytes, *, arena_size: int) -> bool:
+        """Whether the ``tflite_micro`` runtime allocates and invokes ``content`` in ``arena_size`` bytes
+        (in a child process: a crash counts as no)."""
+        return _runs(content, arena_size)
+
 
 def _runs(content: bytes, arena_size: int) -> bool:
-    """Whether TFLM allocates ``content``'s tensors in ``arena_size`` bytes and invokes it (zero inputs)."""
-    from tflite_micro import runtime
+    """Whether TFLM allocates ``content``'s tensors in ``arena_size`` bytes and invokes it (zero inputs),
+    tried in a forked child: on some too-small arenas TFLM crashes instead of failing."""
+    from tflite_micro import runtime  # imported before the fork, so each child starts at once
 
     with _quiet_stderr():  # TFLM prints every failed allocation
-        try:
-            interpreter = runtime.Interpreter.from_bytes(content, arena_size=arena_size)
-            interpreter.invoke()
-        except RuntimeError:
-            return False
-    return True
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            faulthandler.disable()  # a crash here is an answer, not a bug to report
+            status = 1
+            try:
+                runtime.Interpreter.from_bytes(content, arena_size=arena_size).invoke()
+                status = 0
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(child, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from audio_transfer.bases import AudioBase
 from audio_transfer.checks import is_int
 from audio_transfer.errors import ConfigError, ExportError, ExportOutputError
 from audio_transfer.export._conversion import (
+    DATA_MOVEMENT_OPS,
     SAVED_MODEL_HINT,
     assembling_tensor_names,
     convert,
@@ -202,7 +203,7 @@ def convert_int8_keeping_float(
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset
-    return run_conversion(converter, denylisted_nodes=float_nodes)
+    return run_conversion(converter, denylisted_nodes=float_nodes, denylisted_ops=DATA_MOVEMENT_OPS)
 
 
 def load_in_litert(content: bytes) -> TFLiteClassifier:
