@@ -13,7 +13,6 @@ largest 0.23 → 0.12.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema_fb
@@ -89,40 +88,3 @@ class _Floors:
         if description.type != schema_fb.TensorType.FLOAT32 or data is None or len(data) != 4:
             return None
         return float(np.frombuffer(bytes(bytearray(data)), dtype=np.float32)[0])
-
-
-def without_float_ranges(calibrated: bytes, float_nodes: Sequence[str]) -> bytes:
-    """The calibrated flatbuffer without the recorded ranges of the tensors that only float ops read (the
-    graph inputs and the outputs of ops named in ``float_nodes``): the quantizer quantizes a tensor that has
-    a range, and moves a ``SPLIT_V`` after it to int8 whatever the denylist says.
-
-    Args:
-        calibrated: a float TFLite flatbuffer carrying calibration min/max per tensor.
-        float_nodes: output tensor names of the ops kept float.
-    """
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
-    kept = set(float_nodes)
-    dropped = 0
-    for subgraph in model.subgraphs:
-        readers: dict[int, list[schema_fb.OperatorT]] = {}
-        for operator in subgraph.operators:
-            for tensor in operator.inputs:
-                readers.setdefault(int(tensor), []).append(operator)
-
-        names = [tensor.name.decode("utf-8", "replace") for tensor in subgraph.tensors]
-        produced_float = {
-            int(t)
-            for op in subgraph.operators
-            if len(op.outputs) > 1
-            for t in op.outputs
-            if names[int(t)] in kept
-        }
-        for tensor in produced_float | {int(t) for t in subgraph.inputs}:
-            quantization = subgraph.tensors[tensor].quantization
-            if quantization is None or quantization.min is None:
-                continue
-            if all(names[int(out)] in kept for op in readers.get(tensor, []) for out in op.outputs):
-                quantization.min, quantization.max = None, None
-                dropped += 1
-    logger.info("int8: %d tensors read by float ops only keep no calibrated range.", dropped)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)) if dropped else calibrated

@@ -19,10 +19,9 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema_fb
 
-from audio_transfer._tflite import tflite_operator_names
 from audio_transfer.atomic_files import temporary_directory_beside
 from audio_transfer.errors import ConfigError, ExportError
-from audio_transfer.export._calibration import tighten_saturated_ranges, without_float_ranges
+from audio_transfer.export._calibration import tighten_saturated_ranges
 from audio_transfer.export._serving import INPUT_NAME, ClassifierSpec, serving_module, to_pcm16
 from audio_transfer.features import compact_dft
 from audio_transfer.progress import track
@@ -128,7 +127,6 @@ def run_conversion(
             debugger.calibrated_model = tighten_saturated_ranges(debugger.calibrated_model)
             if names_of is not None:
                 names = list(names_of(debugger.calibrated_model))
-                debugger.calibrated_model = without_float_ranges(debugger.calibrated_model, names)
                 debugger.options = tf.lite.experimental.QuantizationDebugOptions(
                     denylisted_ops=list(denylisted_ops), denylisted_nodes=names, fully_quantize=fully_quantize
                 )
@@ -189,55 +187,9 @@ def feeding_tensor_names(flatbuffer: bytes, names: Sequence[str]) -> list[str]:
     return sorted({name(tensor) for tensor in seen} - wanted)
 
 
-def with_multi_output_names(flatbuffer: bytes, names: Sequence[str]) -> list[str]:
-    """``names`` and, for each op with several outputs among them, its outputs' names joined by ``;``:
-    the quantizer names such an op (``SPLIT_V``) after all its outputs and skips it only under that name."""
-    subgraph = schema_fb.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
-    wanted = set(names)
-    joined = []
-    for index in range(subgraph.OperatorsLength()):
-        operator = subgraph.Operators(index)
-        outputs = [
-            subgraph.Tensors(operator.Outputs(output)).Name().decode("utf-8", "replace")
-            for output in range(operator.OutputsLength())
-        ]
-        if len(outputs) > 1 and wanted & set(outputs):
-            joined.append(";".join(outputs))
-    return [*names, *joined]
-
-
-# Ops that only move values: kept float where they assemble an output, their int8 inputs dequantize first.
+# Ops that only move values. int8 keeps them float where the graph assembles a state from pieces: the
+# quantizer would otherwise give a same-scale op (a slice of a concatenation) another scale than its input.
 DATA_MOVEMENT_OPS = ("CONCATENATION", "RESHAPE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V")
-
-
-def assembling_tensor_names(flatbuffer: bytes, output_positions: Sequence[int]) -> list[str]:
-    """Output tensor names of the data-movement ops that only build the graph outputs at
-    ``output_positions``: walking back from them, an op joins while every reader of its outputs has (a
-    concatenation that also feeds a convolution stays int8, its slice for the output dequantized)."""
-    subgraph = schema_fb.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
-    kinds = tflite_operator_names(flatbuffer)  # one subgraph: operator i is kinds[i]
-    targets = {subgraph.Outputs(position) for position in output_positions}
-    readers: dict[int, list[int]] = {}
-    for index in range(subgraph.OperatorsLength()):
-        operator = subgraph.Operators(index)
-        for position in range(operator.InputsLength()):
-            readers.setdefault(operator.Inputs(position), []).append(index)
-    marked: set[int] = set()
-    names = []
-    for index in reversed(range(subgraph.OperatorsLength())):  # readers come after their producers
-        operator = subgraph.Operators(index)
-        outputs = [operator.Outputs(output) for output in range(operator.OutputsLength())]
-        if kinds[index] not in DATA_MOVEMENT_OPS:
-            continue
-        feeds_targets = any(
-            tensor in targets or any(reader in marked for reader in readers.get(tensor, []))
-            for tensor in outputs
-        )
-        only_assembly = all(reader in marked for tensor in outputs for reader in readers.get(tensor, []))
-        if feeds_targets and only_assembly:
-            marked.add(index)
-            names += [subgraph.Tensors(tensor).Name().decode("utf-8", "replace") for tensor in outputs]
-    return names
 
 
 def _conversion_failure(error: Exception) -> str:

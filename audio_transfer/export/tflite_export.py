@@ -19,12 +19,10 @@ from audio_transfer.errors import ConfigError, ExportError, ExportOutputError
 from audio_transfer.export._conversion import (
     DATA_MOVEMENT_OPS,
     SAVED_MODEL_HINT,
-    assembling_tensor_names,
     convert,
     feeding_tensor_names,
     run_conversion,
     tensor_names_in_layers,
-    with_multi_output_names,
 )
 from audio_transfer.export._serving import as_heard, check_input_type, classifier_spec
 from audio_transfer.export.export_result import ExportResult
@@ -174,30 +172,28 @@ def convert_int8_keeping_float(
     *,
     representative_dataset: Callable[[], Iterator[dict[str, np.ndarray]]],
     float_layers: Sequence[str],
-    float_outputs: Sequence[int] = (),
 ) -> bytes:
     """A SavedModel's signature as int8 with float32 inputs and outputs, some ops kept float32.
 
     Kept float: the ops traced in ``float_layers`` and the ops feeding them (the waveform's path to a
-    float front-end), and the data movement (concatenation, reshape, slices) that assembles the graph
-    outputs at positions ``float_outputs`` (a carried state: each int8 piece is dequantized with its own
-    scale before they are joined, instead of one scale for all of them). Calibrated ranges are tightened
-    where the graph saturates, as :func:`export_tflite` does.
+    float front-end), and every op that only moves values (``DATA_MOVEMENT_OPS``: concatenation, reshape,
+    slices, splits), so that a state assembled from pieces dequantizes each with its own scale: the
+    quantizer moves such same-scale ops into int8 with scales that do not match their inputs'. Calibrated
+    ranges are tightened where the graph saturates, as :func:`export_tflite` does.
 
     Args:
         saved_model_dir: the SavedModel (one ``serving_default`` signature).
         representative_dataset: yields the signature's inputs by name, for calibration.
         float_layers: names of Keras layers whose ops stay float32.
-        float_outputs: positions among the graph outputs whose assembly stays float32.
 
     Raises:
         ExportError: the conversion failed (TF ops without builtin int8 kernels are named).
     """
 
     def float_nodes(calibrated: bytes) -> list[str]:
+        # Names read from the calibrated model: the quantizer matches those, which fused ops rename.
         nodes = tensor_names_in_layers(calibrated, float_layers) if float_layers else []
-        nodes += feeding_tensor_names(calibrated, nodes) + assembling_tensor_names(calibrated, float_outputs)
-        return sorted(set(with_multi_output_names(calibrated, nodes)))
+        return sorted(set(nodes + feeding_tensor_names(calibrated, nodes)))
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

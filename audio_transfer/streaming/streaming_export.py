@@ -413,7 +413,6 @@ def _convert(
             saved_model_dir,
             representative_dataset=lambda: _calibration_hops(float_content, stream),
             float_layers=float_layers,
-            float_outputs=[_tensor_positions(float_content, inputs=False)[NEXT_STATE_NAME]],
         )
     return float_content, content
 
