@@ -104,6 +104,7 @@ def run_conversion(
     debugger (the public API for selective quantization), with the calibrated ranges tightened where the
     graph saturates (:func:`tighten_saturated_ranges`).
 
+    ``denylisted_ops`` (op kinds, ``"CONCATENATION"``) stay float too, where ``denylisted_nodes`` is given.
     ``denylisted_nodes`` may be a function of the calibrated model (a float flatbuffer): the quantizer
     matches the names of that model's tensors, which can differ from those of a plain float conversion
     where the optimizing converter fused ops (``split;split1``).

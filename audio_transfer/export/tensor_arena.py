@@ -118,9 +118,10 @@ def _quiet_stderr() -> Iterator[None]:
     """File descriptor 2 sent to /dev/null meanwhile (TFLM writes there from C++)."""
     sys.stderr.flush()
     saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
     try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
+        os.dup2(null, 2)
+        os.close(null)
         yield
     finally:
         os.dup2(saved, 2)
