@@ -99,6 +99,9 @@ def test_out_names_and_bad_constants(tmp_path):
     ]:
         with pytest.raises(ConfigError, match=message):
             export_c_source(b"\x01", out=tmp_path / "bad", constants=constants)
+    for defines in ({"bad name": 1}, {"size": 1.5}):
+        with pytest.raises(ConfigError, match="#define"):
+            export_c_source(b"\x01", out=tmp_path / "bad", constants={}, defines=defines)
     with pytest.raises(ConfigError, match="empty"):
         export_c_source(b"", out=tmp_path / "bad", constants={})
     assert not (tmp_path / "bad.cc").exists() and not (tmp_path / "bad.h").exists()

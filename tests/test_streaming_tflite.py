@@ -180,13 +180,13 @@ def test_cli_export_result_and_refusals(exported, run_dir, tmp_path, capsys):
             "tflite",
             "--streaming",
             "--quantize",
-            "int8",
+            "float16",
             "--out",
             str(tmp_path / "q.tflite"),
             "--json",
         ]
     )
-    assert code == 2 and "float32" in json.loads(capsys.readouterr().out)["message"]
+    assert code == 2 and "none or int8" in json.loads(capsys.readouterr().out)["message"]
     assert not (tmp_path / "q.tflite").exists()
 
 

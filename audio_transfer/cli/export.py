@@ -21,7 +21,13 @@ from pathlib import Path
 from audio_transfer.cli._flags import add_failure_fraction_argument, add_safe_mode_argument
 from audio_transfer.cli.output import CommandResult
 from audio_transfer.errors import ConfigError
-from audio_transfer.export.options import FORMATS, INPUT_TYPES, QUANTIZE_MODES, STREAMING_FORMATS
+from audio_transfer.export.options import (
+    FORMATS,
+    INPUT_TYPES,
+    QUANTIZE_MODES,
+    STREAMING_FORMATS,
+    STREAMING_QUANTIZE_MODES,
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -90,7 +96,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help=(
             "with --format tflite or c, for keyword spotters on a base that streams (of the presets, "
             "speech_embedding: 80 ms hops of 1,280 samples): one hop and a state vector in, scores and the "
-            "next state out (float32), described in PATH.streaming.json"
+            "next state out (float32), described in PATH.streaming.json; --quantize int8: int8 inside "
+            "(calibrated on a stream of training clips), float-vs-int8 detections in PATH.parity.json"
         ),
     )
     parser.add_argument(
@@ -181,52 +188,63 @@ def _copy_detection_settings(run_dir: Path, exported: Path) -> Path | None:
 def _export_streaming(args: argparse.Namespace) -> CommandResult:
     """``--streaming``: the run's keyword spotter as a streaming TFLite file with its description."""
     from audio_transfer.export.c_source_export import c_source_paths
-    from audio_transfer.streaming import (
-        DetectionSettings,
-        export_streaming_c_source,
-        export_streaming_tflite,
-    )
-    from audio_transfer.training import load_run
+    from audio_transfer.streaming import export_streaming_c_source, export_streaming_run
 
     if (
         args.export_format not in STREAMING_FORMATS
-        or args.quantize != "none"
+        or args.quantize not in STREAMING_QUANTIZE_MODES
         or args.int8_io
         or args.full_integer
     ):
         raise ConfigError(
-            "--streaming writes a float32 TFLite file: use it with --format tflite (or c, for C source), "
-            "without --quantize, --int8-io or --full-integer."
+            "--streaming writes a TFLite file with float32 audio, state and scores: use it with --format "
+            "tflite (or c, for C source) and --quantize none or int8, without --int8-io or --full-integer."
         )
     if args.input_type != "float32":
         raise ConfigError("--streaming takes float32 samples; drop --input-type int16.")
+    if args.float_blocks is not None and args.quantize != "int8":
+        raise ConfigError("--float-blocks applies to --quantize int8.")
     as_c = args.export_format == "c"
     if as_c:  # the TFLite file the C arrays hold goes beside them, for LiteRT and WakeWordDetector
         source, _ = c_source_paths(args.out)
         tflite_path = source.with_suffix(".tflite")
     else:
         tflite_path = args.out
-    run = load_run(args.run_dir)
-    result = export_streaming_tflite(
-        run.task,
-        clip_seconds=run.config.clip_seconds,
-        out=tflite_path,
-        settings=DetectionSettings.for_model(args.run_dir),
+    result = export_streaming_run(
+        args.run_dir,
+        tflite_path,
+        quantize=args.quantize,
+        float_blocks=args.float_blocks,
+        data=args.data,
+        calibration_clips=args.calibration_clips,
+        held_out_clips=args.held_out_clips,
+        safe_mode=args.safe_mode,
     )
     data = result.to_dict()
+    described = result.description
     text = (
-        f"Wrote {result.path} (streaming, {result.size_bytes} bytes): {result.description['hop_samples']} "
-        f"samples per hop and a state of {result.description['state_size']} floats in, "
-        f"{len(result.description['labels'])} scores and the next state out; the first "
-        f"{result.description['warmup_hops']} hops warm up. Described in {result.description_path}."
+        f"Wrote {result.path} (streaming, {described['quantize']}, {result.size_bytes} bytes): "
+        f"{described['hop_samples']} samples per hop and a state of {described['state_size']} floats in, "
+        f"{len(described['labels'])} scores and the next state out; the first "
+        f"{described['warmup_hops']} hops warm up. Described in {result.description_path}."
     )
+    if described["tensor_arena"] is not None:
+        text += (
+            f"\nTFLite Micro tensor arena: {described['tensor_arena']['bytes']} bytes "
+            f"({described['tensor_arena']['min_bytes']} measured, + 10%)."
+        )
+    if result.parity is not None:
+        text += (
+            f"\nParity (float32 vs int8 streams): {result.parity.summary()}; report in {result.parity_path}."
+        )
     if as_c:
         written = export_streaming_c_source(result, out=args.out)
         data["c_source"] = written.to_dict()
         text += (
             f"\nWrote {written.source_path} and {written.header_path} (C source and header for TensorFlow "
             f"Lite Micro): the model as {written.prefix}_data ({written.size_bytes} bytes, 16-byte aligned), "
-            f"its labels, hop, state size, warm-up and detection settings as {written.prefix}_* constants."
+            f"its labels, hop, state size, warm-up, detection settings and tensor arena as "
+            f"{written.prefix}_* constants."
         )
     return CommandResult(data=data, text=text)
 

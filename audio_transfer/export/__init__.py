@@ -14,6 +14,7 @@
   ``<out>.verifier.json`` (input, embedding size, cosine threshold, enrollments format) and
   :class:`VerifierParityReport` (EER of the export and of Keras on held-out speakers), in a
   :class:`VerifierExportResult`.
+- :class:`TensorArena`: the tensor arena a model needs in TensorFlow Lite Micro, measured by running it.
 - :func:`export_c_source`: model bytes and constants as C/C++ source and header (TensorFlow Lite Micro), in a
   :class:`CSourceExport`.
 
@@ -28,6 +29,7 @@ from audio_transfer.export.options import (
     INPUT_TYPES,
     QUANTIZE_MODES,
     STREAMING_FORMATS,
+    STREAMING_QUANTIZE_MODES,
     VERIFIER_QUANTIZE_MODES,
 )
 
@@ -36,6 +38,7 @@ _LAZY = {
     "ExportResult": "audio_transfer.export.export_result",
     "ParityReport": "audio_transfer.export.parity_report",
     "TFLiteClassifier": "audio_transfer.export.tflite_classifier",
+    "TensorArena": "audio_transfer.export.tensor_arena",
     "TFLiteMetadata": "audio_transfer.export.tflite_metadata",
     "VerifierExportResult": "audio_transfer.export.verifier_export_result",
     "VerifierParityReport": "audio_transfer.export.verifier_parity_report",
@@ -60,12 +63,14 @@ __all__ = [
     "INPUT_TYPES",
     "QUANTIZE_MODES",
     "STREAMING_FORMATS",
+    "STREAMING_QUANTIZE_MODES",
     "VERIFIER_QUANTIZE_MODES",
     "CSourceExport",
     "ExportResult",
     "ParityReport",
     "TFLiteClassifier",
     "TFLiteMetadata",
+    "TensorArena",
     "VerifierExportResult",
     "VerifierParityReport",
     "check_builtin_ops",

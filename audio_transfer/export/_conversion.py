@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import keras
@@ -58,21 +58,23 @@ def convert(
         with compact_dft(model):  # the file holds the small two-stage DFT constants
             tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": module.serve})
         if quantize == "int8" and float_layers:
-            float_model = _run(_converter(saved_model_dir, "none", input_type=input_type, calibration=None))
-            nodes = _tensor_names_in_layers(float_model, float_layers)
+            float_model = run_conversion(
+                _converter(saved_model_dir, "none", input_type=input_type, calibration=None)
+            )
+            nodes = tensor_names_in_layers(float_model, float_layers)
             if not nodes:
                 raise ConfigError(
                     f"No TFLite ops belong to the layers {list(float_layers)} to keep in float; name layers "
                     "of the model, or pass float_layers=() for a full-integer model."
                 )
-            nodes += _feeding_tensor_names(float_model, nodes)
+            nodes += feeding_tensor_names(float_model, nodes)
             converter = _converter(saved_model_dir, "int8", input_type=input_type, calibration=calibration)
-            return _run(converter, denylisted_nodes=nodes, fully_quantize=int8_io)
+            return run_conversion(converter, denylisted_nodes=nodes, fully_quantize=int8_io)
         converter = _converter(saved_model_dir, quantize, input_type=input_type, calibration=calibration)
         if quantize == "int8" and int8_io:
             converter.inference_input_type = tf.int16 if input_type == "int16" else tf.int8
             converter.inference_output_type = tf.int8
-        return _run(converter)
+        return run_conversion(converter)
 
 
 def _converter(
@@ -91,29 +93,44 @@ def _converter(
     return converter
 
 
-def _run(
+def run_conversion(
     converter: tf.lite.TFLiteConverter,
     *,
-    denylisted_nodes: Sequence[str] = (),
+    denylisted_nodes: Sequence[str] | Callable[[bytes], Sequence[str]] = (),
+    denylisted_ops: Sequence[str] = (),
     fully_quantize: bool = False,
 ) -> bytes:
     """Convert; with ``denylisted_nodes``, quantize all but those ops through TensorFlow's quantization
     debugger (the public API for selective quantization), with the calibrated ranges tightened where the
-    graph saturates (:func:`tighten_saturated_ranges`)."""
+    graph saturates (:func:`tighten_saturated_ranges`).
+
+    ``denylisted_ops`` (op kinds, ``"CONCATENATION"``) stay float too, where ``denylisted_nodes`` is given.
+    ``denylisted_nodes`` may be a function of the calibrated model (a float flatbuffer): the quantizer
+    matches the names of that model's tensors, which can differ from those of a plain float conversion
+    where the optimizing converter fused ops (``split;split1``).
+    """
     try:
         with warnings.catch_warnings():
             # int8 calibration runs TensorFlow's own (deprecated) tf.lite.Interpreter; not ours to fix.
             warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
             if not denylisted_nodes:
                 return converter.convert()
+            names_of = denylisted_nodes if callable(denylisted_nodes) else None
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=converter,
                 debug_dataset=converter.representative_dataset,
                 debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                    denylisted_nodes=list(denylisted_nodes), fully_quantize=fully_quantize
+                    denylisted_ops=list(denylisted_ops),
+                    denylisted_nodes=[] if names_of else list(denylisted_nodes),
+                    fully_quantize=fully_quantize,
                 ),
             )
             debugger.calibrated_model = tighten_saturated_ranges(debugger.calibrated_model)
+            if names_of is not None:
+                names = list(names_of(debugger.calibrated_model))
+                debugger.options = tf.lite.experimental.QuantizationDebugOptions(
+                    denylisted_ops=list(denylisted_ops), denylisted_nodes=names, fully_quantize=fully_quantize
+                )
             return debugger.get_nondebug_quantized_model()
     except Exception as error:  # the converter raises ConverterError and assorted TF errors
         raise ExportError(_conversion_failure(error)) from error
@@ -125,7 +142,7 @@ def _representative_dataset(calibration: np.ndarray, input_type: str) -> Iterato
         yield {INPUT_NAME: to_pcm16(batch) if input_type == "int16" else batch}
 
 
-def _tensor_names_in_layers(flatbuffer: bytes, layer_names: Sequence[str]) -> list[str]:
+def tensor_names_in_layers(flatbuffer: bytes, layer_names: Sequence[str]) -> list[str]:
     """Output tensor names of the ops traced inside the given Keras layers (their name scopes)."""
     scopes = "|".join(re.escape(name) for name in layer_names)
     # Keras name scopes may carry a uniquifying suffix: "log_mel_40_frontend_1/Log".
@@ -141,7 +158,7 @@ def _tensor_names_in_layers(flatbuffer: bytes, layer_names: Sequence[str]) -> li
     return names
 
 
-def _feeding_tensor_names(flatbuffer: bytes, names: Sequence[str]) -> list[str]:
+def feeding_tensor_names(flatbuffer: bytes, names: Sequence[str]) -> list[str]:
     """Output tensor names of the ops that feed the tensors ``names``, directly or not, outside them.
 
     The ops between the waveform input and a float front-end (a task's context padding, int16 scaling)
@@ -169,6 +186,11 @@ def _feeding_tensor_names(flatbuffer: bytes, names: Sequence[str]) -> list[str]:
                 seen.add(tensor)
                 pending.append(tensor)
     return sorted({name(tensor) for tensor in seen} - wanted)
+
+
+# Ops that only move values. int8 keeps them float where the graph assembles a state from pieces: the
+# quantizer would otherwise give a same-scale op (a slice of a concatenation) another scale than its input.
+DATA_MOVEMENT_OPS = ("CONCATENATION", "RESHAPE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V")
 
 
 def _conversion_failure(error: Exception) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from audio_transfer.atomic_files import check_writable, write_text
+from audio_transfer.checks import is_int
 from audio_transfer.errors import ConfigError, ExportOutputError
 
 SOURCE_SUFFIX = ".cc"
@@ -61,6 +62,7 @@ def export_c_source(
     out: str | os.PathLike,
     constants: Mapping[str, CValue],
     comment: str = "",
+    defines: Mapping[str, int] | None = None,
 ) -> CSourceExport:
     """Write ``content`` (e.g. a ``.tflite`` file's bytes) and ``constants`` as ``NAME.cc`` and ``NAME.h``.
 
@@ -78,6 +80,7 @@ def export_c_source(
         out: ``NAME`` or ``NAME.cc``; ``NAME.cc`` and ``NAME.h`` are written.
         constants: name (a C identifier) -> value.
         comment: text for the header's opening comment (what the model is, how to drive it).
+        defines: name (a C identifier) -> integer, written as macros.
 
     Raises:
         ConfigError: ``content`` is empty, a constant's name is no C identifier or repeats another
@@ -97,6 +100,11 @@ def export_c_source(
     if not _IDENTIFIER.fullmatch(prefix):
         prefix = f"model_{prefix}"
     declarations, definitions = _symbols(prefix, content, constants)
+    macros = []
+    for key, value in (defines or {}).items():
+        if not (isinstance(key, str) and _IDENTIFIER.fullmatch(key)) or not is_int(value):
+            raise ConfigError(f"A C #define takes an identifier and an int, received {key!r}: {value!r}.")
+        macros.append(f"#define {prefix.upper()}_{key.upper()} {value}")
     guard = f"{prefix.upper()}_H_"
     header = "\n".join(
         [
@@ -104,6 +112,7 @@ def export_c_source(
             f"#ifndef {guard}",
             f"#define {guard}",
             "",
+            *([*macros, ""] if macros else []),
             "#ifdef __cplusplus",
             'extern "C" {',
             "#endif",

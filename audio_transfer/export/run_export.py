@@ -105,13 +105,7 @@ def export_run(
             f"{source.name} holds a {type(model).__name__}, which exports as "
             f"{', '.join(model.export_formats) or 'nothing yet'}; received format {format!r}."
         )
-    clips = _Clips(
-        source,
-        data=None if data is None else Path(data),
-        max_failure_fraction=source.config.max_failure_fraction
-        if max_failure_fraction is None
-        else max_failure_fraction,
-    )
+    clips = _Clips.of(source, data=data, max_failure_fraction=max_failure_fraction)
     if isinstance(model, Task) and model.evaluation == "verification":
         return _export_verifier(
             source,
@@ -146,6 +140,37 @@ def export_run(
         float_layers=() if full_integer else _float_layers(model, float_blocks),
         **common,
     )
+
+
+def run_clips(
+    run: TrainingRun | str | os.PathLike,
+    *,
+    split: str,
+    limit: int,
+    data: str | os.PathLike | None = None,
+    safe_mode: bool = True,
+    max_failure_fraction: float | None = None,
+) -> tuple[np.ndarray, list[str]] | None:
+    """Up to ``limit`` clips of a run's ``split`` (``"train"`` or ``"validation"``), decoded as
+    :func:`export_run` decodes them for calibration and parity: the run's recorded splits, a split of
+    ``data``, or the run's data split again; clips of labels the model lacks are left out.
+
+    Args:
+        run: a run folder, or a :class:`~audio_transfer.training.TrainingRun`.
+        split: ``"train"`` or ``"validation"``.
+        limit: at most this many clips, chosen at random with the run's seed.
+        data, safe_mode, max_failure_fraction: as for :func:`export_run`.
+
+    Returns:
+        ``(waveforms (clips, num_samples) float32, labels)``, or ``None`` without clips.
+
+    Example:
+        >>> waveforms, labels = run_clips("runs/yes", split="validation", limit=500)  # doctest: +SKIP
+    """
+    source = _RunSource.of(run, safe_mode=safe_mode)
+    clips = _Clips.of(source, data=data, max_failure_fraction=max_failure_fraction)
+    decoded = clips._decoded(split, limit, num_samples=source.num_samples(), known_labels=True)
+    return None if decoded is None else (decoded.waveforms, list(decoded.labels))
 
 
 def _check_options(*, format: str, quantize: str, input_type: str, full_integer: bool, int8_io: bool) -> None:
@@ -228,6 +253,17 @@ class _Clips:
         self.max_failure_fraction = max_failure_fraction
         self._splits: dict[str, list[AudioExample]] | None = None
         self._rng = np.random.default_rng(source.config.seed)
+
+    @classmethod
+    def of(
+        cls, source: _RunSource, *, data: str | os.PathLike | None, max_failure_fraction: float | None
+    ) -> _Clips:
+        """The clips of ``source`` (or ``data``), ``max_failure_fraction`` defaulting to the run's."""
+        if max_failure_fraction is None:
+            max_failure_fraction = source.config.max_failure_fraction
+        return cls(
+            source, data=None if data is None else Path(data), max_failure_fraction=max_failure_fraction
+        )
 
     def examples(self, split: str) -> list[AudioExample]:
         if self._splits is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import keras
@@ -16,7 +16,14 @@ from audio_transfer.atomic_files import check_writable, write_bytes
 from audio_transfer.bases import AudioBase
 from audio_transfer.checks import is_int
 from audio_transfer.errors import ConfigError, ExportError, ExportOutputError
-from audio_transfer.export._conversion import SAVED_MODEL_HINT, convert
+from audio_transfer.export._conversion import (
+    DATA_MOVEMENT_OPS,
+    SAVED_MODEL_HINT,
+    convert,
+    feeding_tensor_names,
+    run_conversion,
+    tensor_names_in_layers,
+)
 from audio_transfer.export._serving import as_heard, check_input_type, classifier_spec
 from audio_transfer.export.export_result import ExportResult
 from audio_transfer.export.options import QUANTIZE_MODES
@@ -158,6 +165,41 @@ def export_tflite(
         report=report,
         report_path=written_report,
     )
+
+
+def convert_int8_keeping_float(
+    saved_model_dir: str,
+    *,
+    representative_dataset: Callable[[], Iterator[dict[str, np.ndarray]]],
+    float_layers: Sequence[str],
+) -> bytes:
+    """A SavedModel's signature as int8 with float32 inputs and outputs, some ops kept float32.
+
+    Kept float: the ops traced in ``float_layers`` and the ops feeding them (the waveform's path to a
+    float front-end), and every op that only moves values (``DATA_MOVEMENT_OPS``: concatenation, reshape,
+    slices, splits), so that a state assembled from pieces dequantizes each with its own scale: the
+    quantizer moves such same-scale ops into int8 with scales that do not match their inputs'. Calibrated
+    ranges are tightened where the graph saturates, as :func:`export_tflite` does.
+
+    Args:
+        saved_model_dir: the SavedModel (one ``serving_default`` signature).
+        representative_dataset: yields the signature's inputs by name, for calibration.
+        float_layers: names of Keras layers whose ops stay float32.
+
+    Raises:
+        ExportError: the conversion failed (TF ops without builtin int8 kernels are named).
+    """
+
+    def float_nodes(calibrated: bytes) -> list[str]:
+        # Names read from the calibrated model: the quantizer matches those, which fused ops rename.
+        nodes = tensor_names_in_layers(calibrated, float_layers) if float_layers else []
+        return sorted(set(nodes + feeding_tensor_names(calibrated, nodes)))
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    return run_conversion(converter, denylisted_nodes=float_nodes, denylisted_ops=DATA_MOVEMENT_OPS)
 
 
 def load_in_litert(content: bytes) -> TFLiteClassifier:

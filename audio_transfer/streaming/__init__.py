@@ -8,7 +8,9 @@
   thresholds, the threshold for a target, the DET curve.
 - :class:`StreamingSpotter`, :func:`export_streaming_tflite`, :class:`TFLiteStreamingSpotter`: the spotter
   as one step per hop of its base with explicit state, as a builtin-ops TFLite file, and run with LiteRT;
-  :func:`export_streaming_c_source`: that file as C source and header for TensorFlow Lite Micro.
+  :func:`export_streaming_c_source`: that file as C source and header for TensorFlow Lite Micro;
+  :func:`export_streaming_run`: a run's spotter, float32 or int8, int8 with a :class:`StreamParityReport`
+  (detections of both on held-out streams, :func:`keyword_streams`).
 - :class:`WakeWordDetector`: live detection, audio chunks of any size in, the detections they complete out.
 
 Layer: above ``tasks``, ``evaluation`` and ``export``; below ``cli``. Modules importing TensorFlow load on
@@ -30,6 +32,9 @@ _LAZY = {
     "StreamingExport": "audio_transfer.streaming.streaming_export",
     "export_streaming_tflite": "audio_transfer.streaming.streaming_export",
     "export_streaming_c_source": "audio_transfer.streaming.streaming_export",
+    "export_streaming_run": "audio_transfer.streaming.streaming_export",
+    "StreamParityReport": "audio_transfer.streaming.stream_parity_report",
+    "keyword_streams": "audio_transfer.streaming.stream_parity_report",
     "TFLiteStreamingSpotter": "audio_transfer.streaming.tflite_streaming_spotter",
     "WakeWordDetector": "audio_transfer.streaming.wake_word_detector",
 }
@@ -47,14 +52,17 @@ __all__ = [
     "DetectionSettings",
     "KeywordDetector",
     "StreamEvaluation",
+    "StreamParityReport",
     "StreamingExport",
     "StreamingSpotter",
     "TFLiteStreamingSpotter",
     "WakeWordDetector",
     "evaluate_stream",
     "export_streaming_c_source",
+    "export_streaming_run",
     "export_streaming_tflite",
     "keyword_labels",
+    "keyword_streams",
     "pick_detections",
     "smooth_posteriors",
 ]

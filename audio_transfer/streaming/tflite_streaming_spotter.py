@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from audio_transfer.errors import ExportError, InputShapeError
 from audio_transfer.streaming.streaming_spotter import AUDIO_NAME, NEXT_STATE_NAME, SCORES_NAME, STATE_NAME
@@ -19,6 +19,8 @@ class TFLiteStreamingSpotter:
     Args:
         model_content: the ``.tflite`` bytes.
         num_threads: interpreter threads.
+        use_xnnpack: run through LiteRT's default XNNPACK delegate; without it the builtin kernels run,
+            which TensorFlow Lite Micro reproduces (XNNPACK rounds int8 arithmetic slightly differently).
 
     Example::
 
@@ -26,9 +28,12 @@ class TFLiteStreamingSpotter:
         scores = spotter.run(waveform)  # (hops, classes): row j is the clip window j - warmup_hops
     """
 
-    def __init__(self, model_content: bytes, *, num_threads: int = 1) -> None:
+    def __init__(self, model_content: bytes, *, num_threads: int = 1, use_xnnpack: bool = True) -> None:
+        resolver = OpResolverType.AUTO if use_xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
+            interpreter = Interpreter(
+                model_content=model_content, num_threads=num_threads, experimental_op_resolver_type=resolver
+            )
             self._runner = interpreter.get_signature_runner()
         except (RuntimeError, ValueError) as error:
             raise ExportError(
@@ -49,6 +54,11 @@ class TFLiteStreamingSpotter:
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, num_threads: int = 1) -> TFLiteStreamingSpotter:
         return cls(Path(path).read_bytes(), num_threads=num_threads)
+
+    @property
+    def state(self) -> np.ndarray:
+        """The state the next :meth:`step` starts from, ``(1, state_size)`` float32 (a copy)."""
+        return self._state.copy()
 
     def reset(self) -> None:
         """Forget the audio heard so far (zero state)."""
