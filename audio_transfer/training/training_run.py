@@ -31,8 +31,9 @@ from audio_transfer.data import (
 )
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError
 from audio_transfer.evaluation import ClassificationReport, VerificationReport
-from audio_transfer.tasks import Task, task_class
+from audio_transfer.tasks import Classifier, Task, task_class
 from audio_transfer.training.embedding_cache import EmbeddingCache
+from audio_transfer.training.head_selection import HeadSelection, select_head
 from audio_transfer.training.holdout import hold_out_validation
 from audio_transfer.training.run_folder import CHECKPOINT_DIR, CONFIG_FILE, SPLITS, SPLITS_FILE, RunFolder
 from audio_transfer.training.task_evaluation import error_rate, evaluate_task
@@ -64,6 +65,8 @@ class TrainingRun:
         train_seconds: wall time of training (``None`` for a loaded run).
         report: the task's metrics on ``evaluation`` (see :func:`evaluate_task`), when trained.
         report_files: the files :meth:`save` wrote the report to, by role (``metrics``, ``text``, figure).
+        selection: how ``head: auto`` chose the head (``selection.json``, and in ``report.txt``); ``None``
+            when the head was set by hand, the task has no classifier head, or the run was loaded.
     """
 
     task: Task
@@ -78,6 +81,7 @@ class TrainingRun:
     train_seconds: float | None = None
     report: ClassificationReport | VerificationReport | None = None
     report_files: dict[str, Path] = dataclasses.field(default_factory=dict)
+    selection: HeadSelection | None = None
 
     def examples(self, split: str) -> list[AudioExample]:
         """The examples of ``split`` exactly as training used them: ``"train"`` (the clips trained on, the
@@ -141,6 +145,7 @@ class TrainingRun:
             splits=self.splits,
             report=self.report,
             summary=self.summary() if self.report is not None else None,
+            selection=self.selection,
         )
         self.report_files = {role: final / path.name for role, path in written.items()}
 
@@ -308,8 +313,6 @@ def _train(config: TrainConfig, *, verbose: int, checkpoint_dir: Path | None = N
         config.base,
     )
 
-    keras.utils.set_random_seed(config.seed)  # the head's initial weights too
-    task = make_task(config, base, labels)
     cache = EmbeddingCache(
         base,
         cache_dir=config.cache_dir,
@@ -321,6 +324,14 @@ def _train(config: TrainConfig, *, verbose: int, checkpoint_dir: Path | None = N
         },
     )
     augment = _augmenter(data.noise_files, sample_rate=config.sample_rate) if config.augment else None
+    # -- head: auto: the head chosen by cross-validation on the training clips' embeddings ------------------
+    selection = None
+    if config.head == "auto" and issubclass(cls, Classifier):
+        selection = _select_head(config, make_task(config, base, labels), cache, train, labels, augment)
+        config = selection.apply(config)
+    # -------------------------------------------------------------------------------------------------------
+    keras.utils.set_random_seed(config.seed)  # the head's initial weights too
+    task = make_task(config, base, labels)
     alternative = task.untrained_alternative() if unseen_classes and validation is not None else None
     if alternative is not None:
         untrained = (base.get_weights(), evaluate_task(alternative, validation.waveforms, validation.labels))
@@ -341,6 +352,7 @@ def _train(config: TrainConfig, *, verbose: int, checkpoint_dir: Path | None = N
         task=task,
         config=config,
         labels=labels,
+        selection=selection,
         result=result,
         evaluation=validation or train,
         evaluation_split="train" if validation is None else "validation",
@@ -353,6 +365,46 @@ def _train(config: TrainConfig, *, verbose: int, checkpoint_dir: Path | None = N
     run.report = evaluate_task(run.task, run.evaluation.waveforms, run.evaluation.labels)
     run.train_seconds = time.monotonic() - started
     return run
+
+
+def _select_head(
+    config: TrainConfig,
+    task: Task,
+    cache: EmbeddingCache,
+    train: DecodedClips,
+    labels: list[str],
+    augment,
+) -> HeadSelection:
+    """:func:`select_head` on the training clips: their embeddings through ``cache`` (so the trainer's pass
+    over them is free), and their augmented copies made as the trainer makes them, as ``task`` hears them
+    (its context silence); folds by speaker for a task validated on unseen speakers, by class otherwise."""
+    frames = cache.embed(
+        keras.ops.convert_to_numpy(task.with_context(train.waveforms)),
+        keys=[clip_key(example) for example in train.examples],
+    )
+    augmented = origin = None
+    if augment is not None and config.augment_copies:
+        copies = [
+            cache.embed(
+                keras.ops.convert_to_numpy(
+                    task.with_context(augment(train.waveforms, config.seed * 1000 + k))
+                )
+            )
+            for k in range(config.augment_copies)
+        ]
+        augmented = np.concatenate(copies)
+        origin = np.tile(np.arange(len(train.waveforms)), len(copies))
+    speakers = [example.speaker for example in train.examples]
+    by_speaker = task.validation_hold_out == "speakers" and any(speaker is not None for speaker in speakers)
+    return select_head(
+        config,
+        frames=frames,
+        labels=train.label_indices(labels),
+        groups=speakers if by_speaker else None,
+        augmented_frames=augmented,
+        augmented_origin=origin,
+        num_classes=len(labels),
+    )
 
 
 def _better_task(
