@@ -18,9 +18,9 @@ HEAD_FAMILIES = ("mlp", "linear")
 HEAD_CHOICES = ("auto", *HEAD_FAMILIES)
 
 # The settings "auto" falls back to where cross-validation cannot choose (fewer than two training examples
-# of a class in a fold): the linear probe exactly (linear head, mean+max pooling, no augmentation), the
-# baseline the task is measured against.
-AUTO_FALLBACK = {"head": "linear", "pooling": "mean_max", "augment": False}
+# of a class in a fold): the linear probe exactly (linear head, mean+max pooling, no augmentation, no hidden
+# layer), the baseline the task is measured against.
+AUTO_FALLBACK = {"head": "linear", "pooling": "mean_max", "augment": False, "hidden_units": 0}
 
 # The pooling of a linear head when none is named: mean and max over time, the linear probe's.
 LINEAR_DEFAULT_POOLING = "mean_max"

@@ -21,7 +21,7 @@ _LAZY = {
     "hold_out_validation": "audio_transfer.training.holdout",
     "HeadSelection": "audio_transfer.training.head_selection",
     "select_head": "audio_transfer.training.head_selection",
-    "cross_validation_folds": "audio_transfer.training.cross_validation_folds",
+    "cross_validation_folds": "audio_transfer.training.cross_validation",
     "TrainResult": "audio_transfer.training.train_result",
     "Augment": "audio_transfer.training.trainer",
     "Trainer": "audio_transfer.training.trainer",

@@ -17,7 +17,7 @@ from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.heads import LINEAR_POOLING_NAMES, ClassificationHead, LinearHead
 from audio_transfer.tasks import task_class
 from audio_transfer.tasks.head_families import AUTO_FALLBACK, LINEAR_DEFAULT_POOLING
-from audio_transfer.training.cross_validation_folds import cross_validation_folds
+from audio_transfer.training.cross_validation import cross_validation_folds
 from audio_transfer.training.train_config import TrainConfig
 from audio_transfer.training.trainer import inverse_frequency_weights
 
@@ -46,10 +46,11 @@ class HeadSelection:
     """The head settings :func:`select_head` chose for ``head: auto``, with the scores they were chosen by.
 
     Args:
-        choice: the settings chosen: ``{"head", "pooling", "augment"}``.
+        choice: the settings chosen: ``{"head", "pooling", "augment", "hidden_units"}`` (0 for a linear
+            head, ``config.hidden_units`` for an mlp one).
         method: ``"cross-validation"``, or ``"fallback"`` (:data:`AUTO_FALLBACK`) when the training data
             cannot be cross-validated (see ``reason``).
-        scores: one entry per candidate, in grid order: ``head``, ``pooling``, ``augment``,
+        scores: one entry per candidate, in grid order: ``head``, ``pooling``, ``augment``, ``hidden_units``,
             ``fold_accuracies`` (accuracy on each fold's held-out clean clips) and ``mean_accuracy``;
             empty for a fallback.
         num_folds: folds of the cross-validation (0 for a fallback).
@@ -119,11 +120,15 @@ def select_head(
     embeddings as given: the base never runs here. The grid (see :data:`LINEAR_POOLINGS`):
 
     - the linear head (:class:`~audio_transfer.heads.LinearHead`, ``config.linear_c``) with each pooling of
-      :data:`LINEAR_POOLINGS`; not when ``config.hidden_units`` asks for a hidden layer;
-    - the mlp head (:class:`~audio_transfer.heads.ClassificationHead`) with the task's pooling, trained as
-      stage 1 trains it (AdamW, label smoothing, ``config.epochs`` epochs of at least
-      ``config.min_steps_per_epoch`` steps; no early stopping, as there is no validation inside a fold);
+      :data:`LINEAR_POOLINGS` (no hidden layer, whatever ``config.hidden_units``);
+    - the mlp head (:class:`~audio_transfer.heads.ClassificationHead`, ``config.hidden_units``) with the
+      task's pooling, trained as stage 1 trains it (AdamW, label smoothing, ``config.epochs`` epochs of at
+      least ``config.min_steps_per_epoch`` steps; no early stopping, as there is no validation inside a
+      fold);
     - each with augmentation off and, when ``augmented_frames`` are given, on.
+
+    The context silence (``context_seconds``) is not part of the grid: every value would need the base
+    run again over every clip and its augmented copies, where every candidate above reuses one pass.
 
     A pooling set in ``config.pooling`` is the only one tried. Folds hold whole speakers when ``groups`` is
     given, else are stratified by class (:func:`cross_validation_folds`). When no split into 2 to
@@ -145,7 +150,7 @@ def select_head(
     Example:
         >>> selection = select_head(TrainConfig(task="kws"), frames=frames, labels=labels, groups=speakers)
         >>> selection.choice
-        {'head': 'linear', 'pooling': 'mean_max', 'augment': False}
+        {'head': 'linear', 'pooling': 'mean_max', 'augment': False, 'hidden_units': 0}
     """
     started = time.monotonic()
     frames = np.asarray(frames, np.float32)
@@ -172,13 +177,10 @@ def select_head(
     folds_by = "class" if groups is None else "speaker"
     candidates = _grid(config, augmented=augmented_frames is not None)
     folds = _viable_folds(labels, groups, num_classes=num_classes, seed=config.seed)
-    if folds is None or not candidates:
+    if folds is None:
         reason = (
-            "No split into folds leaves every class at least "
-            f"{MIN_TRAIN_PER_CLASS} training clips in every fold: the linear probe's settings are used."
-            if candidates
-            else f"No head of the grid takes pooling {config.pooling!r} with hidden_units "
-            f"{config.hidden_units}: the linear probe's settings are used."
+            f"No split into folds leaves every class at least {MIN_TRAIN_PER_CLASS} training clips in "
+            "every fold: the linear probe's settings are used."
         )
         logger.info("Head selection: %s", reason)
         return HeadSelection(
@@ -221,7 +223,7 @@ def select_head(
         )
         logger.info("Head selection: %s %.2f%%.", _name(candidate), 100 * scores[-1]["mean_accuracy"])
     best = max(range(len(scores)), key=lambda index: (scores[index]["mean_accuracy"], -index))
-    choice = {key: scores[best][key] for key in ("head", "pooling", "augment")}
+    choice = {key: scores[best][key] for key in ("head", "pooling", "augment", "hidden_units")}
     return HeadSelection(
         choice=choice,
         method="cross-validation",
@@ -238,19 +240,18 @@ def select_head(
 
 
 def _grid(config: TrainConfig, *, augmented: bool) -> list[dict[str, Any]]:
-    """The candidates: ``{"head", "pooling", "augment"}`` in tie-breaking order."""
+    """The candidates: ``{"head", "pooling", "augment", "hidden_units"}`` in tie-breaking order."""
     cls = task_class(config.task)
     poolings = {
         "linear": [
             p for p in ([config.pooling] if config.pooling else LINEAR_POOLINGS) if p in LINEAR_POOLING_NAMES
-        ]
-        if not config.hidden_units
-        else [],
+        ],
         "mlp": [config.pooling or cls.default_pooling],
     }
+    hidden_units = {"linear": 0, "mlp": config.hidden_units}
     augments = (False, True) if augmented else (False,)
     return [
-        {"head": family, "pooling": pooling, "augment": augment}
+        {"head": family, "pooling": pooling, "augment": augment, "hidden_units": hidden_units[family]}
         for family in _FAMILY_ORDER
         for pooling in poolings[family]
         for augment in augments
@@ -342,7 +343,7 @@ def _mlp_fold_predictions(config, candidate, x, y, row_fold, clips, *, num_class
         .map(lambda rows: tuple(tf.gather(part, rows) for part in tensors))
         .prefetch(tf.data.AUTOTUNE)
     )
-    model.fit(batches, epochs=1, verbose=0)
+    model.fit(batches, epochs=1, shuffle=False, verbose=0)
     outputs = model.predict(clips, batch_size=256, verbose=0)
     return np.argmax(outputs[np.arange(len(clips)), row_fold[: len(clips)]], axis=-1)
 
