@@ -17,7 +17,9 @@ shuffled order; the subset has 10 clips per word, so 10 would leave no unseen sp
 ``digits-3`` (the ten digits, 3 clips each), ``wake-words`` (6 random words, 5 clips each, placed at a
 random offset in 3 s of quiet pink noise), ``speakers`` (6 speakers with at least 12 clips, each cut to
 its loudest 0.4 s through 8 kHz; 10 training clips per speaker; ``ge2e_speaker``), ``espeak-digits``
-(30 of 60 eSpeak NG clips per digit, tested on every real digit clip).
+(30 of 60 eSpeak NG clips per digit, tested on every real digit clip). ``probe-variants`` (not run by
+default) scores the ``words-3`` draws with the probe as this benchmark used to compute it and as the issue
+does.
 
 Each scenario's test embeddings are computed once and kept in memory (the tasks' heads run on them);
 training clips' clean embeddings are cached on disk across draws. Run from the repository root::
@@ -216,6 +218,41 @@ class _Scenario:
         return float(np.mean(predicted == np.array([e.label for e in test])))
 
 
+def probe_variants(data_dir: Path, work: Path, *, draws: int, seed: int) -> None:
+    """The ``words-3`` draws scored by the probe as this benchmark used to compute it and as the issue
+    does, one difference at a time: the old one ran the base on the 1 s training clips as they are (3
+    windows of 0.775 s) and fitted ``LogisticRegression`` on raw features (no ``StandardScaler``)."""
+    scenario = _Scenario("words-3", data_dir, work, seed=seed)
+    base = scenario.base
+
+    def features(paths: list[Path], *, seconds: float) -> np.ndarray:
+        waveforms = [load_audio(path, sample_rate=SAMPLE_RATE) for path in paths]
+        minimum = round(seconds * SAMPLE_RATE)
+        rows = [crop_or_pad(w, num_samples=minimum) if seconds else w for w in waveforms]
+        frames = [np.asarray(base(row[np.newaxis], training=False))[0] for row in rows]
+        return np.stack([np.concatenate([f.mean(axis=0), f.max(axis=0)]) for f in frames])
+
+    variants = {
+        "old: 1 s clip, raw features": (1.0, False),
+        "1 s clip, StandardScaler": (1.0, True),
+        "centred in 1.5 s, raw features": (1.5, False),
+        "issue's: centred in 1.5 s, StandardScaler": (1.5, True),
+    }
+    scores: dict[str, list[float]] = {name: [] for name in variants}
+    for index in range(draws):
+        train_dir, test_dir = scenario.draw(index, seed)
+        train, test = load_labelled_audio(train_dir).examples, load_labelled_audio(test_dir).examples
+        for name, (seconds, scaled) in variants.items():
+            steps = [StandardScaler()] if scaled else []
+            probe = make_pipeline(*steps, LogisticRegression(C=1.0, max_iter=5000))
+            probe.fit(features([Path(e.path) for e in train], seconds=seconds), [e.label for e in train])
+            predicted = probe.predict(features([Path(e.path) for e in test], seconds=seconds))
+            scores[name].append(float(np.mean(predicted == np.array([e.label for e in test]))))
+    print(f"\nprobe variants on words-3, {draws} draws (95% interval)")
+    for name, values in scores.items():
+        print(f"  {name:<44} {_interval(values)}")
+
+
 def _interval(values: list[float]) -> str:
     values = np.asarray(values)
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
@@ -278,6 +315,9 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench_task_quality_") as folder:
         for name in args.scenarios.split(","):
+            if name == "probe-variants":
+                probe_variants(args.data_dir, Path(folder) / name, draws=args.draws, seed=args.seed)
+                continue
             results[name] = run_scenario(
                 name, args.data_dir, Path(folder) / name, draws=args.draws, seed=args.seed
             )
