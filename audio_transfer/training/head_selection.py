@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.heads import LINEAR_POOLING_NAMES, ClassificationHead, LinearHead
+from audio_transfer.heads.pooling import get_pooling
 from audio_transfer.tasks import task_class
 from audio_transfer.tasks.head_families import AUTO_FALLBACK, LINEAR_DEFAULT_POOLING
 from audio_transfer.training.cross_validation import cross_validation_folds
@@ -307,12 +308,19 @@ def _mlp_fold_predictions(config, candidate, x, y, row_fold, clips, *, num_class
     num_folds = int(row_fold.max()) + 1
     cls = task_class(config.task)
     normalize = config.normalize if config.normalize is not None else getattr(cls, "default_normalize", True)
+    pooling = candidate["pooling"]
+    if pooling in LINEAR_POOLING_NAMES:
+        # A pooling without weights gives the same vector in the head as once here, where it spares every
+        # step the frames: the heads get the pooled vector as one window, which a mean pools as it is.
+        pool = get_pooling(pooling)
+        x, clips = (keras.ops.convert_to_numpy(pool(part))[:, np.newaxis] for part in (x, clips))
+        pooling = "mean"
     frames = keras.Input((None, x.shape[-1]))
     heads = [
         ClassificationHead(
             num_classes,
-            pooling=candidate["pooling"],
-            hidden_units=config.hidden_units,
+            pooling=pooling,
+            hidden_units=candidate["hidden_units"],
             dropout=config.dropout,
             normalize=normalize,
         )
