@@ -225,12 +225,17 @@ def probe_variants(data_dir: Path, work: Path, *, draws: int, seed: int) -> None
     scenario = _Scenario("words-3", data_dir, work, seed=seed)
     base = scenario.base
 
+    kept: dict[tuple[Path, float], np.ndarray] = {}
+
     def features(paths: list[Path], *, seconds: float) -> np.ndarray:
-        waveforms = [load_audio(path, sample_rate=SAMPLE_RATE) for path in paths]
-        minimum = round(seconds * SAMPLE_RATE)
-        rows = [crop_or_pad(w, num_samples=minimum) if seconds else w for w in waveforms]
-        frames = [np.asarray(base(row[np.newaxis], training=False))[0] for row in rows]
-        return np.stack([np.concatenate([f.mean(axis=0), f.max(axis=0)]) for f in frames])
+        """Mean and max of the base's embeddings of each clip cut or padded (centred) to ``seconds``."""
+        for path in paths:
+            if (path, seconds) not in kept:
+                waveform = load_audio(path, sample_rate=SAMPLE_RATE)
+                clip = crop_or_pad(waveform, num_samples=round(seconds * SAMPLE_RATE))
+                frames = np.asarray(base(clip[np.newaxis], training=False))[0]
+                kept[path, seconds] = np.concatenate([frames.mean(axis=0), frames.max(axis=0)])
+        return np.stack([kept[path, seconds] for path in paths])
 
     variants = {
         "old: 1 s clip, raw features": (1.0, False),
