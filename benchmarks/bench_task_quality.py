@@ -19,7 +19,8 @@ random offset in 3 s of quiet pink noise), ``speakers`` (6 speakers with at leas
 its loudest 0.4 s through 8 kHz; 10 training clips per speaker; ``ge2e_speaker``), ``espeak-digits``
 (30 of 60 eSpeak NG clips per digit, tested on every real digit clip). ``probe-variants`` (not run by
 default) scores the ``words-3`` draws with the probe as this benchmark used to compute it and as the issue
-does.
+does; ``speaker-verification`` (not run by default) the bare ``ge2e_speaker`` base's EER on every pair of
+"utterances" joined from 1, 3 or 5 of a speaker's trimmed clips.
 
 Each scenario's test embeddings are computed once and kept in memory (the tasks' heads run on them);
 training clips' clean embeddings are cached on disk across draws. Run from the repository root::
@@ -47,10 +48,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from audio_transfer.audio import crop_or_pad, load_audio, resample, save_audio
+from audio_transfer.audio import crop_or_pad, load_audio, resample, save_audio, trim_silence
 from audio_transfer.bases import load_base
 from audio_transfer.data import AudioExample, decode_examples, load_labelled_audio
-from audio_transfer.training import EmbeddingCache, TrainConfig, train_run
+from audio_transfer.tasks import SpeakerVerifier
+from audio_transfer.training import EmbeddingCache, TrainConfig, train_run, verification_report
 
 SAMPLE_RATE = 16000
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -258,6 +260,35 @@ def probe_variants(data_dir: Path, work: Path, *, draws: int, seed: int) -> None
         print(f"  {name:<44} {_interval(values)}")
 
 
+def _trimmed(example: AudioExample) -> np.ndarray:
+    return trim_silence(load_audio(example.path, sample_rate=SAMPLE_RATE), sample_rate=SAMPLE_RATE)
+
+
+def verification_scenario(data_dir: Path) -> None:
+    """EER of the bare ``ge2e_speaker`` base on utterances of 1, 3 and 5 joined clips per speaker."""
+    verifier = SpeakerVerifier(_pretrained_base("ge2e_speaker"))
+    clips_by_speaker: dict[str, list[AudioExample]] = {}
+    for example in load_labelled_audio(data_dir).examples:
+        clips_by_speaker.setdefault(example.speaker, []).append(example)
+    print(f"\n{'clips per utterance':<20} {'EER':>6} {'minDCF':>7} {'speakers':>9} {'trials':>7}")
+    for per_utterance in (1, 3, 5):
+        utterances, speakers = [], []
+        for speaker, examples in sorted(clips_by_speaker.items()):
+            for start in range(0, min(len(examples) // per_utterance, 4) * per_utterance, per_utterance):
+                parts = examples[start : start + per_utterance]
+                utterances.append(np.concatenate([_trimmed(part) for part in parts]))
+                speakers.append(speaker)
+        counts = {speaker: speakers.count(speaker) for speaker in speakers}
+        kept = [index for index, speaker in enumerate(speakers) if counts[speaker] >= 2]
+        report = verification_report(
+            verifier, [utterances[index] for index in kept], [speakers[index] for index in kept]
+        )
+        print(
+            f"{per_utterance:<20} {report.eer:6.2%} {report.min_dcf:7.3f} "
+            f"{len({speakers[index] for index in kept}):>9} {report.num_trials:>7}"
+        )
+
+
 def _interval(values: list[float]) -> str:
     values = np.asarray(values)
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
@@ -320,12 +351,17 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench_task_quality_") as folder:
         for name in args.scenarios.split(","):
+            if name == "speaker-verification":
+                verification_scenario(args.data_dir)
+                continue
             if name == "probe-variants":
                 probe_variants(args.data_dir, Path(folder) / name, draws=args.draws, seed=args.seed)
                 continue
             results[name] = run_scenario(
                 name, args.data_dir, Path(folder) / name, draws=args.draws, seed=args.seed
             )
+    if not results:
+        return
     print(f"{'scenario':<14}" + "".join(f"{method:>18}" for method in [*METHODS, "probe"]))
     for name, scores in results.items():
         print(f"{name:<14}" + "".join(f"{_interval(values):>18}" for values in scores.values()))
