@@ -73,7 +73,9 @@ def test_train_writes_the_run_folder(kws_run, workspace):
     assert (run_dir / "labels.txt").read_text().splitlines() == result["labels"]
     assert result["evaluated_on"] == "validation" and result["num_validation_clips"] > 0
     assert result["num_train_clips"] + result["num_validation_clips"] == 30
-    assert result["num_augmented_clips"] == result["num_train_clips"]  # augment_copies: 1 from the file
+    # augment_copies: 1 from the file, when head: auto kept augmentation (config.yaml records its choice).
+    augment = yaml.safe_load((run_dir / "config.yaml").read_text())["augment"]
+    assert result["num_augmented_clips"] == result["num_train_clips"] * augment
     assert 0.0 <= result["metrics"]["accuracy"] <= 1.0
 
     metrics = json.loads((run_dir / "metrics.json").read_text())

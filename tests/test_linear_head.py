@@ -141,7 +141,7 @@ def test_bad_arguments_are_named():
 
 
 def test_bad_settings_are_refused_by_name():
-    with pytest.raises(ConfigError, match=r"head must be one of mlp, linear; received 'deep'"):
+    with pytest.raises(ConfigError, match=r"head must be one of auto, mlp, linear; received 'deep'"):
         TrainConfig(head="deep")
     with pytest.raises(ConfigError, match=r"linear_c must be a positive number, received 0"):
         TrainConfig(linear_c=0)
@@ -161,8 +161,8 @@ def test_bad_settings_are_refused_by_name():
 
 def test_the_linear_head_defaults_to_mean_max_pooling_for_every_task():
     assert TrainConfig(task="speaker-id", head="linear").resolved().pooling == "mean_max"
-    assert TrainConfig(task="speaker-id").resolved().pooling == "attentive_statistics"  # unchanged default
-    assert TrainConfig().head == "mlp"
+    assert TrainConfig(task="speaker-id", head="mlp").resolved().pooling == "attentive_statistics"
+    assert TrainConfig().head == "auto"  # chosen by cross-validation (tests/test_head_selection.py)
 
 
 @pytest.fixture(scope="module")

@@ -76,6 +76,7 @@ def trained(workspace):
         base=str(workspace / "tiny_base.keras"),
         epochs=3,
         augment=False,
+        head="mlp",  # the task's own pooling; head: auto may choose the linear probe's mean_max instead
     )
     return train_run(config, workspace / "run", verbose=0)
 
@@ -193,8 +194,9 @@ def test_every_registered_task_keeps_the_contract(name, tmp_path):
     assert cls.default_clip_seconds is None or cls.default_clip_seconds > 0
     assert cls.validation_hold_out in HOLDOUT_MODES and cls.evaluation in EVALUATIONS
     assert set(cls.export_formats) <= set(FORMATS)
-    config = TrainConfig(task=name).resolved()
+    config = TrainConfig(task=name, head="mlp").resolved()
     assert (config.base, config.pooling) == (cls.default_base, cls.default_pooling)
+    assert TrainConfig(task=name).resolved().pooling is None  # head: auto chooses it
 
     labels = ["a", "b", "c"]
     task = cls.from_settings(tiny_base(), labels, config.to_dict())

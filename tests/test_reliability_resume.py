@@ -26,6 +26,7 @@ def workspace(tmp_path_factory):
 def config(workspace):
     return TrainConfig(
         task="classify",
+        head="mlp",  # trained in epochs, each checkpointed (head: auto may pick the one-fit linear head)
         data_dir=str(workspace / "tones"),
         base=str(workspace / "tiny_base.keras"),
         clip_seconds=0.5,

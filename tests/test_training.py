@@ -67,9 +67,9 @@ def test_config_validates_values_by_name():
 
 
 def test_resolved_config_fills_task_defaults():
-    kws = TrainConfig(task="kws").resolved()
+    kws = TrainConfig(task="kws", head="mlp").resolved()
     assert (kws.base, kws.clip_seconds, kws.pooling) == ("speech_embedding", None, "mean_max")
-    speaker = TrainConfig(task="speaker-id", base="mine.keras").resolved()
+    speaker = TrainConfig(task="speaker-id", head="mlp", base="mine.keras").resolved()
     assert (speaker.base, speaker.pooling) == ("mine.keras", "attentive_statistics")
 
 

@@ -19,6 +19,7 @@ def write_report(
     out_dir: str | os.PathLike,
     *,
     extra: Mapping[str, Any] | None = None,
+    notes: str | None = None,
 ) -> dict[str, Path]:
     """Write ``metrics.json``, ``report.txt`` and the report's PNG into ``out_dir`` (created if needed).
 
@@ -31,6 +32,8 @@ def write_report(
             :class:`VerificationReport` (figure ``det_curve.png``).
         out_dir: folder to write into.
         extra: more JSON entries for ``metrics.json``; they must not reuse the report's keys.
+        notes: text added to ``report.txt`` after the report, after a blank line (e.g. how the head was
+            chosen).
 
     Returns:
         the written paths by role: ``{"metrics": ..., "text": ..., "confusion_matrix" | "det_curve": ...}``.
@@ -53,7 +56,9 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "metrics": write_text(out_dir / "metrics.json", content),
-        "text": write_text(out_dir / "report.txt", report.to_text()),
+        "text": write_text(
+            out_dir / "report.txt", report.to_text() + ("" if notes is None else f"\n{notes}")
+        ),
     }
     if isinstance(report, ClassificationReport):
         paths["confusion_matrix"] = plot_confusion_matrix(report, out_dir / "confusion_matrix.png")

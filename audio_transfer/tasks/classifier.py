@@ -14,7 +14,7 @@ from audio_transfer.errors import ConfigError
 from audio_transfer.heads.classification_head import ClassificationHead
 from audio_transfer.heads.linear_head import LinearHead
 from audio_transfer.tasks.classification_objective import ClassificationObjective
-from audio_transfer.tasks.head_families import HEAD_FAMILIES, LINEAR_DEFAULT_POOLING
+from audio_transfer.tasks.head_families import AUTO_FALLBACK, HEAD_FAMILIES, LINEAR_DEFAULT_POOLING
 from audio_transfer.tasks.task import Task
 
 # The head arguments a classifier stores in its config, per head family.
@@ -95,10 +95,12 @@ class Classifier(Task):
 
     @classmethod
     def from_settings(cls, base: AudioBase, labels: list[str], settings: Mapping[str, Any]) -> Classifier:
+        head = settings.get("head", "mlp")
         return cls(
             base,
             labels,
-            head_family=settings.get("head", "mlp"),
+            # "auto" not yet resolved by head selection (no training data to choose with): its fallback.
+            head_family=AUTO_FALLBACK["head"] if head == "auto" else head,
             pooling=settings.get("pooling"),
             hidden_units=settings.get("hidden_units", 0),
             normalize=settings.get("normalize"),

@@ -86,11 +86,11 @@ class SpeakerVerifier(Task):
     ) -> SpeakerVerifier:
         """A verifier whose embedding has ``settings["projection_dim"]`` dimensions (the base's when
         ``None``); ``labels`` (the training speakers) are not part of the model. Its head is an embedding,
-        so ``settings["head"]`` must be ``"mlp"`` (the default)."""
-        if settings.get("head", "mlp") != "mlp":
+        so ``settings["head"]`` must be ``"auto"`` (the default, which leaves it as it is) or ``"mlp"``."""
+        if settings.get("head", "auto") not in ("auto", "mlp"):
             raise ConfigError(
                 f"head {settings['head']!r} is a classifier head; a speaker verifier trains an embedding. "
-                "Leave head at mlp for speaker-verification."
+                "Leave head at auto (or mlp) for speaker-verification."
             )
         return cls(
             base,

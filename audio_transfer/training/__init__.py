@@ -1,12 +1,14 @@
 """Training: the head on cached embeddings of a frozen base (stage 1), optional fine-tuning (stage 2).
 
 Public API: :class:`TrainConfig`, :class:`Trainer`, :class:`TrainResult`, :class:`EmbeddingCache`,
-:func:`hold_out_validation`, :func:`train_run` / :func:`load_run` / :class:`TrainingRun`, :class:`RunFolder`
-with the run-folder file names, :func:`make_task`, :func:`clip_key`, :func:`evaluate_store` (a report from a
-feature store) and :func:`evaluate_task` (with :func:`classification_report`, :func:`verification_report`),
-and :func:`distribution_strategy` and :func:`is_chief` for training under ``tf.distribute``. What a task is
-(its name, defaults, objective, evaluation) is declared by its class; see :mod:`audio_transfer.tasks`.
-Everything but the configuration imports TensorFlow, so it is resolved on first access.
+:func:`hold_out_validation`, :func:`select_head` / :class:`HeadSelection` (``head: auto``) with
+:func:`cross_validation_folds`, :func:`train_run` / :func:`load_run` / :class:`TrainingRun`,
+:class:`RunFolder` with the run-folder file names, :func:`make_task`, :func:`clip_key`,
+:func:`evaluate_store` (a report from a feature store) and :func:`evaluate_task` (with
+:func:`classification_report`, :func:`verification_report`), and :func:`distribution_strategy` and
+:func:`is_chief` for training under ``tf.distribute``. What a task is (its name, defaults, objective,
+evaluation) is declared by its class; see :mod:`audio_transfer.tasks`. Everything but the configuration
+imports TensorFlow, so it is resolved on first access.
 """
 
 import importlib
@@ -20,6 +22,9 @@ _LAZY = {
     "EpochCheckpoint": "audio_transfer.training.epoch_checkpoint",
     "RunLock": "audio_transfer.training.run_lock",
     "hold_out_validation": "audio_transfer.training.holdout",
+    "HeadSelection": "audio_transfer.training.head_selection",
+    "select_head": "audio_transfer.training.head_selection",
+    "cross_validation_folds": "audio_transfer.training.cross_validation",
     "TrainResult": "audio_transfer.training.train_result",
     "Augment": "audio_transfer.training.trainer",
     "Trainer": "audio_transfer.training.trainer",
@@ -31,6 +36,7 @@ _LAZY = {
             "LABELS_FILE",
             "METRICS_FILE",
             "MODEL_FILE",
+            "SELECTION_FILE",
             "SPLITS_FILE",
             "RunFolder",
         ),

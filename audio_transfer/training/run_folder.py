@@ -15,11 +15,18 @@ from typing import Any
 
 import keras
 
-from audio_transfer.atomic_files import atomic_file, replace_directory, temporary_directory, write_text
+from audio_transfer.atomic_files import (
+    atomic_file,
+    replace_directory,
+    temporary_directory,
+    write_json,
+    write_text,
+)
 from audio_transfer.data import AudioExample
 from audio_transfer.errors import ConfigError, DatasetError, OutputError
 from audio_transfer.evaluation import ClassificationReport, VerificationReport, write_report
 from audio_transfer.tasks import Task, is_task_file, load_task
+from audio_transfer.training.head_selection import HeadSelection
 from audio_transfer.training.run_lock import RunLock
 from audio_transfer.training.train_config import TrainConfig
 from audio_transfer.training.train_result import TrainResult
@@ -33,6 +40,7 @@ CONFIG_FILE = "config.yaml"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 SPLITS_FILE = "splits.csv"
+SELECTION_FILE = "selection.json"
 # Training checkpoints, in a run's staging folder only (see RunFolder.staged).
 CHECKPOINT_DIR = "checkpoint"
 
@@ -57,8 +65,10 @@ class RunFolder:
       ``path,label,speaker,split,relative_path,generated,offset_seconds,gain``, ``split`` being ``train``
       (the clips trained on; int8 export calibrates on them) or ``validation`` (the clips held out; export
       measures parity on them). ``path`` is absolute, empty for digital silence;
-    - ``metrics.json``, ``report.txt`` and a figure when the CLI (``train``, ``evaluate --out``) wrote
-      them.
+    - ``selection.json``: with ``head: auto``, the cross-validation scores of every head candidate and
+      the choice (:meth:`HeadSelection.to_dict <audio_transfer.training.HeadSelection.to_dict>`);
+    - ``metrics.json``, ``report.txt`` (with the head selection's scores after the metrics) and a figure
+      when the CLI (``train``, ``evaluate --out``) wrote them.
 
     A run is written whole or not at all (:meth:`staged`): into a temporary folder beside the target,
     renamed into place when complete, while a lock beside it keeps other writers out; a reader sees the
@@ -171,10 +181,12 @@ class RunFolder:
         splits: Mapping[str, Sequence[AudioExample]] | None = None,
         report: ClassificationReport | VerificationReport | None = None,
         summary: Mapping[str, Any] | None = None,
+        selection: HeadSelection | None = None,
     ) -> dict[str, Path]:
-        """Write the model, labels and settings and, when given, the history, the splits and the report
-        (``metrics.json`` with ``summary``'s entries, ``report.txt`` and its figure) into the folder
-        (created if needed).
+        """Write the model, labels and settings and, when given, the history, the splits, the head
+        selection (``selection.json``) and the report (``metrics.json`` with ``summary``'s entries,
+        ``report.txt`` ending with the selection's scores, and its figure) into the folder (created if
+        needed).
 
         Returns:
             the report's files by role (see :func:`~audio_transfer.evaluation.write_report`), empty
@@ -189,7 +201,12 @@ class RunFolder:
             result.to_csv(self.file(HISTORY_FILE))
         if splits is not None:
             self.write_splits(splits)
-        return {} if report is None else write_report(report, self.path, extra=summary)
+        if selection is not None:
+            write_json(self.file(SELECTION_FILE), selection.to_dict())
+        if report is None:
+            return {}
+        notes = None if selection is None else selection.to_text()
+        return write_report(report, self.path, extra=summary, notes=notes)
 
     def write_model(self, task: Task) -> Path:
         """Save ``task`` as the folder's model file, replacing it atomically."""

@@ -12,7 +12,7 @@ import yaml
 from audio_transfer.atomic_files import write_text
 from audio_transfer.data.memory_bound import format_bytes
 from audio_transfer.errors import ConfigError
-from audio_transfer.tasks.head_families import HEAD_FAMILIES, LINEAR_DEFAULT_POOLING
+from audio_transfer.tasks.head_families import HEAD_CHOICES, LINEAR_DEFAULT_POOLING
 from audio_transfer.tasks.task_registry import task_class, task_names
 
 # Longest clip_seconds and context_seconds a run accepts. A clip is the unit a model classifies (the tasks'
@@ -24,6 +24,8 @@ MAX_CLIP_SECONDS = 600.0
 
 # The values of ``strategy`` (see audio_transfer.training.distribution).
 STRATEGY_NAMES = ("auto", "one-device", "mirrored", "multi-worker")
+# What TrainConfig.head_selection records: how an "auto" head was chosen (None: set by hand).
+HEAD_SELECTIONS = (None, "cross-validation", "fallback")
 
 
 @dataclasses.dataclass
@@ -55,14 +57,19 @@ class TrainConfig:
             file among others never stops it); 1 skips every undecodable file.
 
     Head:
-        head: classifiers' head family: ``"mlp"`` (:class:`~audio_transfer.heads.ClassificationHead`,
-            trained in epochs of mini-batches) or ``"linear"`` (:class:`~audio_transfer.heads.LinearHead`:
-            the linear probe, standardized pooled embeddings and one softmax layer fitted to convergence
-            on the whole training set, augmented copies included; see
-            :mod:`audio_transfer.tasks.head_families`).
+        head: classifiers' head: ``"auto"`` (the default: training chooses the family, its pooling and
+            ``augment`` by speaker-grouped cross-validation on the training clips, see
+            :func:`~audio_transfer.training.select_head`, and records the choice here, in ``pooling`` and
+            ``augment``), ``"mlp"`` (:class:`~audio_transfer.heads.ClassificationHead`, trained in epochs
+            of mini-batches) or ``"linear"`` (:class:`~audio_transfer.heads.LinearHead`: the linear probe,
+            standardized pooled embeddings and one softmax layer fitted to convergence on the whole
+            training set, augmented copies included; see :mod:`audio_transfer.tasks.head_families`).
+        head_selection: how ``head`` was chosen, written by training: ``"cross-validation"`` or
+            ``"fallback"`` (too few clips per class to cross-validate) when it was ``"auto"``; ``None`` when
+            it was set by hand.
         pooling: temporal pooling of the head (see :data:`audio_transfer.heads.POOLING_NAMES`; ``None``: the
             task's ``default_pooling``, or ``"mean_max"`` for a linear head, which takes ``"mean"`` or
-            ``"mean_max"`` only).
+            ``"mean_max"`` only; with ``head="auto"``, a pooling set here is the only one tried).
         context_seconds: classifiers: silence added around each clip inside the model (``None``: the
             task's default, 0.35 s for keywords and sounds).
         hidden_units: hidden ReLU layer size of classification heads (0 = linear).
@@ -129,7 +136,8 @@ class TrainConfig:
     min_examples_for_validation: int = 10
     max_failure_fraction: float = 0.1
 
-    head: str = "mlp"
+    head: str = "auto"
+    head_selection: str | None = None
     pooling: str | None = None
     context_seconds: float | None = None
     hidden_units: int = 0
@@ -163,8 +171,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.task not in task_names():
             raise ConfigError(f"task must be one of {', '.join(task_names())}; received {self.task!r}.")
-        if self.head not in HEAD_FAMILIES:
-            raise ConfigError(f"head must be one of {', '.join(HEAD_FAMILIES)}; received {self.head!r}.")
+        if self.head not in HEAD_CHOICES:
+            raise ConfigError(f"head must be one of {', '.join(HEAD_CHOICES)}; received {self.head!r}.")
+        if self.head_selection not in HEAD_SELECTIONS:
+            raise ConfigError(
+                f"head_selection must be one of {', '.join(map(str, HEAD_SELECTIONS))}; received "
+                f"{self.head_selection!r}. Training writes it; leave it out of a configuration by hand."
+            )
         for name in (
             "sample_rate",
             "epochs",
@@ -237,9 +250,10 @@ class TrainConfig:
             )
 
     def resolved(self) -> TrainConfig:
-        """A copy with the task's defaults filled in for ``base`` and ``pooling`` (imports the task class)."""
+        """A copy with the task's defaults filled in for ``base`` and ``pooling`` (imports the task class);
+        with ``head="auto"`` the pooling stays for head selection to choose."""
         cls = task_class(self.task)
-        pooling = cls.default_pooling if self.head == "mlp" else LINEAR_DEFAULT_POOLING
+        pooling = {"mlp": cls.default_pooling, "linear": LINEAR_DEFAULT_POOLING}.get(self.head)
         defaults = {"base": cls.default_base, "pooling": pooling}
         return dataclasses.replace(
             self, **{key: value for key, value in defaults.items() if getattr(self, key) is None}

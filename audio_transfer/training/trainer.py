@@ -471,11 +471,7 @@ class Trainer:
 
     def _sample_weights(self, y: np.ndarray) -> np.ndarray | None:
         """Inverse class frequency per example, averaging 1 over the classes present."""
-        if not self.config.class_weighting:
-            return None
-        counts = np.bincount(y)
-        weights = len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1))
-        return weights[y].astype(np.float32)
+        return inverse_frequency_weights(y) if self.config.class_weighting else None
 
     def _run(self, stage, model, data, *, validation, epochs, history) -> int:
         """Fit ``model`` on ``data(first_epoch=...)``; append the epochs to ``history``; return the kept
@@ -539,6 +535,14 @@ class Trainer:
             checkpoint.finish(best)
         logger.info("Stage %s: kept epoch %d of %d.", stage, best, total)
         return best
+
+
+def inverse_frequency_weights(labels: np.ndarray) -> np.ndarray:
+    """``(clips,)`` float32 weight of each clip: the inverse of its class's frequency among ``labels``,
+    averaging 1 over the classes present (``class_weighting``)."""
+    counts = np.bincount(labels)
+    weights = len(labels) / (np.count_nonzero(counts) * np.maximum(counts, 1))
+    return weights[labels].astype(np.float32)
 
 
 class _EmbeddingBatches(keras.callbacks.Callback):

@@ -30,6 +30,7 @@ from audio_transfer.data import (
     LabelledAudio,
     NoiseBank,
     SkippedFile,
+    StoreExample,
     StoreIdentity,
     decode_examples,
     is_store,
@@ -40,9 +41,10 @@ from audio_transfer.data import (
 from audio_transfer.embedding import check_store_for, example_key, store_identity, write_examples
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError, StoreError
 from audio_transfer.evaluation import ClassificationReport, VerificationReport
-from audio_transfer.tasks import Task, task_class
+from audio_transfer.tasks import Classifier, Task, task_class
 from audio_transfer.training.distribution import distribution_strategy, is_chief
 from audio_transfer.training.embedding_cache import EmbeddingCache
+from audio_transfer.training.head_selection import HeadSelection, select_head
 from audio_transfer.training.holdout import hold_out_validation
 from audio_transfer.training.run_folder import (
     CHECKPOINT_DIR,
@@ -66,6 +68,10 @@ STORE_DIR = "feature_store"
 # Bounds of the clip length measured from the data when clip_seconds is not set.
 MIN_AUTO_CLIP_SECONDS = 0.5
 MAX_AUTO_CLIP_SECONDS = 6.0
+# head: auto holds the embeddings of the clips it cross-validates in memory (a few KB each): beyond this many
+# clean training clips it cross-validates a sample of whole speakers, enough for folds of hundreds of clips
+# while the memory of training from a large store stays flat.
+MAX_SELECTION_CLIPS = 4000
 
 
 @dataclasses.dataclass
@@ -88,6 +94,8 @@ class TrainingRun:
         train_seconds: wall time of training (``None`` for a loaded run).
         report: the task's metrics on ``evaluation`` (see :func:`evaluate_task`), when trained.
         report_files: the files :meth:`save` wrote the report to, by role (``metrics``, ``text``, figure).
+        selection: how ``head: auto`` chose the head (``selection.json``, and in ``report.txt``); ``None``
+            when the head was set by hand, the task has no classifier head, or the run was loaded.
     """
 
     task: Task
@@ -103,6 +111,7 @@ class TrainingRun:
     train_seconds: float | None = None
     report: ClassificationReport | VerificationReport | None = None
     report_files: dict[str, Path] = dataclasses.field(default_factory=dict)
+    selection: HeadSelection | None = None
 
     def examples(self, split: str) -> list[AudioExample]:
         """The examples of ``split`` exactly as training used them: ``"train"`` (the clips trained on, the
@@ -164,6 +173,7 @@ class TrainingRun:
             splits=self.splits,
             report=self.report,
             summary=self.summary() if self.report is not None else None,
+            selection=self.selection,
         )
         self.report_files = {role: final / path.name for role, path in written.items()}
 
@@ -420,6 +430,16 @@ def _train(
         if validation_examples and (config.fine_tune_blocks or unseen_classes)
         else None
     )
+    # -- head: auto: the head chosen by cross-validation on the training clips' stored embeddings -----------
+    selection = None
+    if config.head == "auto" and issubclass(cls, Classifier):
+        selection = _select_head(config, task, store, stored, train_clean, labels)
+        config = selection.apply(config)
+        keras.utils.set_random_seed(config.seed)  # the chosen head's initial weights too
+        task = make_task(config, base, labels)
+        if not config.augment:
+            train_stored = set(train_clean)
+    # -------------------------------------------------------------------------------------------------------
     alternative = task.untrained_alternative() if unseen_classes and validation is not None else None
     if alternative is not None:
         untrained = (base.get_weights(), evaluate_task(alternative, validation.waveforms, validation.labels))
@@ -461,6 +481,7 @@ def _train(
         task=task,
         config=config,
         labels=labels,
+        selection=selection,
         result=result,
         evaluation=evaluation,
         evaluation_split=evaluation_split,
@@ -596,6 +617,59 @@ def _store_splits(
         seed=config.seed,
     )
     return data, train, validation
+
+
+def _select_head(
+    config: TrainConfig,
+    task: Task,
+    store: FeatureStore,
+    stored: list[StoreExample],
+    train_clean: list[str],
+    labels: list[str],
+) -> HeadSelection:
+    """:func:`select_head` on the stored embeddings of the training clips and of their augmented copies;
+    folds by speaker for a task validated on unseen speakers, by class otherwise. Beyond
+    :data:`MAX_SELECTION_CLIPS` clean clips, a sample of whole speakers (of clips, without speakers) is
+    cross-validated, so the folds' embeddings in memory stay bounded whatever the store's size."""
+    by_key = {example.key: example for example in stored}
+    chosen = set(_selection_sample(train_clean, by_key, seed=config.seed))
+    clean = [example for example in stored if example.key in chosen]
+    frames, label_indices = store.arrays(keys=chosen, labels=labels)
+    augmented = origin = None
+    copies = [example for example in stored if example.source != "clean" and example.clip_key in chosen]
+    if config.augment and copies:
+        augmented, _ = store.arrays(keys={example.key for example in copies}, labels=labels)
+        position = {example.key: index for index, example in enumerate(clean)}
+        origin = np.array([position[example.clip_key] for example in copies])
+    speakers = [example.speaker for example in clean]
+    by_speaker = task.validation_hold_out == "speakers" and any(speaker is not None for speaker in speakers)
+    return select_head(
+        config,
+        frames=frames,
+        labels=label_indices,
+        groups=speakers if by_speaker else None,
+        augmented_frames=augmented,
+        augmented_origin=origin,
+        num_classes=len(labels),
+    )
+
+
+def _selection_sample(keys: list[str], by_key: dict[str, StoreExample], *, seed: int) -> list[str]:
+    """``keys``, or when there are more than :data:`MAX_SELECTION_CLIPS`, the clips of speakers drawn at
+    random (seeded) until that many are reached (clips without a speaker count as their own speaker)."""
+    if len(keys) <= MAX_SELECTION_CLIPS:
+        return keys
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(by_key[key].speaker or f"clip:{key}", []).append(key)
+    names = sorted(groups)
+    sample: list[str] = []
+    for index in np.random.default_rng(seed).permutation(len(names)):
+        if len(sample) >= MAX_SELECTION_CLIPS:
+            break
+        sample += groups[names[index]]
+    logger.info("Head selection cross-validates %d of the %d training clips.", len(sample), len(keys))
+    return sample
 
 
 def _better_task(
