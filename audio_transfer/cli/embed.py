@@ -52,15 +52,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--keywords",
         type=word_list,
         default=None,
-        help="kws: words to spot; clips of the other folders become a sample of _unknown_ (as `train "
-        "DATA --keywords` makes them; `train STORE` trains the store's classes as they are)",
+        help="kws: words to spot; clips of the other folders become _unknown_ (as `train DATA "
+        "--keywords` makes them; `train STORE` trains the store's classes as they are)",
     )
     parser.add_argument(
         "--unknown-fraction",
         type=float,
-        default=0.1,
+        default=None,
         metavar="F",
-        help="with --keywords: _unknown_ clips as a share of the keyword clips (default 0.1)",
+        help="with --keywords: cap _unknown_ clips at this share of the keyword clips (default: keep all)",
     )
     parser.add_argument(
         "--clip-seconds",

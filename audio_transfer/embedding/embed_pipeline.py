@@ -84,7 +84,7 @@ def import_beam():
 
 
 def list_examples(
-    data: str | os.PathLike, *, keywords: Sequence[str] | None = None, unknown_fraction: float = 0.1
+    data: str | os.PathLike, *, keywords: Sequence[str] | None = None, unknown_fraction: float | None = None
 ) -> tuple[list[_Example], list[SkippedFile]]:
     """The examples of ``data`` sorted by key, and the entries left out while listing (broken links,
     manifest rows naming missing files, a file listed twice).
@@ -92,10 +92,12 @@ def list_examples(
     Args:
         data: a folder of class folders or a CSV/TSV manifest (local), or a glob any Beam file system
             matches (``gs://bucket/clips/*/*.wav``: the label is each file's folder name).
-        keywords: keep these classes and a seeded sample of the others relabelled ``_unknown_``, as
+        keywords: keep these classes and the others relabelled ``_unknown_`` (all, or a seeded sample of
+            ``unknown_fraction``), as
             training on the folder with ``keywords`` does (:func:`~audio_transfer.data.load_labelled_audio`);
             folders and manifests only. ``None`` keeps every class.
-        unknown_fraction: ``_unknown_`` clips as a share of the keyword clips (with ``keywords``).
+        unknown_fraction: caps the ``_unknown_`` clips at this share of the keyword clips (with
+            ``keywords``); ``None`` keeps them all.
 
     Raises:
         DatasetError: nothing matches, the folder or manifest holds no labelled audio, or a keyword is
@@ -243,7 +245,7 @@ def run_embed_pipeline(
     out: str | os.PathLike,
     task: str = "kws",
     keywords: Sequence[str] | None = None,
-    unknown_fraction: float = 0.1,
+    unknown_fraction: float | None = None,
     clip_seconds: float | None = None,
     context_seconds: float | None = None,
     num_shards: int | None = None,
@@ -264,9 +266,10 @@ def run_embed_pipeline(
             arguments returning the base (workers must be able to import its module).
         out: the store folder (local, or a folder every worker mounts).
         task: the task whose training the store feeds: its clip length and context are the defaults.
-        keywords: the classes to spot; the others become a sample of ``_unknown_`` (see
+        keywords: the classes to spot; the others become ``_unknown_`` (see
             :func:`list_examples`). A store is trained as it is made: ``train STORE`` takes no keywords.
-        unknown_fraction: ``_unknown_`` clips as a share of the keyword clips (with ``keywords``).
+        unknown_fraction: caps the ``_unknown_`` clips at this share of the keyword clips (with
+            ``keywords``); ``None`` keeps them all.
         clip_seconds: every clip is centre-cropped or zero-padded to this length (``None``: the task's).
         context_seconds: silence added before and after each clip before the base (``None``: the task's).
         num_shards: shards of the store; ``None``: one per :data:`DEFAULT_SHARD_EXAMPLES` examples. A resumed
