@@ -148,9 +148,21 @@ def _free_ports(count: int) -> list[int]:
 
 def _train_argv(workspace, out, *flags: str) -> list[str]:
     return [
-        "train", str(workspace / "tones"), "--base", str(workspace / "tiny_base.keras"), "--out", str(out),
-        "--set", "augment_copies=1", "--set", "min_steps_per_epoch=8", "--json", *flags,
-    ]  # fmt: skip
+        "train",
+        str(workspace / "tones"),
+        "--base",
+        str(workspace / "tiny_base.keras"),
+        "--out",
+        str(out),
+        "--set",
+        "augment_copies=1",
+        "--set",
+        "min_steps_per_epoch=8",
+        "--set",
+        "head=mlp",
+        "--json",
+        *flags,
+    ]  # fmt: skip (head: mlp, the head trained in epochs that the workers must keep in step)
 
 
 def _two_workers(workspace, tmp_path, *flags: str, outs=None, exit_code: int = 0) -> list[dict]:

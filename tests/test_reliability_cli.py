@@ -280,7 +280,12 @@ def test_ctrl_c_during_training_prints_one_line_and_exits_130(tones, tmp_path):
     python_path = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(python_path)}
     process = subprocess.Popen(
-        [*command, "--epochs", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        # head: mlp trains in epochs (auto may choose the linear head, fitted in one step)
+        [*command, "--epochs", "100000", "--set", "head=mlp"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     seen = ""
     while "Epoch 3/" not in seen:  # Keras's epoch lines: training is under way

@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 # some fold would leave a class fewer than MIN_TRAIN_PER_CLASS training clips, more folds (smaller held-out
 # parts) are tried, up to MAX_FOLDS, before falling back to AUTO_FALLBACK.
 NUM_FOLDS = 5
+# The fold heads of the mlp candidates have no validation clips to stop early on: they train for
+# ``config.epochs`` up to this many (the default stage 1 length, which early stopping rarely reaches on few
+# clips), so a long ``epochs`` meant to be cut by early stopping does not multiply the selection's cost.
+MAX_FOLD_EPOCHS = 30
 MAX_FOLDS = 10
 MIN_TRAIN_PER_CLASS = 2
 
@@ -74,6 +78,23 @@ class HeadSelection:
     num_clips: int
     reason: str
     seconds: float = 0.0
+
+    @classmethod
+    def fallback(
+        cls, *, num_clips: int, reason: str, folds_by: str = "class", seconds: float = 0.0
+    ) -> HeadSelection:
+        """The choice where cross-validation cannot choose: :data:`AUTO_FALLBACK`, with ``reason``."""
+        logger.info("Head selection: %s", reason)
+        return cls(
+            choice=dict(AUTO_FALLBACK),
+            method="fallback",
+            scores=[],
+            num_folds=0,
+            folds_by=folds_by,
+            num_clips=num_clips,
+            reason=reason,
+            seconds=seconds,
+        )
 
     def apply(self, config: TrainConfig) -> TrainConfig:
         """``config`` with the chosen settings and ``head_selection`` set to :attr:`method`."""
@@ -123,9 +144,9 @@ def select_head(
     - the linear head (:class:`~audio_transfer.heads.LinearHead`, ``config.linear_c``) with each pooling of
       :data:`LINEAR_POOLINGS` (no hidden layer, whatever ``config.hidden_units``);
     - the mlp head (:class:`~audio_transfer.heads.ClassificationHead`, ``config.hidden_units``) with the
-      task's pooling, trained as stage 1 trains it (AdamW, label smoothing, ``config.epochs`` epochs of at
-      least ``config.min_steps_per_epoch`` steps; no early stopping, as there is no validation inside a
-      fold);
+      task's pooling, trained as stage 1 trains it (AdamW, label smoothing, ``config.epochs`` epochs (at most
+      :data:`MAX_FOLD_EPOCHS`) of at least ``config.min_steps_per_epoch`` steps; no early stopping, as
+      there is no validation inside a fold);
     - each with augmentation off and, when ``augmented_frames`` are given, on.
 
     The context silence (``context_seconds``) is not part of the grid: every value would need the base
@@ -183,16 +204,8 @@ def select_head(
             f"No split into folds leaves every class at least {MIN_TRAIN_PER_CLASS} training clips in "
             "every fold: the linear probe's settings are used."
         )
-        logger.info("Head selection: %s", reason)
-        return HeadSelection(
-            choice=dict(AUTO_FALLBACK),
-            method="fallback",
-            scores=[],
-            num_folds=0,
-            folds_by=folds_by,
-            num_clips=len(labels),
-            reason=reason,
-            seconds=time.monotonic() - started,
+        return HeadSelection.fallback(
+            num_clips=len(labels), reason=reason, folds_by=folds_by, seconds=time.monotonic() - started
         )
     logger.info(
         "Head selection: %d candidates, %d-fold cross-validation by %s on %d clips.",
@@ -299,7 +312,8 @@ def _linear_fold_predictions(config, candidate, x, y, row_fold, clips, *, num_cl
 
 def _mlp_fold_predictions(config, candidate, x, y, row_fold, clips, *, num_classes) -> np.ndarray:
     """As :func:`_linear_fold_predictions` for the mlp head, trained as stage 1 trains it (AdamW, label
-    smoothing, ``config.epochs`` epochs of at least ``config.min_steps_per_epoch`` steps).
+    smoothing, ``config.epochs`` epochs, at most :data:`MAX_FOLD_EPOCHS`, of at least
+    ``config.min_steps_per_epoch`` steps).
 
     The folds' heads train side by side in one Keras model, one head per fold, in one fit: every row
     reaches every head, weighted 0 in the loss of the head whose fold holds it (a per-fold sample weight),
@@ -342,7 +356,8 @@ def _mlp_fold_predictions(config, candidate, x, y, row_fold, clips, *, num_class
     # new order; all the epochs' batches are fed as one Keras epoch (no per-epoch overhead to pay).
     passes = max(math.ceil(config.min_steps_per_epoch / math.ceil(len(y) / config.batch_size)), 1)
     rng = np.random.default_rng(config.seed)
-    order = np.concatenate([rng.permutation(len(y)) for _ in range(passes * config.epochs)])
+    epochs = min(config.epochs, MAX_FOLD_EPOCHS)
+    order = np.concatenate([rng.permutation(len(y)) for _ in range(passes * epochs)])
     targets = np.repeat(np.eye(num_classes, dtype=np.float32)[y][:, np.newaxis], num_folds, axis=1)
     tensors = tuple(tf.constant(part) for part in (x, targets, weights))
     batches = (

@@ -18,6 +18,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from audio_transfer.atomic_files import writable_folder
 from audio_transfer.audio import audio_info
@@ -433,7 +434,15 @@ def _train(
     # -- head: auto: the head chosen by cross-validation on the training clips' stored embeddings -----------
     selection = None
     if config.head == "auto" and issubclass(cls, Classifier):
-        selection = _select_head(config, task, store, stored, train_clean, labels)
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            selection = HeadSelection.fallback(
+                num_clips=len(train_clean),
+                reason="Training runs on several replicas (tf.distribute), where the cross-validation's own "
+                "fits cannot run in step: the linear probe's settings are used (--set head=mlp or "
+                "head=linear chooses by hand).",
+            )
+        else:
+            selection = _select_head(config, task, store, stored, train_clean, labels)
         config = selection.apply(config)
         keras.utils.set_random_seed(config.seed)  # the chosen head's initial weights too
         task = make_task(config, base, labels)
