@@ -23,7 +23,7 @@ import soundfile as sf
 from audio_transfer.atomic_files import atomic_write
 from audio_transfer.audio.audio_info import AudioInfo
 from audio_transfer.audio.resample import resample
-from audio_transfer.checks import is_positive_int
+from audio_transfer.checks import is_number, is_positive_int
 from audio_transfer.errors import AudioDecodeError, ConfigError, InputShapeError
 
 logger = logging.getLogger(__name__)
@@ -43,17 +43,30 @@ _PCM_SCALE_DIVISOR = 2.0**15  # audioread delivers 16-bit PCM
 _MAX_CHANNELS = 64
 
 
-def load_audio(path: str | os.PathLike, *, sample_rate: int | None = 16000, mono: bool = True) -> np.ndarray:
+def load_audio(
+    path: str | os.PathLike,
+    *,
+    sample_rate: int | None = 16000,
+    mono: bool = True,
+    offset_seconds: float = 0.0,
+    duration_seconds: float | None = None,
+) -> np.ndarray:
     """Decode an audio file to float32 samples in [-1, 1], resampled and mixed down as asked.
 
     The whole stream is decoded and checked: a truncated or corrupt file raises instead of returning the
-    samples before the damage.
+    samples before the damage. With ``offset_seconds`` or ``duration_seconds`` (as ``librosa.load``'s
+    ``offset`` and ``duration``), only that excerpt is read: libsndfile seeks to it, so a window of an
+    hour-long recording costs the window, not the hour (formats only audioread decodes are decoded whole,
+    then cut).
 
     Args:
         path: the audio file.
         sample_rate: rate in Hz of the result (resampled with soxr HQ when the file differs), or ``None`` to
             keep the file's own rate (see :func:`audio_info`).
         mono: average the channels into one.
+        offset_seconds: where to start reading, in seconds from the start of the file (>= 0).
+        duration_seconds: how many seconds to read from there (> 0); ``None`` reads to the end. An excerpt
+            running past the end of the file is shorter.
 
     Returns:
         float32 array ``(samples,)`` when ``mono``, else ``(channels, samples)`` (2-D even for a mono file).
@@ -69,7 +82,11 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int | None = 16000, mono
         ((16000,), dtype('float32'))
     """
     _check_sample_rate(path, sample_rate)
-    samples, info = _decode(Path(path))
+    if not (is_number(offset_seconds) and offset_seconds >= 0):
+        raise ConfigError(f"offset_seconds must be a number >= 0, received {offset_seconds!r}.")
+    if duration_seconds is not None and not (is_number(duration_seconds) and duration_seconds > 0):
+        raise ConfigError(f"duration_seconds must be a number > 0 or None, received {duration_seconds!r}.")
+    samples, info = _decode(Path(path), offset_seconds=offset_seconds, duration_seconds=duration_seconds)
     waveform = samples.T  # (channels, samples)
     if mono:
         waveform = waveform.mean(axis=0)
@@ -233,27 +250,53 @@ def _sound_file_info(path: Path, sound_file: sf.SoundFile) -> AudioInfo:
     return info
 
 
-def _decode(path: Path) -> tuple[np.ndarray, AudioInfo]:
-    """Samples ``(frames, channels)`` float32 at the file's rate, and the file's info; checked throughout."""
+def _decode(
+    path: Path, *, offset_seconds: float = 0.0, duration_seconds: float | None = None
+) -> tuple[np.ndarray, AudioInfo]:
+    """Samples ``(frames, channels)`` float32 at the file's rate (the excerpt from ``offset_seconds`` for
+    ``duration_seconds`` when given), and the file's info; checked throughout."""
     path = _existing_file(path)
+    excerpt = offset_seconds > 0 or duration_seconds is not None
     try:
         sound_file = sf.SoundFile(os.fspath(path))
     except sf.LibsndfileError as error:
         if error.code != _SF_ERR_UNRECOGNISED_FORMAT:
             raise _decode_error(path, error) from None
         samples, info = _decode_with_audioread(path, soundfile_error=error)
+        start, stop = _excerpt_frames(info, offset_seconds, duration_seconds)
+        samples = samples[start:stop]
     else:
         with sound_file:
             info = _sound_file_info(path, sound_file)
+            start, stop = _excerpt_frames(info, offset_seconds, duration_seconds)
             try:
-                samples = sound_file.read(dtype="float32", always_2d=True)
+                if start:
+                    sound_file.seek(start)
+                samples = sound_file.read(stop - start, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as error:
                 raise _decode_error(path, error) from None
             log = sound_file.extra_info
-        _check_complete(path, info, len(samples), log)
-    _check_finite(path, samples, info.sample_rate)
+        if excerpt:
+            if len(samples) < stop - start:
+                raise AudioDecodeError(
+                    f"Cannot decode {os.fspath(path)!r}: the stream ended after {start + len(samples)} of "
+                    f"{info.num_samples} samples (corrupt or truncated). Re-export or re-download it."
+                )
+        else:
+            _check_complete(path, info, len(samples), log)
+    _check_finite(path, samples, info.sample_rate, offset=start)
     _warn_beyond_full_scale(path, samples, info)
     return samples, info
+
+
+def _excerpt_frames(
+    info: AudioInfo, offset_seconds: float, duration_seconds: float | None
+) -> tuple[int, int]:
+    """``(start, stop)`` frames of an excerpt, within the file."""
+    start = min(round(offset_seconds * info.sample_rate), info.num_samples)
+    if duration_seconds is None:
+        return start, info.num_samples
+    return start, min(start + round(duration_seconds * info.sample_rate), info.num_samples)
 
 
 def _warn_beyond_full_scale(path: Path, samples: np.ndarray, info: AudioInfo) -> bool:

@@ -57,7 +57,34 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="then fine-tune the base's top N blocks end to end (stage 2; default 0: off)",
     )
     parser.add_argument(
-        "--keywords", type=word_list, default=None, help="kws: words to spot; other folders -> _unknown_"
+        "--keywords",
+        type=word_list,
+        default=None,
+        help="kws, wakeword: words to spot (class folders of DATA_DIR); the other folders -> _unknown_",
+    )
+    parser.add_argument(
+        "--negatives",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="long recordings without the keywords (a file or a folder; repeatable): hours of speech, music, "
+        "noise, cut into windows of the model's length and trained on as _unknown_ (wakeword)",
+    )
+    parser.add_argument(
+        "--no-synth-negatives",
+        dest="synth_negatives",
+        action="store_false",
+        default=None,
+        help="wakeword: do not add negatives spoken by eSpeak NG (near-miss phrases, everyday speech)",
+    )
+    parser.add_argument(
+        "--mining-rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hard-negative mining: N rounds of scanning the negative audio and training again on the "
+        "windows that fired (default: 1 for wakeword, 0 otherwise)",
     )
     parser.add_argument(
         "--val-data",
@@ -105,6 +132,9 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         "epochs": args.epochs,
         "fine_tune_blocks": args.fine_tune_blocks,
         "keywords": args.keywords,
+        "negatives": None if args.negatives is None else [str(path.resolve()) for path in args.negatives],
+        "synth_negatives": args.synth_negatives,
+        "mining_rounds": args.mining_rounds,
         "seed": args.seed,
         "clip_seconds": args.clip_seconds,
         "cache_dir": None if args.cache_dir is None else str(args.cache_dir),
@@ -135,8 +165,16 @@ def run(args: argparse.Namespace) -> CommandResult:
     else:
         headline = f"{trained.evaluation_split} EER {metrics['eer']:.2%}"
     written = f"Run folder: {args.out}" if trained.run_dir else "A worker: the chief writes the run folder."
+    mining = "".join(
+        f"\nMining round {item.round}: {item.false_accepts} false accepts in {item.hours:.2f} h of negative "
+        f"audio ({item.false_accepts_per_hour:.2f}/h), {item.windows_added} windows added."
+        if index < len(trained.mining) - 1
+        else f"\nAfter mining: {item.false_accepts} false accepts in {item.hours:.2f} h of negative audio "
+        f"({item.false_accepts_per_hour:.2f}/h) at probability {trained.config.mining_threshold:g}."
+        for index, item in enumerate(trained.mining)
+    )
     text = (
         f"Trained {trained.config.task} ({len(trained.labels)} classes) on {result.num_train_clips} clips in "
-        f"{trained.train_seconds:.0f} s: {headline}. {written}\n\n{report.to_text()}"
+        f"{trained.train_seconds:.0f} s: {headline}. {written}{mining}\n\n{report.to_text()}"
     )
     return CommandResult(data=data, text=text.rstrip())

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from audio_transfer.audio import load_audio
+from audio_transfer.audio import audio_info, load_audio
 from audio_transfer.checks import is_number
 from audio_transfer.data.audio_example import AudioExample
 from audio_transfer.data.skipped_file import SkippedFile
@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 # How many bad files a DatasetError lists.
 _LISTED_FAILURES = 5
+# Sources of excerpts up to this long (background-noise files) are decoded once and cut in memory; longer
+# ones (hours of negative audio) are read an excerpt at a time.
+_CACHED_SOURCE_SECONDS = 600.0
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -69,14 +72,25 @@ def _decode_one(
     example: AudioExample, *, sample_rate: int, clip_samples: int, noise_cache: dict[Path, np.ndarray]
 ) -> np.ndarray:
     """Mono float32 waveform of one example at ``sample_rate``: the whole file, or for a generated clip its
-    ``clip_samples``-long excerpt of the already decoded noise file."""
+    ``clip_samples``-long excerpt of the source file (cut from ``noise_cache`` when the source is there,
+    else read from the file)."""
     if not example.generated:
         return load_audio(example.path, sample_rate=sample_rate)
     if example.path is None:
         return np.zeros(clip_samples, np.float32)
-    noise = noise_cache[example.path]
-    start = min(round(example.offset_seconds * sample_rate), max(len(noise) - clip_samples, 0))
-    return (noise[start : start + clip_samples] * np.float32(example.gain)).astype(np.float32)
+    if example.path in noise_cache:
+        noise = noise_cache[example.path]
+        start = min(round(example.offset_seconds * sample_rate), max(len(noise) - clip_samples, 0))
+        excerpt = noise[start : start + clip_samples]
+    else:
+        duration = audio_info(example.path).duration_seconds
+        excerpt = load_audio(
+            example.path,
+            sample_rate=sample_rate,
+            offset_seconds=max(min(example.offset_seconds, duration - clip_samples / sample_rate), 0.0),
+            duration_seconds=clip_samples / sample_rate,
+        )[:clip_samples]
+    return (excerpt * np.float32(example.gain)).astype(np.float32)
 
 
 def decode_waveforms(
@@ -96,12 +110,13 @@ def decode_waveforms(
         DatasetError: too many failures (see :func:`raise_if_too_many_failures`).
     """
     check_failure_fraction(max_failure_fraction)
-    # Noise files behind generated silence are decoded once, before the threads start.
+    # Short files behind generated excerpts (background noise) are decoded once, before the threads start.
     noise_cache: dict[Path, np.ndarray] = {}
     noise_failures: dict[Path, str] = {}
     for path in sorted({example.path for example in examples if example.generated and example.path}):
         try:
-            noise_cache[path] = load_audio(path, sample_rate=sample_rate)
+            if audio_info(path).duration_seconds <= _CACHED_SOURCE_SECONDS:
+                noise_cache[path] = load_audio(path, sample_rate=sample_rate)
         except AudioDecodeError as error:
             noise_failures[path] = str(error)
 

@@ -13,11 +13,13 @@ UNKNOWN_LABEL = "_unknown_"
 
 @dataclasses.dataclass(frozen=True)
 class AudioExample:
-    """A labelled audio clip: a file on disk, or a generated ``_silence_`` clip.
+    """A labelled audio clip: a file on disk, or an excerpt of one (a generated ``_silence_`` clip, a window
+    of long negative audio).
 
-    A generated ``_silence_`` example (``generated=True``) is an excerpt of a background-noise file: ``path``
-    is the noise file, ``offset_seconds`` where the excerpt starts and ``gain`` the factor its samples are
-    scaled by. Its length is the ``clip_seconds`` of whoever decodes it; an offset too close to the end of
+    A generated example (``generated=True``) is an excerpt of a longer file (a background-noise file for
+    ``_silence_``, a recording of everyday audio for a wake word's ``_unknown_`` windows): ``path`` is the
+    file, ``offset_seconds`` where the excerpt starts and ``gain`` the factor its samples are scaled by.
+    Its length is the ``clip_seconds`` of whoever decodes it; an offset too close to the end of
     the file is moved back so the excerpt fits. With no noise file at all, ``path`` is ``None`` and the clip
     is digital silence (zeros).
 

@@ -97,6 +97,33 @@ class FeatureStoreWriter:
                 self._shard = _ShardFile(self._parts[-1])
             self._shard.write(record)
 
+    def add_store(self, store: FeatureStore) -> None:
+        """Add every record of ``store``'s readable shards, shard for shard: the files are hard-linked (or
+        copied where links are not possible), not rewritten, so extending a large store with a few records
+        costs the few records.
+
+        Raises:
+            StoreError: ``store`` holds other features than this writer's identity.
+        """
+        if store.identity != self.identity:
+            listing = "; ".join(store.identity.mismatches(self.identity))
+            raise StoreError(
+                f"Cannot add the feature store {store.path}: it holds other features ({listing})."
+            )
+        if self._shard is not None:
+            self._close_shard()
+        for shard in store.readable_shards:
+            part = self._folder / f"part-{len(self._parts):05d}.tfrecord"
+            for source, target in (
+                (store.path / shard.file, part),
+                (sidecar_path(store.path / shard.file), sidecar_path(part)),
+            ):
+                try:
+                    os.link(source, target)
+                except OSError:
+                    shutil.copyfile(source, target)
+            self._parts.append(part)
+
     def add_skipped(self, skipped: Sequence[SkippedFile]) -> None:
         """Record files left out (listed in the manifest's ``skipped``)."""
         self._skipped.extend(skipped)

@@ -5,7 +5,8 @@ default base, pooling, how validation is held out, its training objective, how i
 exports; see :class:`Task`), and the registry (:func:`task_names`, :func:`task_class`,
 :func:`register_task`) knows the trainable ones by name.
 
-Public API: :class:`Task`, :class:`Classifier`, :class:`KeywordSpotter`, :class:`AudioClassifier`,
+Public API: :class:`Task`, :class:`Classifier`, :class:`KeywordSpotter`, :class:`WakeWordSpotter`,
+:class:`AudioClassifier`,
 :class:`SpeakerClassifier`, :class:`SpeakerVerifier`, :class:`TrainingObjective`,
 :class:`ClassificationObjective`, :class:`MarginSoftmaxObjective`, :func:`load_task`, :func:`is_task_file`,
 :func:`task_names`, :func:`task_class`, :func:`register_task`. Everything but the registry imports
@@ -28,6 +29,7 @@ _MODULES = {
     "task": ("Task",),
     "task_loading": ("is_task_file", "load_task"),
     "training_objective": ("TrainingObjective",),
+    "wake_word_spotter": ("WakeWordSpotter",),
 }
 _LAZY = {name: f"{__name__}.{module}" for module, names in _MODULES.items() for name in names}
 

@@ -60,6 +60,11 @@ class Task(keras.Model):
     - ``default_clip_seconds``: training clip length; ``None`` measures it from the training files;
     - ``default_pooling``, ``default_context_seconds``: the head's temporal pooling and the silence added
       around a clip;
+    - ``requires_keywords``: training needs ``keywords`` (the other classes of the data become
+      ``_unknown_``);
+    - ``default_synth_negatives``, ``default_mining_rounds``, ``default_source_weights``: what training on
+      negative audio does by default (see :class:`~audio_transfer.training.TrainConfig`: synthesized
+      negatives, hard-negative mining rounds, per-source example weights);
     - ``validation_hold_out``: what validation holds out of the training data when no validation data is
       given: ``"speakers"`` (speaker-disjoint), ``"clips"`` (stratified per class, for classes that are
       speakers), ``"classes"`` (whole classes, for a task that must work on classes it never saw; its
@@ -77,6 +82,10 @@ class Task(keras.Model):
     default_clip_seconds: ClassVar[float | None] = None
     default_pooling: ClassVar[str] = "mean"
     default_context_seconds: ClassVar[float] = 0.0
+    requires_keywords: ClassVar[bool] = False
+    default_synth_negatives: ClassVar[bool] = False
+    default_mining_rounds: ClassVar[int] = 0
+    default_source_weights: ClassVar[Mapping[str, float]] = {}
     validation_hold_out: ClassVar[str] = "speakers"
     evaluation: ClassVar[str] = "classification"
     export_formats: ClassVar[tuple[str, ...]] = ()

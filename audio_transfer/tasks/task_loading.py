@@ -45,6 +45,7 @@ SERIALIZABLE_MODULES = frozenset(
         "audio_transfer.tasks.audio_classifier",
         "audio_transfer.tasks.classifier",
         "audio_transfer.tasks.keyword_spotter",
+        "audio_transfer.tasks.wake_word_spotter",
         "audio_transfer.tasks.speaker_classifier",
         "audio_transfer.tasks.speaker_verifier",
         "audio_transfer.tasks.task",

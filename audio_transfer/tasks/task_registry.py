@@ -1,5 +1,5 @@
-"""The trainable tasks by name: ``kws``, ``classify``, ``speaker-id``, ``speaker-verification``, and any
-task class registered with :func:`register_task`.
+"""The trainable tasks by name: ``kws``, ``wakeword``, ``classify``, ``speaker-id``,
+``speaker-verification``, and any task class registered with :func:`register_task`.
 
 The built-in tasks are listed as plain data (name -> ``"module:ClassName"``) and imported only when asked
 for, so :func:`task_names` (the CLI's ``--task`` choices, :class:`~audio_transfer.training.TrainConfig`'s
@@ -17,6 +17,7 @@ from audio_transfer.errors import ConfigError
 # Built-in tasks, in the order the CLI lists them.
 BUILTIN_TASKS: dict[str, str] = {
     "kws": "audio_transfer.tasks.keyword_spotter:KeywordSpotter",
+    "wakeword": "audio_transfer.tasks.wake_word_spotter:WakeWordSpotter",
     "speaker-id": "audio_transfer.tasks.speaker_classifier:SpeakerClassifier",
     "speaker-verification": "audio_transfer.tasks.speaker_verifier:SpeakerVerifier",
     "classify": "audio_transfer.tasks.audio_classifier:AudioClassifier",

@@ -56,6 +56,33 @@ class TrainConfig:
         max_failure_fraction: the run stops when more than this share of the files fail to decode (one bad
             file among others never stops it); 1 skips every undecodable file.
 
+    Negative audio (wake words: ``task="wakeword"``, or any classifier with ``keywords``):
+        negatives: long recordings without the keywords (files, or folders searched recursively for
+            audio files): hours of speech, music, noise. They are cut into windows of the model's length
+            (the clip and its context, as the streaming detector hears them) every
+            ``negative_stride_seconds``, embedded a block of the file at a time into the feature store as
+            ``_unknown_`` examples of source ``"negatives"``; files shorter than one window are skipped and
+            counted. When the run has negative audio (``negatives`` or ``synth_negatives``), the data's
+            background-noise files (``_background_noise_``) are windowed with it.
+        negative_stride_seconds: time between the windows cut from ``negatives``.
+        synth_negatives: also train on negatives spoken by eSpeak NG (``None``: the task's default, on for
+            wake words): near-miss phrases built from the keywords (:func:`~audio_transfer.synth.
+            near_miss_phrases`) as ``_unknown_`` clips, and ``synth_speech_minutes`` of everyday sentences
+            read by many voices, windowed like ``negatives``.
+        synth_speech_minutes: minutes of synthesized everyday speech.
+        synth_near_miss_clips: clips spoken per near-miss phrase.
+        mining_rounds: hard-negative mining (``None``: the task's default, 1 for wake words): after
+            training, the model scans the negative audio as the detector would (every
+            ``mining_stride_seconds``); the windows where a keyword's probability reaches
+            ``mining_threshold`` are added as ``_unknown_`` examples of source ``"mined"`` and the head is
+            trained again. Each round's false accepts per hour are logged and saved in ``metrics.json``
+            (``mining``), with a last scan of the final model.
+        mining_stride_seconds: time between the windows mining scores.
+        mining_threshold: a window whose keyword probability reaches this is a false accept.
+        source_weights: weight of the examples of each store source (``"clean"``, ``"augmented"``,
+            ``"negatives"``, ``"mined"``), times the class weights; ``None``: the task's default
+            (wake words: mined windows weigh 2).
+
     Head:
         head: classifiers' head: ``"auto"`` (the default: training chooses the family, its pooling and
             ``augment`` by speaker-grouped cross-validation on the training clips, see
@@ -135,6 +162,15 @@ class TrainConfig:
     validation_fraction: float = 0.2
     min_examples_for_validation: int = 10
     max_failure_fraction: float = 0.1
+    negatives: list[str] | None = None
+    negative_stride_seconds: float = 0.5
+    synth_negatives: bool | None = None
+    synth_speech_minutes: float = 10.0
+    synth_near_miss_clips: int = 12
+    mining_rounds: int | None = None
+    mining_stride_seconds: float = 0.16
+    mining_threshold: float = 0.5
+    source_weights: dict[str, float] | None = None
 
     head: str = "auto"
     head_selection: str | None = None
@@ -231,6 +267,43 @@ class TrainConfig:
             ):
                 raise ConfigError(f"keywords must be a list of words, received {self.keywords!r}.")
             self.keywords = list(self.keywords)
+        if self.negatives is not None:
+            if isinstance(self.negatives, str) or not isinstance(self.negatives, (list, tuple)):
+                raise ConfigError(f"negatives must be a list of paths, received {self.negatives!r}.")
+            self.negatives = [str(path) for path in self.negatives]
+        for name in ("negative_stride_seconds", "mining_stride_seconds", "synth_speech_minutes"):
+            _check(name, getattr(self, name), lambda v: _is_number(v) and v > 0, "a positive number")
+        _check(
+            "synth_near_miss_clips",
+            self.synth_near_miss_clips,
+            lambda v: isinstance(v, int) and v > 0,
+            "a positive integer",
+        )
+        if self.mining_rounds is not None:
+            _check(
+                "mining_rounds",
+                self.mining_rounds,
+                lambda v: isinstance(v, int) and v >= 0,
+                "an integer >= 0",
+            )
+        _check(
+            "mining_threshold",
+            self.mining_threshold,
+            lambda v: _is_number(v) and 0 < v < 1,
+            "a number in (0, 1)",
+        )
+        if self.synth_negatives is not None and not isinstance(self.synth_negatives, bool):
+            raise ConfigError(
+                f"synth_negatives must be true, false or null, received {self.synth_negatives!r}."
+            )
+        if self.source_weights is not None and not (
+            isinstance(self.source_weights, dict)
+            and all(isinstance(k, str) and _is_number(v) and v >= 0 for k, v in self.source_weights.items())
+        ):
+            raise ConfigError(
+                f"source_weights must map store sources to numbers >= 0 (e.g. {{mined: 2.0}}), received "
+                f"{self.source_weights!r}."
+            )
         if self.normalize is not None and not isinstance(self.normalize, bool):
             raise ConfigError(f"normalize must be true, false or null, received {self.normalize!r}.")
         if self.strategy not in STRATEGY_NAMES:
@@ -250,11 +323,18 @@ class TrainConfig:
             )
 
     def resolved(self) -> TrainConfig:
-        """A copy with the task's defaults filled in for ``base`` and ``pooling`` (imports the task class);
+        """A copy with the task's defaults filled in for ``base``, ``pooling``, ``synth_negatives``,
+        ``mining_rounds`` and ``source_weights`` (imports the task class);
         with ``head="auto"`` the pooling stays for head selection to choose."""
         cls = task_class(self.task)
         pooling = {"mlp": cls.default_pooling, "linear": LINEAR_DEFAULT_POOLING}.get(self.head)
-        defaults = {"base": cls.default_base, "pooling": pooling}
+        defaults = {
+            "base": cls.default_base,
+            "pooling": pooling,
+            "synth_negatives": cls.default_synth_negatives,
+            "mining_rounds": cls.default_mining_rounds,
+            "source_weights": dict(cls.default_source_weights) or None,
+        }
         return dataclasses.replace(
             self, **{key: value for key, value in defaults.items() if getattr(self, key) is None}
         )

@@ -632,6 +632,7 @@ class _StoreBatches(keras.callbacks.Callback):
                 seed=self.epoch,
                 keys=keys,
                 class_weights=config.class_weighting,
+                source_weights=config.source_weights,
                 repeat=True,
             )
             .take(steps)

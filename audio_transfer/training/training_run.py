@@ -24,11 +24,14 @@ from audio_transfer.atomic_files import writable_folder
 from audio_transfer.audio import audio_info
 from audio_transfer.bases import AudioBase, load_base
 from audio_transfer.data import (
+    SILENCE_LABEL,
+    UNKNOWN_LABEL,
     AudioExample,
     DecodedClips,
     FeatureStore,
     FeatureStoreWriter,
     LabelledAudio,
+    NegativeAudio,
     NoiseBank,
     SkippedFile,
     StoreExample,
@@ -39,12 +42,20 @@ from audio_transfer.data import (
     load_splits,
     raise_if_too_many_failures,
 )
-from audio_transfer.embedding import check_store_for, example_key, store_identity, write_examples
+from audio_transfer.embedding import (
+    check_store_for,
+    example_key,
+    store_identity,
+    write_examples,
+    write_negative_windows,
+)
 from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError, StoreError
 from audio_transfer.evaluation import ClassificationReport, VerificationReport
+from audio_transfer.synth import SynthesizedNegatives
 from audio_transfer.tasks import Classifier, Task, task_class
 from audio_transfer.training.distribution import distribution_strategy, is_chief
 from audio_transfer.training.embedding_cache import EmbeddingCache
+from audio_transfer.training.hard_negative_mining import MiningRound, mine_hard_negatives
 from audio_transfer.training.head_selection import HeadSelection, select_head
 from audio_transfer.training.holdout import hold_out_validation
 from audio_transfer.training.run_folder import (
@@ -97,6 +108,8 @@ class TrainingRun:
         report_files: the files :meth:`save` wrote the report to, by role (``metrics``, ``text``, figure).
         selection: how ``head: auto`` chose the head (``selection.json``, and in ``report.txt``); ``None``
             when the head was set by hand, the task has no classifier head, or the run was loaded.
+        mining: the rounds of hard-negative mining (``config.mining_rounds``), then a last scan of the
+            final model; in ``metrics.json``. Empty when there was none.
     """
 
     task: Task
@@ -113,6 +126,7 @@ class TrainingRun:
     report: ClassificationReport | VerificationReport | None = None
     report_files: dict[str, Path] = dataclasses.field(default_factory=dict)
     selection: HeadSelection | None = None
+    mining: list[MiningRound] = dataclasses.field(default_factory=list)
 
     def examples(self, split: str) -> list[AudioExample]:
         """The examples of ``split`` exactly as training used them: ``"train"`` (the clips trained on, the
@@ -154,6 +168,7 @@ class TrainingRun:
             "best_epochs": None if result is None else result.best_epochs,
             "train_seconds": None if self.train_seconds is None else round(self.train_seconds, 2),
             "skipped": [item.to_dict() for item in self.skipped],
+            **({"mining": [item.to_dict() for item in self.mining]} if self.mining else {}),
         }
 
     def save(self, run_dir: str | os.PathLike) -> Path:
@@ -354,6 +369,13 @@ def _train(
     if config.cache_dir is not None:
         writable_folder(config.cache_dir)
     cls = task_class(config.task)
+    if cls.requires_keywords and not config.keywords:
+        raise ConfigError(
+            f"The {config.task} task needs the words to spot: give --keywords WORD[,WORD...] (keywords in "
+            "the configuration), each the name of a class folder of the data; the other folders become "
+            "_unknown_."
+        )
+    NegativeAudio.check_paths(config.negatives or [])
     base_kwargs = {} if config.base_weights is None else {"weights": config.base_weights}
     base = load_base(config.base, **base_kwargs)
     if config.sample_rate != base.sample_rate:
@@ -373,6 +395,10 @@ def _train(
     if config.clip_seconds is None:
         config = config.replace(clip_seconds=cls.default_clip_seconds or auto_clip_seconds(train_examples))
     labels = sorted({e.label for e in train_examples}) if unseen_classes else list(data.labels)
+    near_misses, negatives = _negative_data(config, data, given_store=given_store, work_dir=work_dir)
+    train_examples = train_examples + near_misses
+    if (near_misses or negatives is not None) and UNKNOWN_LABEL not in labels:
+        labels.insert(int(SILENCE_LABEL in labels), UNKNOWN_LABEL)
     if len(labels) < 2:
         raise ConfigError(f"{config.data_dir} has {len(labels)} class; training needs at least two.")
 
@@ -395,7 +421,15 @@ def _train(
         store, made = given_store, 0
     else:
         store, made = _folder_store(
-            config, identity, base, train_examples, validation_examples, validation_keys, augment, work_dir
+            config,
+            identity,
+            base,
+            train_examples,
+            validation_examples,
+            validation_keys,
+            augment,
+            work_dir,
+            negatives=negatives,
         )
     skipped = [*data.skipped, *(item for item in store.skipped if item not in data.skipped)]
     raise_if_too_many_failures(
@@ -404,7 +438,9 @@ def _train(
         config.max_failure_fraction,
     )
     stored = store.examples()
-    in_train, in_store = set(train_keys), {example.key for example in stored}
+    # Windows of negative audio train (a file's windows are one "speaker" for the folds of head: auto).
+    in_train = {*train_keys, *(example.key for example in stored if example.source == "negatives")}
+    in_store = {example.key for example in stored}
     train_stored = {example.key for example in stored if example.clip_key in in_train}
     train_clean = [example.key for example in stored if example.key in in_train]
     validation_stored = [key for key in validation_keys if key in in_store]
@@ -470,6 +506,20 @@ def _train(
         ),
         augment=augment if config.augment_copies else None,
     )
+    mining: list[MiningRound] = []
+    if config.mining_rounds and negatives is not None and isinstance(task, Classifier):
+        task, result, mining = _mine_and_retrain(
+            config,
+            task,
+            store,
+            negatives,
+            base=base,
+            labels=labels,
+            keys=train_stored,
+            validation_keys=validation_stored if trainer_validation else None,
+            work_dir=work_dir,
+            verbose=verbose,
+        )
     result = dataclasses.replace(result, cache_hits=len(stored) - made, cache_misses=made)
     if alternative is not None:
         task = _better_task(task, alternative, validation, *untrained)
@@ -500,9 +550,127 @@ def _train(
         if given_store is not None
         else {"train": train_examples, "validation": validation_examples},
         report=report,
+        mining=mining,
     )
     run.train_seconds = time.monotonic() - started
     return run
+
+
+def _negative_data(
+    config: TrainConfig, data: LabelledAudio, *, given_store: FeatureStore | None, work_dir: Path
+) -> tuple[list[AudioExample], NegativeAudio | None]:
+    """A wake word's negatives beyond the data's own clips: the near-miss clips eSpeak NG speaks (as
+    ``_unknown_`` training examples) and the negative audio to window (``config.negatives``, the
+    synthesized everyday speech and the data's background-noise files); ``([], None)`` when the run has
+    neither ``negatives`` nor ``synth_negatives``."""
+    if given_store is not None:
+        if config.negatives:
+            raise ConfigError(
+                f"Cannot add --negatives to training from the feature store {given_store.path}: negative "
+                "audio is windowed into the store a run makes from an audio folder. Train from the folder."
+            )
+        return [], None
+    paths: list[str | os.PathLike] = list(config.negatives or [])
+    near_misses: list[AudioExample] = []
+    if paths or config.synth_negatives:  # the data's background noise is everyday audio too
+        paths += data.noise_files
+    if config.synth_negatives and config.keywords:
+        folder = (
+            Path(config.cache_dir).expanduser() / "synth-negatives" / _synth_digest(config)
+            if config.cache_dir is not None
+            else work_dir / "synth-negatives"
+        )
+        synthesized = SynthesizedNegatives.synthesize(
+            config.keywords,
+            out_dir=folder,
+            clip_seconds=config.clip_seconds,
+            sample_rate=config.sample_rate,
+            speech_minutes=config.synth_speech_minutes,
+            clips_per_phrase=config.synth_near_miss_clips,
+            seed=config.seed,
+            noise_files=data.noise_files,
+        )
+        near_misses = [
+            dataclasses.replace(
+                example, label=UNKNOWN_LABEL, relative_path=f"near_miss/{example.relative_path}"
+            )
+            for example in load_labelled_audio(synthesized.near_miss_dir).examples
+        ]
+        paths += synthesized.speech_files
+        logger.info(
+            "Synthesized negatives: %d near-miss clips of %d phrases, %d files of everyday speech.",
+            len(near_misses),
+            len(synthesized.phrases),
+            len(synthesized.speech_files),
+        )
+    if not paths:
+        return near_misses, None
+    context = config.context_seconds
+    context = task_class(config.task).default_context_seconds if context is None else context
+    return near_misses, NegativeAudio.from_paths(paths, min_seconds=config.clip_seconds + 2 * context)
+
+
+def _synth_digest(config: TrainConfig) -> str:
+    """Names the synthesized negatives of ``config``'s keywords and settings in a cache folder."""
+    settings = [
+        config.keywords,
+        config.clip_seconds,
+        config.sample_rate,
+        config.synth_speech_minutes,
+        config.synth_near_miss_clips,
+        config.seed,
+    ]
+    return hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:20]
+
+
+def _mine_and_retrain(
+    config: TrainConfig,
+    task: Classifier,
+    store: FeatureStore,
+    negatives: NegativeAudio,
+    *,
+    base: AudioBase,
+    labels: list[str],
+    keys: set[str],
+    validation_keys: list[str] | None,
+    work_dir: Path,
+    verbose: int,
+) -> tuple[Classifier, TrainResult, list[MiningRound]]:
+    """``config.mining_rounds`` rounds of hard-negative mining: each scans ``negatives`` with the task
+    (:func:`mine_hard_negatives`), adds the windows that fired to a copy of the store (its shards linked,
+    not rewritten) and trains the head again from its initial weights on the store and those windows; a last
+    scan measures the final model. Stops early when a round finds no false accept."""
+    rounds: list[MiningRound] = []
+    made: list[Path] = []
+    keys = set(keys)
+    result = None
+    for round_index in range(1, config.mining_rounds + 2):
+        records, summary = mine_hard_negatives(
+            task,
+            negatives,
+            clip_seconds=config.clip_seconds,
+            stride_seconds=config.mining_stride_seconds,
+            threshold=config.mining_threshold,
+            round_index=round_index,
+        )
+        rounds.append(summary)
+        if not records or round_index > config.mining_rounds:
+            break
+        path = work_dir.parent / f".{work_dir.name}-mined-{round_index}"
+        with FeatureStoreWriter(path, identity=store.identity) as writer:
+            writer.add_store(store)
+            writer.add(records)
+        store = writer.store
+        made.append(path)
+        keys |= {record.key for record in records}
+        keras.utils.set_random_seed(config.seed)
+        task = make_task(config, base, labels)
+        result = Trainer(task, config, verbose=verbose).fit_store(
+            store, labels=labels, keys=keys, validation_keys=validation_keys
+        )
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
+    return task, result, rounds
 
 
 def _folder_store(
@@ -514,6 +682,8 @@ def _folder_store(
     validation_keys: list[str],
     augment,
     work_dir: Path,
+    *,
+    negatives: NegativeAudio | None = None,
 ) -> tuple[FeatureStore, int]:
     """The feature store of a folder's training clips (with ``config.augment_copies`` augmented copies)
     and validation clips: under ``config.cache_dir`` (or ``work_dir``), named by a digest of the identity,
@@ -523,7 +693,9 @@ def _folder_store(
     Returns:
         the store and how many records were made now (0 when reused).
     """
-    digest = _data_digest(config, identity, [*train_examples, *validation_examples], validation_keys)
+    digest = _data_digest(
+        config, identity, [*train_examples, *validation_examples], validation_keys, negatives
+    )
     folder = Path(config.cache_dir).expanduser() / "stores" if config.cache_dir is not None else work_dir
     path = folder / f"store-{digest[:20]}"
     if is_store(path):
@@ -549,14 +721,24 @@ def _folder_store(
             seed=config.seed,
         )
         more, _ = write_examples(writer, validation_examples, base=base, keys=validation_keys)
+        if negatives is not None:
+            windows, _ = write_negative_windows(
+                writer, negatives, base=base, stride_seconds=config.negative_stride_seconds
+            )
+            more += len(windows)
     return writer.store, written + more
 
 
 def _data_digest(
-    config: TrainConfig, identity: StoreIdentity, examples: list[AudioExample], validation_keys: list[str]
+    config: TrainConfig,
+    identity: StoreIdentity,
+    examples: list[AudioExample],
+    validation_keys: list[str],
+    negatives: NegativeAudio | None = None,
 ) -> str:
-    """SHA-256 of what a folder's feature store holds: the identity, the augmentation settings and every
-    example (key, label, speaker, file size and modification time, excerpt), in order."""
+    """SHA-256 of what a folder's feature store holds: the identity, the augmentation settings, every
+    example (key, label, speaker, file size and modification time, excerpt), in order, and the negative
+    audio's files (key, size, modification time) and window stride."""
     digest = hashlib.sha256()
     settings = {
         "identity": identity.to_dict(),
@@ -578,6 +760,9 @@ def _data_digest(
         )
         digest.update(json.dumps(fields).encode())
     digest.update(json.dumps(validation_keys).encode())
+    if negatives is not None:
+        files = [(key, path.stat().st_size, path.stat().st_mtime_ns) for path, key, _ in negatives.files]
+        digest.update(json.dumps([config.negative_stride_seconds, files]).encode())
     return digest.hexdigest()
 
 

@@ -1,0 +1,258 @@
+"""Training a wake word against negative audio: excerpts, windows, near misses, synthesized negatives,
+hard-negative mining and `train --task wakeword`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from audio_files import noise, write_pitch_classes
+from streaming_support import write_wav
+from tiny_conv_base import tiny_base
+from tiny_streaming_base import tiny_spotter, tiny_streaming_base
+
+from audio_transfer.audio import load_audio
+from audio_transfer.bases import load_base
+from audio_transfer.cli.main import main
+from audio_transfer.data import FeatureStore, FeatureStoreWriter, NegativeAudio, StoreRecord
+from audio_transfer.embedding import embed_waveforms, store_identity, window_embeddings
+from audio_transfer.errors import ConfigError, StoreError
+from audio_transfer.streaming import KeywordDetector
+from audio_transfer.synth import EVERYDAY_SENTENCES, SynthesizedNegatives, near_miss_phrases
+from audio_transfer.training import TrainConfig, train_run
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wake_word")
+    write_pitch_classes(root / "tones", {"low": 300.0, "mid": 1000.0, "high": 3000.0})
+    # Ten seconds of noise with low and mid tones in it, and a file shorter than one window.
+    stream = noise(duration_seconds=10.0, seed=3)
+    t = np.arange(8000) / 16000
+    for start, pitch in ((1.0, 300.0), (4.0, 1000.0), (7.5, 310.0)):
+        stream[round(start * 16000) : round(start * 16000) + 8000] += 0.3 * np.sin(2 * np.pi * pitch * t)
+    write_wav(root / "negatives" / "street" / "long.wav", stream)
+    write_wav(root / "negatives" / "short.wav", noise(duration_seconds=0.3, seed=4))
+    tiny_base().save(root / "tiny_base.keras")
+    return root
+
+
+def config_for(workspace, **overrides) -> TrainConfig:
+    settings = {
+        "task": "wakeword",
+        "data_dir": str(workspace / "tones"),
+        "keywords": ["high"],
+        "base": str(workspace / "tiny_base.keras"),
+        "context_seconds": 0.1,
+        "negatives": [str(workspace / "negatives")],
+        "synth_negatives": False,
+        "head": "mlp",
+        "epochs": 2,
+        "min_steps_per_epoch": 2,
+        "augment": False,
+    }
+    return TrainConfig(**{**settings, **overrides})
+
+
+# -- excerpts and windows of long recordings ---------------------------------------------------------------
+def test_an_excerpt_is_the_slice_of_the_whole_file(workspace):
+    path = workspace / "negatives" / "street" / "long.wav"
+    whole = load_audio(path, sample_rate=16000)
+    excerpt = load_audio(path, sample_rate=16000, offset_seconds=2.5, duration_seconds=0.75)
+    np.testing.assert_array_equal(excerpt, whole[40000:52000])
+    tail = load_audio(path, sample_rate=16000, offset_seconds=9.5, duration_seconds=2.0)
+    np.testing.assert_array_equal(tail, whole[152000:])
+    with pytest.raises(ConfigError, match="offset_seconds"):
+        load_audio(path, offset_seconds=-1.0)
+
+
+def test_negative_audio_names_missing_paths_and_skips_short_files(workspace):
+    with pytest.raises(ConfigError, match=r"nowhere\.wav"):
+        NegativeAudio.from_paths([workspace / "negatives", workspace / "nowhere.wav"], min_seconds=0.7)
+    negatives = NegativeAudio.from_paths([workspace / "negatives"], min_seconds=0.7)
+    assert [key for _, key, _ in negatives.files] == ["0/street/long.wav"]
+    assert negatives.hours == pytest.approx(10.0 / 3600)
+    assert len(negatives.skipped) == 1 and "shorter than one" in negatives.skipped[0].reason
+
+
+def test_windows_of_a_recording_are_the_windows_embedded_one_by_one(workspace):
+    base = load_base(str(workspace / "tiny_base.keras"))
+    path = workspace / "negatives" / "street" / "long.wav"
+    audio = load_audio(path, sample_rate=16000)
+    blocks = list(
+        window_embeddings(
+            path, base=base, clip_seconds=0.5, context_seconds=0.1, stride_seconds=0.25, block_windows=7
+        )
+    )
+    starts = np.concatenate([block[0] for block in blocks])
+    frames = np.concatenate([block[1] for block in blocks])
+    window = 11200  # 0.5 s clip and 0.1 s of context on both sides
+    assert len(blocks) > 2 and len(starts) == 1 + (len(audio) - window) // 4000
+    np.testing.assert_allclose(starts, np.arange(len(starts)) * 0.25)
+    one_by_one = embed_waveforms(
+        base, np.stack([audio[m * 4000 : m * 4000 + window] for m in range(len(starts))])
+    )
+    np.testing.assert_allclose(frames, one_by_one, atol=1e-5)
+
+
+def test_windows_of_a_streaming_base_score_as_the_detector_does(tmp_path):
+    spotter = tiny_spotter()
+    rng = np.random.default_rng(0)
+    path = write_wav(tmp_path / "stream.wav", (0.05 * rng.standard_normal(3 * 16000)).astype(np.float32))
+    detector = KeywordDetector(spotter, clip_seconds=1.0, stride_seconds=0.04)
+    expected = detector.posteriors(load_audio(path, sample_rate=16000))
+    frames = np.concatenate(
+        [
+            block[1]
+            for block in window_embeddings(
+                path,
+                base=spotter.base,
+                clip_seconds=1.0,
+                context_seconds=0.1,
+                stride_seconds=0.04,
+                block_windows=9,
+            )
+        ]
+    )
+    np.testing.assert_allclose(spotter.head_model()(frames).numpy(), expected, atol=1e-5)
+    assert isinstance(spotter.base, type(tiny_streaming_base()))
+
+
+# -- synthesized negatives ---------------------------------------------------------------------------------
+def test_near_misses_never_hold_the_keyword_and_mix_every_kind():
+    phrases = near_miss_phrases(["computer", "hey jarvis"], max_phrases=12, seed=1)
+    assert len(phrases) == 24 and len(set(phrases)) == 24
+    assert not any("computer" in phrase.split() or "hey jarvis" in phrase for phrase in phrases)
+    assert {"compu", "puter"} & set(phrases) or {"com", "ter"} & set(phrases)  # parts
+    assert any(phrase.endswith("puter") and phrase != "puter" for phrase in phrases)  # changed onset
+    assert phrases == near_miss_phrases(["computer", "hey jarvis"], max_phrases=12, seed=1)
+    with pytest.raises(ConfigError, match="keywords"):
+        near_miss_phrases([])
+
+
+def test_synthesized_negatives_leave_out_sentences_with_the_keyword(tmp_path):
+    keyword = "window"
+    negatives = SynthesizedNegatives.synthesize(
+        [keyword], out_dir=tmp_path, clip_seconds=1.0, speech_minutes=0.5, clips_per_phrase=1
+    )
+    assert any(keyword in sentence.lower() for sentence in EVERYDAY_SENTENCES)
+    assert len(negatives.speech_files) == 1
+    info = sf.info(negatives.speech_files[0])
+    assert info.samplerate == 16000 and info.duration > 30.0
+    clips = sorted(negatives.near_miss_dir.glob("*/*.wav"))
+    assert {clip.parent.name for clip in clips} <= set(negatives.phrases) and len(clips) >= len(
+        negatives.phrases
+    ) - 2
+
+
+# -- the store grows by the mined windows -------------------------------------------------------------------
+def test_a_writer_extends_a_store_without_rewriting_it(tmp_path):
+    base = tiny_base()
+    identity = store_identity(
+        base, base_name="tiny", sample_rate=16000, clip_seconds=0.5, context_seconds=0.0
+    )
+    shape = identity.shape
+    first = [StoreRecord(f"a{i}", "x", None, "clean", np.full(shape, i, np.float32)) for i in range(3)]
+    with FeatureStoreWriter(tmp_path / "first", identity=identity) as writer:
+        writer.add(first)
+    extra = StoreRecord("mined", "_unknown_", None, "mined", np.ones(shape, np.float32))
+    with FeatureStoreWriter(tmp_path / "second", identity=identity) as writer:
+        writer.add_store(FeatureStore.open(tmp_path / "first"))
+        writer.add([extra])
+    store = FeatureStore.open(tmp_path / "second", verify=True)
+    assert [example.key for example in store.examples()] == ["a0", "a1", "a2", "mined"]
+    assert store.sources == {"clean": 3, "mined": 1}
+    assert FeatureStore.open(tmp_path / "first").num_examples == 3
+    other = store_identity(base, base_name="tiny", sample_rate=16000, clip_seconds=1.0, context_seconds=0.0)
+    writer = FeatureStoreWriter(tmp_path / "third", identity=other)
+    with pytest.raises(StoreError, match="clip"):
+        writer.add_store(store)
+    writer.abandon()
+
+
+# -- training ----------------------------------------------------------------------------------------------
+def test_a_wake_word_trains_on_windows_of_negative_audio_and_mines_them(workspace):
+    # A low threshold makes the untrained-looking head fire, so mining has windows to add.
+    run = train_run(config_for(workspace, mining_rounds=1, mining_threshold=0.05), verbose=0)
+    assert run.labels == ["_unknown_", "high"]
+    assert [item.round for item in run.mining] == [1, 2]
+    first = run.mining[0]
+    assert first.hours == pytest.approx(10.0 / 3600, rel=1e-3)
+    assert first.false_accepts >= 1 and first.windows_added >= first.false_accepts
+    assert first.top_files[0][0] == "0/street/long.wav"
+    summary = run.summary()
+    assert summary["mining"][0]["false_accepts_per_hour"] == first.false_accepts_per_hour
+    # Every window of the 10 s file (0.7 s windows every 0.5 s) and every clip trained.
+    assert run.result.num_train_clips >= 19
+
+
+def test_a_wake_word_needs_keywords_and_existing_negatives(workspace):
+    with pytest.raises(ConfigError, match="--keywords"):
+        train_run(config_for(workspace, keywords=None), verbose=0)
+    with pytest.raises(ConfigError, match=r"missing\.flac"):
+        train_run(config_for(workspace, negatives=[str(workspace / "missing.flac")]), verbose=0)
+
+
+def test_the_cli_names_a_missing_negatives_path(workspace, tmp_path, capsys):
+    code = main(
+        [
+            "train",
+            str(workspace / "tones"),
+            "--task",
+            "wakeword",
+            "--keywords",
+            "high",
+            "--negatives",
+            str(tmp_path / "gone"),
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code != 0 and "gone" in captured.err and "Traceback" not in captured.err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_cli_reports_each_mining_round(workspace, tmp_path):
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(
+            [
+                "train",
+                str(workspace / "tones"),
+                "--task",
+                "wakeword",
+                "--keywords",
+                "high",
+                "--base",
+                str(workspace / "tiny_base.keras"),
+                "--negatives",
+                str(workspace / "negatives" / "street"),
+                "--no-synth-negatives",
+                "--mining-rounds",
+                "1",
+                "--epochs",
+                "2",
+                "--set",
+                "head=mlp",
+                "--set",
+                "context_seconds=0.1",
+                "--set",
+                "mining_threshold=0.05",
+                "--out",
+                str(tmp_path / "run"),
+                "--json",
+            ]
+        )
+    assert code == 0
+    result = json.loads(stdout.getvalue())
+    assert result["mining"][0]["round"] == 1 and "false_accepts_per_hour" in result["mining"][0]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["mining"] == result["mining"]
+    assert TrainConfig.from_yaml(tmp_path / "run" / "config.yaml").negatives == [
+        str((workspace / "negatives" / "street").resolve())
+    ]
