@@ -197,7 +197,7 @@ def atomic_directory(path: str | os.PathLike, *, error: type[OutputError] = Outp
         yield temporary
         replace_directory(temporary, path, error=error)
     finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+        remove_directory(temporary)
 
 
 def temporary_directory(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Path | str:
@@ -315,7 +315,7 @@ def temporary_directory_beside(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_directory(folder)
 
 
 def check_writable(

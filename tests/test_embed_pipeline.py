@@ -163,6 +163,14 @@ def test_pipeline_writes_a_store_at_a_url_equal_to_a_local_one(dataset, tmp_path
     np.testing.assert_allclose(url_features, local_features, atol=1e-5)
     assert [e.key for e in store.examples()] == [e.key for e in local.examples()]
 
+    def contents() -> dict[str, bytes]:
+        return {name: tf.io.gfile.GFile(f"{url}/{name}", "rb").read() for name in tf.io.gfile.listdir(url)}
+
+    first = contents()
+    tf.io.gfile.remove(f"{url}/{shard_name(1, 2)}")  # a lost shard: the rerun makes it again, the same
+    _embed(dataset, url, num_shards=2)
+    assert contents() == first
+
 
 def test_glob_lists_keys_below_the_fixed_folder_and_labels_by_folder(dataset):
     examples, skipped = list_examples(f"{dataset}/*/*.wav")

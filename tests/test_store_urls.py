@@ -163,3 +163,28 @@ def test_writable_folder_accepts_a_url_and_leaves_nothing_behind(ram_url):
     folder = f"{ram_url}/out/store"
     assert writable_folder(folder) == folder
     assert tf.io.gfile.isdir(folder) and listing(folder) == []
+
+
+def test_ctrl_c_of_embed_to_a_url_says_the_store_may_be_partly_written(
+    ram_url, tmp_path, monkeypatch, capsys, restore_package_logger
+):
+    from audio_transfer.cli import embed
+    from audio_transfer.cli.main import EXIT_INTERRUPTED, main
+
+    def interrupt(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(embed, "run", interrupt)
+    url = f"{ram_url}/store"
+    assert main(["embed", str(tmp_path), "--base", "b", "--out", url]) == EXIT_INTERRUPTED
+    assert f"Interrupted while writing {url}: it may hold a partial result" in capsys.readouterr().err
+
+
+def test_a_scheme_tensorflow_cannot_read_is_a_typed_error_saying_what_to_install():
+    url = "nosuchfs://bucket/store"
+    with pytest.raises(StoreError, match=r"nosuchfs://bucket/store.*not implemented.*tensorflow-io"):
+        is_store(url)
+    with pytest.raises(StoreError, match="tensorflow-io"):
+        FeatureStore.open(url)
+    with pytest.raises(OutputError, match=r"nosuchfs://bucket/store.*tensorflow-io"):
+        writable_folder(url)

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from audio_transfer.atomic_files import is_url
-
 if TYPE_CHECKING:
     from audio_transfer.training import TrainConfig
 
@@ -25,6 +23,8 @@ def word_list(text: str) -> list[str]:
 def path_or_url(text: str) -> Path | str:
     """An argparse type for a local path or a URL of a feature store (``gs://bucket/store``): a
     :class:`~pathlib.Path`, or the URL unchanged (``Path`` would fold its ``//``)."""
+    from audio_transfer.atomic_files import is_url  # numpy: not at the CLI's start
+
     return text if is_url(text) else Path(text)
 
 

@@ -35,7 +35,7 @@ import math
 import os
 import posixpath
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -592,24 +592,46 @@ def _name(path: Path | str) -> str:
     return posixpath.basename(path) if isinstance(path, str) else path.name
 
 
+@contextlib.contextmanager
+def _reading_url(path: str) -> Iterator[None]:
+    """Re-raise TensorFlow's file-system errors of the block (no permission, an unknown scheme) as a
+    StoreError naming the URL ``path`` and what to check."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        raise StoreError(
+            f"Cannot read {path}: {error.message}. Check the URL, that this machine has credentials to "
+            "read it and, for schemes other than gs://, that tensorflow-io is installed (pip install "
+            "tensorflow-io)."
+        ) from error
+
+
 def _exists(path: Path | str) -> bool:
-    return tf.io.gfile.exists(path) if is_url(path) else Path(path).exists()
+    if not is_url(path):
+        return Path(path).exists()
+    with _reading_url(path):
+        return tf.io.gfile.exists(path)
 
 
 def _is_file(path: Path | str) -> bool:
-    if is_url(path):
+    if not is_url(path):
+        return Path(path).is_file()
+    with _reading_url(path):
         return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
-    return Path(path).is_file()
 
 
 def _is_empty_folder(path: Path | str) -> bool:
-    if is_url(path):
+    if not is_url(path):
+        return Path(path).is_dir() and not any(Path(path).iterdir())
+    with _reading_url(path):
         return tf.io.gfile.isdir(path) and not tf.io.gfile.listdir(path)
-    return Path(path).is_dir() and not any(Path(path).iterdir())
 
 
 def _file_size(path: Path | str) -> int:
-    return tf.io.gfile.stat(path).length if is_url(path) else Path(path).stat().st_size
+    if not is_url(path):
+        return Path(path).stat().st_size
+    with _reading_url(path):
+        return tf.io.gfile.stat(path).length
 
 
 def _open_binary(path: Path | str):
