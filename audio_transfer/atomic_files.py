@@ -7,6 +7,13 @@ system (a sibling guarantees it). On any error the temporary is removed and the 
 was; a killed process leaves at most a hidden ``.tmp`` sibling. A new file gets ``rw-r--r--`` (a replaced
 one keeps its permission bits) and a new folder ``rwxr-xr-x``.
 
+A path may also be a URL (``gs://bucket/store``, ``s3://``, ``hdfs://``, TensorFlow's in-process ``ram://``):
+:func:`is_url` tells which. URLs are written through ``tf.io.gfile`` (TensorFlow is imported only then), to a
+temporary object ``.NAME.PID.RANDOM.tmp`` in the same folder renamed onto the destination with
+``tf.io.gfile.rename(..., overwrite=True)``: an object store shows an object whole or not at all, so readers
+see the old object or the new one. ``gs://`` is built into TensorFlow; ``s3://`` and others need
+``tensorflow-io`` installed. Local paths never go through ``tf.io.gfile``.
+
 When the file system refuses (missing folder, no permission, disk full) the functions raise ``error``, an
 :class:`~audio_transfer.errors.OutputError` by default, naming the path and what to do. Callers with their
 own error type pass a subclass, e.g. export's
@@ -28,11 +35,13 @@ import contextlib
 import json
 import math
 import os
+import posixpath
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -49,22 +58,25 @@ _DIRECTORY_MODE = 0o755
 
 def atomic_write(
     path: str | os.PathLike, write: Callable[[BinaryIO], object], *, error: type[OutputError] = OutputError
-) -> Path:
+) -> Path | str:
     """Call ``write`` on a temporary file beside ``path``, then rename it onto ``path``.
 
     Temporaries of ``path`` that dead processes left are removed first (:func:`remove_stale_temporaries`).
 
     Args:
-        path: destination file; its folder must exist.
+        path: destination file; its folder must exist. A URL (:func:`is_url`) is written through
+            ``tf.io.gfile``: a temporary object in the same folder, renamed onto ``path``.
         write: writes the whole content to the binary file object it receives.
-        error: raised (from the ``OSError``) when the file system refuses.
+        error: raised (from the ``OSError``, or TensorFlow's error for a URL) when the file system refuses.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a :class:`~pathlib.Path` (a URL: as the string given).
 
     Example:
         >>> atomic_write(run_dir / "cache.npy", lambda file: np.save(file, frames))  # doctest: +SKIP
     """
+    if is_url(path):
+        return _write_url(os.fspath(path), write, error=error)
     path = Path(path)
     with _refused_as(error, path):
         mode = path.stat().st_mode & 0o777 if path.exists() else _FILE_MODE
@@ -85,12 +97,14 @@ def atomic_write(
     return path
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, *, error: type[OutputError] = OutputError) -> Path:
+def write_bytes(
+    path: str | os.PathLike, data: bytes, *, error: type[OutputError] = OutputError
+) -> Path | str:
     """Replace ``path`` atomically with ``data``; returns ``path``."""
     return atomic_write(path, lambda file: file.write(data), error=error)
 
 
-def write_text(path: str | os.PathLike, text: str, *, error: type[OutputError] = OutputError) -> Path:
+def write_text(path: str | os.PathLike, text: str, *, error: type[OutputError] = OutputError) -> Path | str:
     """Replace ``path`` atomically with ``text`` encoded as UTF-8; returns ``path``."""
     return write_bytes(path, text.encode("utf-8"), error=error)
 
@@ -101,7 +115,7 @@ def write_json(
     *,
     name: str = "data",
     error: type[OutputError] = OutputError,
-) -> Path:
+) -> Path | str:
     """Replace ``path`` atomically with ``data`` as strict, indented JSON (see :func:`json_text`)."""
     return write_text(path, json_text(data, name=name), error=error)
 
@@ -126,14 +140,28 @@ def write_figure(
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Iterator[Path]:
+def atomic_file(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Iterator[Path | str]:
     """Yield a temporary path beside ``path`` (same suffix) for a writer that wants a file name; on success
     it replaces ``path``. For writers such as Keras ``model.save`` that open the file themselves.
+
+    For a URL ``path`` the temporary is a URL in the same folder (for writers that take ``tf.io.gfile``
+    URLs, such as ``tf.io.TFRecordWriter``), renamed onto ``path`` with ``tf.io.gfile.rename``; on an
+    object store the object appears whole or not at all.
 
     Example:
         >>> with atomic_file(run_dir / "model.keras") as temporary:  # doctest: +SKIP
         ...     model.save(temporary)
     """
+    if is_url(path):
+        path = os.fspath(path)
+        temporary_url = _url_temporary(path)
+        try:
+            yield temporary_url
+            with _url_refused_as(error, path):
+                _gfile().rename(temporary_url, path, overwrite=True)
+        finally:
+            _remove_url(temporary_url)
+        return
     path = Path(path)
     with _refused_as(error, path):
         mode = path.stat().st_mode & 0o777 if path.exists() else _FILE_MODE
@@ -169,12 +197,17 @@ def atomic_directory(path: str | os.PathLike, *, error: type[OutputError] = Outp
         yield temporary
         replace_directory(temporary, path, error=error)
     finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+        remove_directory(temporary)
 
 
-def temporary_directory(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Path:
+def temporary_directory(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Path | str:
     """A new empty hidden folder beside ``path`` (``.NAME.PID.RANDOM.tmp``, see :func:`temporary_prefix`)
-    to build its replacement in; the caller removes it."""
+    to build its replacement in; the caller removes it (:func:`remove_directory`). A URL's is a URL."""
+    if is_url(path):
+        folder = _url_temporary(os.fspath(path), suffix="")
+        with _url_refused_as(error, folder):
+            _gfile().makedirs(folder)
+        return folder
     path = Path(path)
     with _refused_as(error, path):
         remove_stale_temporaries(path)
@@ -182,11 +215,29 @@ def temporary_directory(path: str | os.PathLike, *, error: type[OutputError] = O
 
 
 def replace_directory(
-    source: str | os.PathLike, path: str | os.PathLike, *, error: type[OutputError] = OutputError
+    source: str | os.PathLike,
+    path: str | os.PathLike,
+    *,
+    last: Collection[str] = (),
+    error: type[OutputError] = OutputError,
 ) -> None:
     """Rename the folder ``source`` onto ``path`` (same file system). An existing folder at ``path`` is
     moved aside first and deleted only once ``source`` is in place; if that rename fails, or is
-    interrupted, it is moved back."""
+    interrupted, it is moved back.
+
+    A folder on an object store (a URL) is a set of objects and cannot be renamed at once: the objects of
+    an existing ``path`` are deleted, then ``source``'s are renamed into ``path`` one by one, the files
+    named in ``last`` after all the others, so a reader that waits for such a file (a feature store's
+    ``manifest.json``) never takes a partial folder for a complete one.
+
+    Args:
+        source, path: the new folder and its destination.
+        last: names of files in ``source`` moved after the others (URLs only; a local rename is atomic).
+        error: raised when the file system refuses.
+    """
+    if is_url(path):
+        _replace_url_directory(os.fspath(source), os.fspath(path), last=last, error=error)
+        return
     source, path = Path(source), Path(path)
     with _refused_as(error, path):
         os.chmod(source, _DIRECTORY_MODE)  # mkdtemp makes it private to the user
@@ -218,9 +269,14 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     (from an older version) when it is over a day old. A live writer's temporary is never touched.
     Errors (a folder that cannot be listed, a race with another cleaner) are ignored.
 
+    URLs are skipped: whether another machine's writer is alive cannot be told, so a killed writer's
+    temporary object (hidden, never read) stays until removed by hand.
+
     Returns:
         the temporaries removed.
     """
+    if is_url(path):
+        return []
     path = Path(path)
     prefix = f".{path.name}."
     pattern = re.compile(rf"{re.escape(prefix)}(?:(\d+)\.)?[a-z0-9_]+\.tmp(?:\.[^.]+)?")
@@ -259,7 +315,7 @@ def temporary_directory_beside(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_directory(folder)
 
 
 def check_writable(
@@ -283,18 +339,178 @@ def check_writable(
         raise error(f"Cannot write {path}: it exists and is {kind}; remove it or choose another path.")
 
 
-def writable_folder(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Path:
+def writable_folder(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> Path | str:
     """Create the folder ``path`` (and its parents) if needed and check that files can be written in it,
     before a long computation that will write there.
+
+    A URL folder is checked by writing and removing an empty object ``.write-check.PID.tmp`` in it (an
+    object store has no folders to create: that object's write is what needs the permission).
 
     Raises:
         error: ``path`` is a file, cannot be created, or is not writable.
     """
+    if is_url(path):
+        path = os.fspath(path)
+        probe = join_path(path, f".write-check.{os.getpid()}.tmp")
+        with _url_refused_as(error, path):
+            _gfile().makedirs(path)
+        write_bytes(probe, b"", error=error)
+        remove_file(probe)
+        return path
     path = Path(path)
     with _refused_as(error, path):
         path.mkdir(parents=True, exist_ok=True)
     check_writable(path / ".write-check", directory=False, error=error)
     return path
+
+
+# A URL: a scheme, then "://" (gs://bucket/key, s3://, hdfs://host/path, ram://...).
+_URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a URL (``gs://bucket/store``, ``s3://``, ``hdfs://``, ``ram://``), which this
+    module writes through ``tf.io.gfile``, rather than a local path.
+
+    Example:
+        >>> is_url("gs://bucket/store"), is_url("runs/store")
+        (True, False)
+    """
+    return _URL_PATTERN.match(os.fspath(path)) is not None
+
+
+def join_path(folder: str | os.PathLike, *names: str) -> Path | str:
+    """``folder/name/...``: a :class:`~pathlib.Path` for a local folder, a string for a URL (``Path`` would
+    fold its ``//``).
+
+    Example:
+        >>> join_path("gs://bucket/store/", "manifest.json")
+        'gs://bucket/store/manifest.json'
+    """
+    if is_url(folder):
+        return "/".join([os.fspath(folder).rstrip("/"), *names])
+    return Path(folder).joinpath(*names)
+
+
+def replace_file(
+    source: str | os.PathLike, path: str | os.PathLike, *, error: type[OutputError] = OutputError
+) -> None:
+    """Rename the file ``source`` onto ``path`` (same folder or file system), replacing it: ``os.replace``,
+    or ``tf.io.gfile.rename`` for URLs (a server-side copy on object stores; ``path`` appears whole)."""
+    if is_url(path):
+        with _url_refused_as(error, os.fspath(path)):
+            _gfile().rename(os.fspath(source), os.fspath(path), overwrite=True)
+        return
+    with _refused_as(error, Path(path)):
+        os.replace(source, path)
+
+
+def remove_file(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> None:
+    """Delete the file ``path`` (local or a URL) if it is there."""
+    if is_url(path):
+        with _url_refused_as(error, os.fspath(path)):
+            _remove_url(os.fspath(path))
+        return
+    with _refused_as(error, Path(path)):
+        Path(path).unlink(missing_ok=True)
+
+
+def remove_directory(path: str | os.PathLike) -> None:
+    """Delete the folder ``path`` (local or a URL) and everything in it, ignoring errors: for cleaning up
+    temporaries."""
+    if not is_url(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    import tensorflow as tf
+
+    with contextlib.suppress(tf.errors.OpError):
+        tf.io.gfile.rmtree(os.fspath(path))
+
+
+def _gfile():
+    """``tf.io.gfile``, imported when a URL is first written (local writes never import TensorFlow)."""
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def _url_temporary(path: str, *, suffix: str | None = None) -> str:
+    """A new temporary name ``.NAME.PID.RANDOM.tmp`` (plus ``path``'s suffix, or ``suffix``) in the folder of
+    the URL ``path``: the same bucket and folder, so the rename is server-side."""
+    folder, name = path.rstrip("/").rsplit("/", 1)
+    ending = posixpath.splitext(name)[1] if suffix is None else suffix
+    return f"{folder}/{temporary_prefix(name)}{uuid.uuid4().hex[:12]}.tmp{ending}"
+
+
+def _remove_url(path: str) -> None:
+    """Delete the object ``path`` if it is there."""
+    import tensorflow as tf
+
+    with contextlib.suppress(tf.errors.NotFoundError):
+        tf.io.gfile.remove(path)
+
+
+def _write_url(path: str, write: Callable[[BinaryIO], object], *, error: type[OutputError]) -> str:
+    """:func:`atomic_write` of a URL: ``write`` into a temporary object of ``path``'s folder, renamed onto
+    ``path`` (an object store shows the whole object or none)."""
+    temporary = _url_temporary(path)
+    with _url_refused_as(error, path):
+        try:
+            with _gfile().GFile(temporary, "wb") as file:
+                write(file)
+            _gfile().rename(temporary, path, overwrite=True)
+        finally:
+            _remove_url(temporary)
+    return path
+
+
+def _replace_url_directory(
+    source: str, path: str, *, last: Collection[str], error: type[OutputError]
+) -> None:
+    """:func:`replace_directory` of URLs: delete ``path``'s objects, move ``source``'s one by one (``last``
+    at the end), then delete ``source``."""
+    gfile = _gfile()
+    with _url_refused_as(error, path):
+        if gfile.exists(path):
+            gfile.rmtree(path)
+        gfile.makedirs(path)
+        names = sorted(_url_files(source), key=lambda name: (name in last, name))
+        for name in names:
+            if "/" in name:
+                gfile.makedirs(join_path(path, posixpath.dirname(name)))
+            gfile.rename(join_path(source, name), join_path(path, name), overwrite=True)
+    remove_directory(source)
+
+
+def _url_files(folder: str, prefix: str = "") -> list[str]:
+    """The files below the URL ``folder``, as paths relative to it."""
+    gfile = _gfile()
+    files = []
+    for entry in gfile.listdir(folder):
+        name = entry.rstrip("/")
+        if gfile.isdir(join_path(folder, name)):
+            files += _url_files(join_path(folder, name), f"{prefix}{name}/")
+        else:
+            files.append(prefix + name)
+    return files
+
+
+@contextlib.contextmanager
+def _url_refused_as(error: type[OutputError], path: str) -> Iterator[None]:
+    """Re-raise TensorFlow's file-system error (or an ``OSError``) of the block as ``error`` naming the
+    URL ``path``."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except OutputError:
+        raise
+    except (tf.errors.OpError, OSError) as refused:
+        reason = refused.message if isinstance(refused, tf.errors.OpError) else str(refused)
+        raise error(
+            f"Cannot write {path}: {reason or type(refused).__name__}. Check the URL, that this machine has "
+            "credentials to write there and, for schemes other than gs://, that tensorflow-io is installed."
+        ) from refused
 
 
 @contextlib.contextmanager

@@ -53,3 +53,17 @@ def restore_package_logger():
     saved = logger.handlers[:], logger.level, logger.propagate
     yield
     logger.handlers[:], logger.level, logger.propagate = saved
+
+
+@pytest.fixture
+def ram_url(request) -> str:
+    """A fresh folder URL on TensorFlow's in-process ``ram://`` file system (a stand-in for ``gs://``, read
+    and written through ``tf.io.gfile`` like it), removed after the test."""
+    import uuid
+
+    import tensorflow as tf
+
+    url = f"ram://{request.node.name.split('[')[0]}-{uuid.uuid4().hex[:8]}"
+    tf.io.gfile.makedirs(url)
+    yield url
+    tf.io.gfile.rmtree(url)

@@ -11,7 +11,8 @@ from audio_files import write_pitch_classes
 from tiny_conv_base import tiny_base
 
 from audio_transfer.bases import load_base
-from audio_transfer.cli.main import main
+from audio_transfer.cli.main import build_parser, main
+from audio_transfer.cli.train import resolve_config
 from audio_transfer.data import load_labelled_audio
 from audio_transfer.embedding import embed_to_store, store_identity
 from audio_transfer.errors import ConfigError, StoreError
@@ -86,6 +87,29 @@ def test_the_cli_trains_from_a_store_and_evaluates_on_one(workspace):
     code, evaluated = cli("evaluate", str(workspace / "run"), "--data", str(workspace / "store"))
     assert code == 0, evaluated
     assert evaluated["num_examples"] == 30  # every clean clip of the store
+
+
+def test_a_run_trains_from_a_store_at_a_url(workspace, ram_url):
+    """``train gs://bucket/store``: the run reads the store's sidecars and shards through tf.io.gfile
+    (``ram://`` here) and the CLI keeps the URL as given."""
+    url = f"{ram_url}/store"
+    base = load_base(str(workspace / "tiny_base.keras"))
+    identity = store_identity(
+        base,
+        base_name=str(workspace / "tiny_base.keras"),
+        sample_rate=16000,
+        clip_seconds=0.5,
+        context_seconds=0.1,
+    )
+    embed_to_store(url, load_labelled_audio(workspace / "tones").examples, base=base, identity=identity)
+    args = build_parser().parse_args(["train", url, "--out", "run"])
+    assert resolve_config(args).data_dir == url
+    assert build_parser().parse_args(["evaluate", "run", "--data", url]).data == url
+
+    run = train_run(config_for(workspace, data_dir=url, head="mlp", epochs=1), verbose=0)
+    assert run.labels == ["high", "low", "mid"] and len(run.result.history) == 1
+    assert run.result.num_train_clips + run.num_evaluation_clips == 30
+    assert run.report.num_examples == run.num_evaluation_clips > 0
 
 
 def test_a_store_of_another_base_or_settings_is_refused(workspace, tmp_path):

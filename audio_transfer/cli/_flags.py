@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -17,6 +18,19 @@ def word_list(text: str) -> list[str]:
     if not words:
         raise argparse.ArgumentTypeError(f"expected comma-separated words, received {text!r}")
     return words
+
+
+def path_or_url(text: str) -> Path | str:
+    """An argparse type for a local path or a URL of a feature store (``gs://bucket/store``): a
+    :class:`~pathlib.Path`, or the URL unchanged (``Path`` would fold its ``//``)."""
+    from audio_transfer.atomic_files import is_url  # numpy: not at the CLI's start
+
+    return text if is_url(text) else Path(text)
+
+
+def resolved(path: Path | str) -> str:
+    """``path`` absolute, as a string; a URL as it is."""
+    return path if isinstance(path, str) else str(path.resolve())
 
 
 def add_safe_mode_argument(parser: argparse.ArgumentParser) -> None:

@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
         epilog=(
             "Example on Dataflow: audio-transfer embed 'gs://b/clips/*/*.wav' --base speech_embedding "
-            "--out /mnt/store --runner DataflowRunner -- --project P --region europe-west1 "
+            "--out gs://b/store --runner DataflowRunner -- --project P --region europe-west1 "
             "--temp_location gs://b/tmp"
         ),
     )
@@ -41,7 +41,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--base", required=True, help="base name (see `bases`), 'hub:<handle>' or a path every worker reads"
     )
-    parser.add_argument("--out", required=True, metavar="STORE", help="feature store folder to write")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="STORE",
+        help="feature store folder to write: local, or a URL every worker writes (gs://bucket/store)",
+    )
     parser.add_argument(
         "--task",
         choices=task_names(),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from audio_transfer.atomic_files import writable_folder
-from audio_transfer.cli._flags import add_failure_fraction_argument, add_safe_mode_argument
+from audio_transfer.cli._flags import add_failure_fraction_argument, add_safe_mode_argument, path_or_url
 from audio_transfer.cli.output import CommandResult, terminal_safe
 from audio_transfer.errors import ConfigError
 
@@ -39,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data",
-        type=Path,
+        type=path_or_url,
         required=True,
         metavar="DIR",
         help="labelled folder or manifest, or (classifiers) a feature store of the run's base embeddings",

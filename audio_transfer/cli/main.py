@@ -174,16 +174,22 @@ def _failed(args: argparse.Namespace, error: Exception, exit_code: int) -> int:
     return exit_code
 
 
-def _output_paths(args: argparse.Namespace) -> list[Path]:
-    """What the verb writes: ``--out`` and, for enroll, ``--enrollments``."""
+def _output_paths(args: argparse.Namespace) -> list[Path | str]:
+    """What the verb writes: ``--out`` and, for enroll, ``--enrollments`` (a URL as given: ``embed --out
+    gs://bucket/store``)."""
+    from audio_transfer.atomic_files import is_url  # numpy: not at the CLI's start
+
     values = (getattr(args, name, None) for name in ("out", "enrollments"))
-    return [Path(value) for value in values if value is not None]
+    return [os.fspath(value) if is_url(value) else Path(value) for value in values if value is not None]
 
 
-def _state(path: Path) -> object:
+def _state(path: Path | str) -> object:
     """Enough of ``path``'s state to tell whether it changed: its type, size and times, and a folder's
     entries with theirs (``None`` when it does not exist, or is a folder with nothing in it: verbs create
-    their output folder before the work, which writes nothing yet)."""
+    their output folder before the work, which writes nothing yet). A URL's is not looked up (a bucket
+    listing): a fresh object, so an interrupted verb always says it may have written there."""
+    if isinstance(path, str):
+        return object()
     try:
         status = path.stat()
         entries = (
@@ -198,7 +204,7 @@ def _state(path: Path) -> object:
     return status.st_mode, status.st_size, status.st_mtime_ns, entries
 
 
-def _interrupted(outputs: dict[Path, object]) -> str:
+def _interrupted(outputs: dict[Path | str, object]) -> str:
     """The line Ctrl-C prints: nothing written, or which output the verb may have left half-written."""
     changed = [path for path, before in outputs.items() if _state(path) != before]
     if changed:
@@ -206,7 +212,7 @@ def _interrupted(outputs: dict[Path, object]) -> str:
             f"Interrupted while writing {', '.join(map(terminal_safe, changed))}: it may hold a partial "
             "result; run the command again to replace it."
         )
-    resumable = [path for path in outputs if _has_checkpoint(path)]
+    resumable = [path for path in outputs if isinstance(path, Path) and _has_checkpoint(path)]
     if resumable:
         return (
             f"Interrupted; nothing written to {', '.join(map(terminal_safe, outputs))}. The training so far "

@@ -10,6 +10,8 @@ from audio_transfer.cli._flags import (
     add_failure_fraction_argument,
     add_set_argument,
     apply_settings,
+    path_or_url,
+    resolved,
     word_list,
 )
 from audio_transfer.cli.output import CommandResult
@@ -33,7 +35,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "data_dir", type=Path, metavar="DATA_DIR", help="training folder, manifest or feature store"
+        "data_dir",
+        type=path_or_url,
+        metavar="DATA_DIR",
+        help="training folder, manifest or feature store (local, or a URL such as gs://bucket/store)",
     )
     parser.add_argument("--task", choices=task_names(), default=None, help="what to train (default: kws)")
     parser.add_argument(
@@ -127,7 +132,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         "task": args.task,
         "base": args.base,
         "base_weights": None if args.base_weights is None else str(args.base_weights.resolve()),
-        "data_dir": str(args.data_dir.resolve()),
+        "data_dir": resolved(args.data_dir),
         "val_data_dir": None if args.val_data is None else str(args.val_data.resolve()),
         "epochs": args.epochs,
         "fine_tune_blocks": args.fine_tune_blocks,

@@ -15,6 +15,12 @@ A store ``STORE/`` holds:
   version, the :class:`StoreIdentity`, the counts per label and source, the shards and the skipped files.
   A folder without it is an incomplete store.
 
+``STORE`` is a local folder or a URL (``gs://bucket/store``, ``s3://``, ``hdfs://``; ``ram://`` in tests):
+every read and write of a URL goes through ``tf.io.gfile`` (the writes through
+:mod:`audio_transfer.atomic_files`), so Beam workers on other machines write a store's shards and manifest
+straight to a bucket and ``tf.data`` reads them back. ``gs://`` is built into TensorFlow; ``s3://`` needs
+``tensorflow-io``. A local path is read and written with Python's file functions, as before.
+
 A record's features: ``key``, ``label``, ``speaker`` (``""`` when unknown), ``source`` (bytes), ``frames``
 (float32 little-endian, row-major) and ``shape`` (int64 list).
 """
@@ -27,15 +33,16 @@ import json
 import logging
 import math
 import os
+import posixpath
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer.atomic_files import atomic_file, write_json
+from audio_transfer.atomic_files import atomic_file, is_url, join_path, write_json
 from audio_transfer.data.shard_info import ShardInfo
 from audio_transfer.data.skipped_file import SkippedFile
 from audio_transfer.data.store_example import StoreExample
@@ -108,8 +115,10 @@ def shard_of(key: str, num_shards: int) -> int:
     return int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % num_shards
 
 
-def sidecar_path(shard_path: str | os.PathLike) -> Path:
-    """The sidecar index beside a shard file (same name, ``.json``)."""
+def sidecar_path(shard_path: str | os.PathLike) -> Path | str:
+    """The sidecar index beside a shard file (same name, ``.json``); a string for a URL."""
+    if is_url(shard_path):
+        return posixpath.splitext(os.fspath(shard_path))[0] + ".json"
     return Path(shard_path).with_suffix(".json")
 
 
@@ -121,11 +130,11 @@ def write_shard(
     records: Iterable[StoreRecord],
     skipped: Sequence[SkippedFile] = (),
 ) -> ShardInfo:
-    """Write ``records``, in the order given, as shard ``index`` of ``num_shards`` in the local folder
+    """Write ``records``, in the order given, as shard ``index`` of ``num_shards`` in the folder
     ``store_dir``, then its sidecar; each file is written to a temporary beside it and renamed.
 
     Args:
-        store_dir: the store's folder (it must exist).
+        store_dir: the store's folder: local (it must exist) or a URL (``gs://bucket/store``).
         index, num_shards: which shard this is.
         records: the shard's records; consumed once, one at a time.
         skipped: files left out while making this shard (listed in the manifest).
@@ -136,7 +145,7 @@ def write_shard(
     Example:
         >>> write_shard(store, index=0, num_shards=1, records=records)  # doctest: +SKIP
     """
-    shard = _ShardFile(Path(store_dir) / shard_name(index, num_shards))
+    shard = _ShardFile(join_path(store_dir, shard_name(index, num_shards)))
     try:
         for record in records:
             shard.write(record)
@@ -149,11 +158,11 @@ def write_shard(
 def shard_is_complete(store_dir: str | os.PathLike, *, index: int, num_shards: int) -> bool:
     """Whether shard ``index`` of ``num_shards`` and its sidecar are there and the shard's SHA-256 is the
     sidecar's (a shard a killed writer left half-written is not)."""
-    path = Path(store_dir) / shard_name(index, num_shards)
+    path = join_path(store_dir, shard_name(index, num_shards))
     try:
         sidecar = _read_json(sidecar_path(path))
-        return path.stat().st_size == sidecar["bytes"] and _sha256(path) == sidecar["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return _file_size(path) == sidecar["bytes"] and _sha256(path) == sidecar["sha256"]
+    except (OSError, tf.errors.OpError, StoreError, ValueError, KeyError, TypeError):
         return False
 
 
@@ -163,13 +172,13 @@ def finish_store(store_dir: str | os.PathLike, *, identity: StoreIdentity, num_s
     Raises:
         StoreError: a shard or sidecar is missing (naming the files), or the shards hold no example.
     """
-    store_dir = Path(store_dir)
+    store_dir = _store_path(store_dir)
     names = [shard_name(index, num_shards) for index in range(num_shards)]
     missing = [
-        path.name
+        _name(path)
         for name in names
-        for path in (store_dir / name, sidecar_path(store_dir / name))
-        if not path.is_file()
+        for path in (join_path(store_dir, name), sidecar_path(join_path(store_dir, name)))
+        if not _is_file(path)
     ]
     if missing:
         raise StoreError(
@@ -181,7 +190,7 @@ def finish_store(store_dir: str | os.PathLike, *, identity: StoreIdentity, num_s
     sources: Counter[str] = Counter()
     shards, skipped = [], []
     for name in names:
-        sidecar = _read_json(sidecar_path(store_dir / name))
+        sidecar = _read_json(sidecar_path(join_path(store_dir, name)))
         labels.update(record["label"] for record in sidecar["records"])
         sources.update(record["source"] for record in sidecar["records"])
         shards.append(ShardInfo(name, sidecar["examples"], sidecar["bytes"], sidecar["sha256"]).to_dict())
@@ -203,13 +212,14 @@ def finish_store(store_dir: str | os.PathLike, *, identity: StoreIdentity, num_s
         "shards": shards,
         "skipped": skipped,
     }
-    write_json(store_dir / MANIFEST_NAME, manifest, name="manifest")
+    write_json(join_path(store_dir, MANIFEST_NAME), manifest, name="manifest")
     return FeatureStore.open(store_dir)
 
 
 def is_store(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a folder holding a feature store's ``manifest.json`` (complete or not usable)."""
-    return (Path(path) / MANIFEST_NAME).is_file()
+    """Whether ``path`` (a local folder or a URL) holds a feature store's ``manifest.json`` (complete or
+    not usable)."""
+    return _is_file(join_path(path, MANIFEST_NAME))
 
 
 class FeatureStore:
@@ -219,7 +229,7 @@ class FeatureStore:
     read only by the ``tf.data`` pipeline of :meth:`dataset`, a bounded shuffle buffer at a time.
 
     Attributes:
-        path: the store's folder.
+        path: the store's folder: a :class:`~pathlib.Path`, or a string for a URL (``gs://bucket/store``).
         identity: what it holds (:class:`StoreIdentity`).
         num_examples: examples in the whole store (readable shards or not).
         labels, sources: examples per label and per source.
@@ -235,7 +245,7 @@ class FeatureStore:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
         identity: StoreIdentity,
         num_examples: int,
@@ -267,7 +277,7 @@ class FeatureStore:
         """Open the store in ``path`` after checking its manifest, identity and shards.
 
         Args:
-            path: the store's folder.
+            path: the store's folder, local or a URL (``gs://bucket/store``; see the module docstring).
             expect: the identity the caller needs; every mismatching field is listed in the error.
             verify: also check each shard's SHA-256 (reads every shard once), not just its size.
             missing_ok: open with the shards that are readable (see :attr:`readable_shards`) instead of
@@ -277,14 +287,14 @@ class FeatureStore:
             StoreError: no manifest (an incomplete store, or not a store), an empty store, a manifest of
                 another layout version, an identity other than ``expect``, or a shard missing or damaged.
         """
-        path = Path(path)
-        manifest_path = path / MANIFEST_NAME
-        if not manifest_path.is_file():
+        path = _store_path(path)
+        manifest_path = join_path(path, MANIFEST_NAME)
+        if not _is_file(manifest_path):
             what = (
                 "does not exist"
-                if not path.exists()
+                if not _exists(path)
                 else "is empty"
-                if path.is_dir() and not any(path.iterdir())
+                if _is_empty_folder(path)
                 else "has no manifest.json: it is not a feature store, or an incomplete one whose writing "
                 "did not finish"
             )
@@ -341,7 +351,7 @@ class FeatureStore:
             self._examples = [
                 StoreExample(record["key"], record["label"], record["speaker"], record["source"], shard.file)
                 for shard in self.readable_shards
-                for record in _read_json(sidecar_path(self.path / shard.file))["records"]
+                for record in _read_json(sidecar_path(join_path(self.path, shard.file)))["records"]
             ]
         return self._examples
 
@@ -435,7 +445,7 @@ class FeatureStore:
             weight = weight_table.lookup(tf.strings.join([label, source], separator="\0"))
             return features, label_table.lookup(label), weight
 
-        names = tf.constant([str(self.path / shard.file) for shard in self.readable_shards])
+        names = tf.constant([os.fspath(join_path(self.path, shard.file)) for shard in self.readable_shards])
 
         def one_pass(index, seed):
             """Pass ``index`` over the examples, in an order drawn from ``(seed, index)`` by stateless ops
@@ -492,11 +502,11 @@ class _ShardFile:
     """A shard being written record by record to a temporary beside it; :meth:`close` renames it into place
     and writes its sidecar. Holds the records' metadata, never their arrays."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = path
         self._stack = contextlib.ExitStack()
         temporary = self._stack.enter_context(atomic_file(path))
-        self._writer = tf.io.TFRecordWriter(str(temporary))
+        self._writer = tf.io.TFRecordWriter(os.fspath(temporary))
         self.records: list[dict[str, Any]] = []
         self.bytes = 0
 
@@ -511,7 +521,7 @@ class _ShardFile:
     def close(self, skipped: Sequence[SkippedFile] = ()) -> ShardInfo:
         self._writer.close()
         self._stack.close()  # renames the temporary onto the shard
-        info = ShardInfo(self.path.name, len(self.records), self.path.stat().st_size, _sha256(self.path))
+        info = ShardInfo(_name(self.path), len(self.records), _file_size(self.path), _sha256(self.path))
         sidecar = {
             "examples": info.examples,
             "bytes": info.bytes,
@@ -537,34 +547,96 @@ def _lookup(mapping: Mapping[str, Any], dtype: tf.DType, default: Any) -> tf.loo
     return tf.lookup.StaticHashTable(initializer, default_value=tf.constant(default, dtype))
 
 
-def _shard_problem(store_dir: Path, shard: ShardInfo, verify: bool) -> str | None:
+def _shard_problem(store_dir: Path | str, shard: ShardInfo, verify: bool) -> str | None:
     """Why a shard cannot be read, or None."""
-    path = store_dir / shard.file
-    if not path.is_file():
+    path = join_path(store_dir, shard.file)
+    if not _is_file(path):
         return "missing"
-    size = path.stat().st_size
+    size = _file_size(path)
     if size != shard.bytes:
         return f"{size} bytes instead of {shard.bytes} (truncated or overwritten)"
-    if not sidecar_path(path).is_file():
-        return f"its sidecar {sidecar_path(path).name} is missing"
+    if not _is_file(sidecar_path(path)):
+        return f"its sidecar {_name(sidecar_path(path))} is missing"
     if verify and _sha256(path) != shard.sha256:
         return "its SHA-256 differs from the manifest's (damaged)"
     return None
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path | str) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
+    with _open_binary(path) as file:
         while chunk := file.read(_HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path | str) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise StoreError(f"Cannot read {path}: {error}. Make the store again.") from error
+        with _open_binary(path) as file:
+            return json.loads(file.read().decode("utf-8"))
+    except (OSError, tf.errors.OpError, ValueError) as error:
+        reason = error.message if isinstance(error, tf.errors.OpError) else error
+        raise StoreError(f"Cannot read {path}: {reason}. Make the store again.") from error
+
+
+# A store's files are read with Python's file functions when local and tf.io.gfile when a URL (which
+# tf.io.gfile reads on every file system TensorFlow knows: gs://, and s3:// with tensorflow-io).
+
+
+def _store_path(path: str | os.PathLike) -> Path | str:
+    """A store folder as kept: a URL as a string (``Path`` would fold its ``//``), else a ``Path``."""
+    return os.fspath(path) if is_url(path) else Path(path)
+
+
+def _name(path: Path | str) -> str:
+    return posixpath.basename(path) if isinstance(path, str) else path.name
+
+
+@contextlib.contextmanager
+def _reading_url(path: str) -> Iterator[None]:
+    """Re-raise TensorFlow's file-system errors of the block (no permission, an unknown scheme) as a
+    StoreError naming the URL ``path`` and what to check."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        raise StoreError(
+            f"Cannot read {path}: {error.message}. Check the URL, that this machine has credentials to "
+            "read it and, for schemes other than gs://, that tensorflow-io is installed (pip install "
+            "tensorflow-io)."
+        ) from error
+
+
+def _exists(path: Path | str) -> bool:
+    if not is_url(path):
+        return Path(path).exists()
+    with _reading_url(path):
+        return tf.io.gfile.exists(path)
+
+
+def _is_file(path: Path | str) -> bool:
+    if not is_url(path):
+        return Path(path).is_file()
+    with _reading_url(path):
+        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+
+
+def _is_empty_folder(path: Path | str) -> bool:
+    if not is_url(path):
+        return Path(path).is_dir() and not any(Path(path).iterdir())
+    with _reading_url(path):
+        return tf.io.gfile.isdir(path) and not tf.io.gfile.listdir(path)
+
+
+def _file_size(path: Path | str) -> int:
+    if not is_url(path):
+        return Path(path).stat().st_size
+    with _reading_url(path):
+        return tf.io.gfile.stat(path).length
+
+
+def _open_binary(path: Path | str):
+    """``path`` opened for reading bytes."""
+    return tf.io.gfile.GFile(path, "rb") if is_url(path) else open(path, "rb")
 
 
 __all__ = [

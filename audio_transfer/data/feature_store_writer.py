@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from audio_transfer.atomic_files import replace_directory, temporary_directory
-from audio_transfer.data.feature_store import FeatureStore, _ShardFile, finish_store, shard_name, sidecar_path
+from audio_transfer.atomic_files import (
+    is_url,
+    join_path,
+    remove_directory,
+    replace_directory,
+    replace_file,
+    temporary_directory,
+)
+from audio_transfer.data.feature_store import (
+    MANIFEST_NAME,
+    FeatureStore,
+    _ShardFile,
+    finish_store,
+    shard_name,
+    sidecar_path,
+)
 from audio_transfer.data.skipped_file import SkippedFile
 from audio_transfer.data.store_identity import StoreIdentity
 from audio_transfer.data.store_record import StoreRecord
@@ -27,8 +40,13 @@ class FeatureStoreWriter:
     they come: the writer holds the metadata of the shard being written, never the arrays. A shard is closed
     when the next record would take it past ``shard_bytes`` or it holds ``shard_examples`` records.
 
+    ``path`` may be a URL (``gs://bucket/store``, written through ``tf.io.gfile``): the store is built in a
+    hidden folder beside it, then its objects are moved into ``path`` one by one, ``manifest.json`` last
+    (see :func:`~audio_transfer.atomic_files.replace_directory`), so ``path`` never reads as a complete
+    store before it is one.
+
     Args:
-        path: the store's folder; its parent must exist.
+        path: the store's folder (local: its parent must exist), or a URL.
         identity: what the records hold; every record's features must have ``identity.shape``.
         shard_bytes: largest shard size in bytes (a single larger record gets a shard of its own).
         shard_examples: most records per shard (``None``: no limit).
@@ -53,14 +71,14 @@ class FeatureStoreWriter:
                 "shard_bytes and shard_examples must be positive, received "
                 f"{shard_bytes} and {shard_examples}."
             )
-        self.path = Path(path)
+        self.path = os.fspath(path) if is_url(path) else Path(path)
         self.identity = identity
         self.shard_bytes = shard_bytes
         self.shard_examples = shard_examples
         self.store: FeatureStore | None = None
         self._folder = temporary_directory(self.path)
         self._shard: _ShardFile | None = None
-        self._parts: list[Path] = []
+        self._parts: list[Path | str] = []
         self._skipped: list[SkippedFile] = []
 
     def __enter__(self) -> FeatureStoreWriter:
@@ -93,7 +111,7 @@ class FeatureStoreWriter:
             ):
                 self._close_shard()
             if self._shard is None:
-                self._parts.append(self._folder / f"part-{len(self._parts):05d}.tfrecord")
+                self._parts.append(join_path(self._folder, f"part-{len(self._parts):05d}.tfrecord"))
                 self._shard = _ShardFile(self._parts[-1])
             self._shard.write(record)
 
@@ -142,15 +160,15 @@ class FeatureStoreWriter:
             return self.store
         try:
             if self._shard is None and not self._parts:  # an empty store still lists what was skipped
-                self._parts.append(self._folder / "part-00000.tfrecord")
+                self._parts.append(join_path(self._folder, "part-00000.tfrecord"))
                 self._shard = _ShardFile(self._parts[-1])
             self._close_shard()
             for index, part in enumerate(self._parts):
-                final = self._folder / shard_name(index, len(self._parts))
-                os.replace(part, final)
-                os.replace(sidecar_path(part), sidecar_path(final))
+                final = join_path(self._folder, shard_name(index, len(self._parts)))
+                replace_file(part, final)
+                replace_file(sidecar_path(part), sidecar_path(final))
             finish_store(self._folder, identity=self.identity, num_shards=len(self._parts))
-            replace_directory(self._folder, self.path)
+            replace_directory(self._folder, self.path, last=[MANIFEST_NAME])
         except BaseException:
             self.abandon()
             raise
@@ -162,7 +180,7 @@ class FeatureStoreWriter:
         if self._shard is not None:
             self._shard.abandon()
             self._shard = None
-        shutil.rmtree(self._folder, ignore_errors=True)
+        remove_directory(self._folder)
 
     def _close_shard(self) -> None:
         skipped, self._skipped = self._skipped, []

@@ -15,6 +15,10 @@ The pipeline, on any Beam runner (the DirectRunner on one machine, Dataflow, Fli
 4. a final step assembles the manifest from the sidecars
    (:func:`~audio_transfer.data.feature_store.finish_store`).
 
+The store folder may be a URL (``--out gs://bucket/store``): the workers write the shards and the last step
+the manifest straight to it through ``tf.io.gfile`` (every worker needs TensorFlow's support of the scheme,
+built in for ``gs://``, and credentials to write there), so nothing assumes the launcher's disk.
+
 A plain ``DoFn`` runs the base rather than ``RunInference``: the base is an
 :class:`~audio_transfer.bases.AudioBase` (a Keras model, or a hub SavedModel behind one), not a
 TensorFlow model file a model handler loads, the context padding and the ``(key, shard)`` bookkeeping must
@@ -34,16 +38,21 @@ import os
 import posixpath
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from audio_transfer.atomic_files import writable_folder
+from audio_transfer.atomic_files import join_path, remove_file, writable_folder
 from audio_transfer.audio import AUDIO_EXTENSIONS
 from audio_transfer.bases import load_base
 from audio_transfer.bases.audio_base import AudioBase
 from audio_transfer.checks import is_number, is_positive_int
 from audio_transfer.data import NOISE_LABEL, SkippedFile, is_manifest, load_labelled_audio, parse_speaker
 from audio_transfer.data.decoded_clips import clip_samples_for
-from audio_transfer.data.feature_store import MANIFEST_NAME, FeatureStore, shard_is_complete, shard_of
+from audio_transfer.data.feature_store import (
+    MANIFEST_NAME,
+    FeatureStore,
+    is_store,
+    shard_is_complete,
+    shard_of,
+)
 from audio_transfer.data.store_identity import StoreIdentity
 from audio_transfer.embedding.base_identity import store_identity
 from audio_transfer.embedding.store_embedder import embed_waveforms
@@ -186,7 +195,7 @@ def build_embed_pipeline(
         shards: the shard indices to write.
         make_base: picklable function returning the frozen base (called once per worker).
         identity: what the store holds (sample rate, clip and context lengths, the base).
-        out: the store folder.
+        out: the store folder, local or a URL every worker can write (``gs://bucket/store``).
         num_shards: the store's number of shards.
         batch_size: most clips per forward pass.
     """
@@ -264,7 +273,8 @@ def run_embed_pipeline(
         base: a base name for :func:`~audio_transfer.bases.load_base` (a preset, ``hub:<handle>``, a
             ``.keras`` file or SavedModel folder every worker can read), or a picklable function without
             arguments returning the base (workers must be able to import its module).
-        out: the store folder (local, or a folder every worker mounts).
+        out: the store folder: local (on one machine, or a folder every worker mounts) or a URL every
+            worker writes through ``tf.io.gfile`` (``gs://bucket/store``; ``s3://`` with tensorflow-io).
         task: the task whose training the store feeds: its clip length and context are the defaults.
         keywords: the classes to spot; the others become ``_unknown_`` (see
             :func:`list_examples`). A store is trained as it is made: ``train STORE`` takes no keywords.
@@ -289,7 +299,8 @@ def run_embed_pipeline(
         DependencyError: Apache Beam is not installed.
         DatasetError: no audio in ``data``.
         StoreError: ``out`` holds a finished store of another base, sample rate or clip length.
-        ConfigError: a setting is out of range, or ``out`` is a URL (gs://...) rather than a folder.
+        ConfigError: a setting is out of range.
+        OutputError: ``out`` cannot be created or written.
 
     Example:
         >>> store = run_embed_pipeline(  # doctest: +SKIP
@@ -306,11 +317,6 @@ def run_embed_pipeline(
     if num_shards is not None and not is_positive_int(num_shards):
         raise ConfigError(f"num_shards must be a positive integer, received {num_shards!r}.")
     out = os.fspath(out)
-    if "://" in out:
-        raise ConfigError(
-            f"--out {out!r}: the store is written to a local folder, or one every worker mounts (NFS, "
-            "gcsfuse); writing it through a Beam file system URL is not supported yet."
-        )
     clip_seconds, context_seconds = embed_lengths(
         task=task, clip_seconds=clip_seconds, context_seconds=context_seconds
     )
@@ -396,7 +402,6 @@ def embed_lengths(
 def _check_existing_store(out: str, identity: StoreIdentity) -> None:
     """Refuse a finished store of another identity in ``out``; remove the manifest of a matching one before
     shards are rewritten, so that the folder reads as incomplete until the new manifest is written."""
-    manifest = Path(out) / MANIFEST_NAME
-    if manifest.exists():
+    if is_store(out):
         FeatureStore.open(out, expect=identity, missing_ok=True)
-        manifest.unlink()
+        remove_file(join_path(out, MANIFEST_NAME))

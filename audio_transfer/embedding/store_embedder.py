@@ -163,7 +163,8 @@ def embed_to_store(
     """Make the store ``path`` of ``base``'s embeddings of ``examples`` (see :func:`write_examples`).
 
     Args:
-        path: the store's folder (replaced whole when it exists; see :class:`FeatureStoreWriter`).
+        path: the store's folder, local or a URL (``gs://bucket/store``); replaced whole when it exists (see
+            :class:`FeatureStoreWriter`).
         examples: the clips.
         base: the frozen base; ``identity`` should be :func:`store_identity` of it.
         identity: what the store holds.

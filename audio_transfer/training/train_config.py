@@ -38,7 +38,8 @@ class TrainConfig:
         base: base name, hub handle or path for :func:`audio_transfer.bases.load_base`.
         base_weights: weights file for a preset that reads user-supplied weights (``yamnet``: Google's
             ``yamnet.h5``, a YAMNet ``.tflite`` or a TF Hub SavedModel folder); ``None``: the preset's own.
-        data_dir: training folder (folder per class) or manifest.
+        data_dir: training folder (folder per class) or manifest, or a feature store (a local folder or a
+            URL such as ``gs://bucket/store``).
         val_data_dir: validation folder; ``None`` holds out ``validation_fraction`` of the training data.
         sample_rate: rate in Hz clips are decoded at (the base's).
         clip_seconds: every clip is padded or cut to this length (centred); ``None`` takes the task's
