@@ -405,6 +405,23 @@ def replace_file(
         os.replace(source, path)
 
 
+def link_or_copy(
+    source: str | os.PathLike, path: str | os.PathLike, *, error: type[OutputError] = OutputError
+) -> None:
+    """Make ``path`` (a new file in a staging folder) hold the bytes of ``source`` without rewriting them
+    where possible: a hard link on a local file system, a copy across file systems, ``tf.io.gfile.copy`` for
+    URLs (a server-side copy on object stores)."""
+    if is_url(source) or is_url(path):
+        with _url_refused_as(error, os.fspath(path)):
+            _gfile().copy(os.fspath(source), os.fspath(path), overwrite=True)
+        return
+    with _refused_as(error, Path(path)):
+        try:
+            os.link(source, path)
+        except OSError:
+            shutil.copyfile(source, path)
+
+
 def remove_file(path: str | os.PathLike, *, error: type[OutputError] = OutputError) -> None:
     """Delete the file ``path`` (local or a URL) if it is there."""
     if is_url(path):

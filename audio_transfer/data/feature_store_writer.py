@@ -11,6 +11,7 @@ import numpy as np
 from audio_transfer.atomic_files import (
     is_url,
     join_path,
+    link_or_copy,
     remove_directory,
     replace_directory,
     replace_file,
@@ -131,15 +132,10 @@ class FeatureStoreWriter:
         if self._shard is not None:
             self._close_shard()
         for shard in store.readable_shards:
-            part = self._folder / f"part-{len(self._parts):05d}.tfrecord"
-            for source, target in (
-                (store.path / shard.file, part),
-                (sidecar_path(store.path / shard.file), sidecar_path(part)),
-            ):
-                try:
-                    os.link(source, target)
-                except OSError:
-                    shutil.copyfile(source, target)
+            part = join_path(self._folder, f"part-{len(self._parts):05d}.tfrecord")
+            source = join_path(store.path, shard.file)
+            link_or_copy(source, part)
+            link_or_copy(sidecar_path(source), sidecar_path(part))
             self._parts.append(part)
 
     def add_skipped(self, skipped: Sequence[SkippedFile]) -> None:
