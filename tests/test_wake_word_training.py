@@ -190,6 +190,12 @@ def test_a_wake_word_trains_on_windows_of_negative_audio_and_mines_them(workspac
     assert run.result.num_train_clips >= 19
 
 
+def test_mining_stops_when_the_model_fires_on_nothing(workspace):
+    run = train_run(config_for(workspace, mining_rounds=2, mining_threshold=0.999999), verbose=0)
+    assert [(item.round, item.false_accepts, item.windows_added) for item in run.mining] == [(1, 0, 0)]
+    assert run.result.history
+
+
 def test_a_wake_word_needs_keywords_and_existing_negatives(workspace):
     with pytest.raises(ConfigError, match="--keywords"):
         train_run(config_for(workspace, keywords=None), verbose=0)

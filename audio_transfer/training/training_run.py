@@ -511,6 +511,7 @@ def _train(
         task, result, mining = _mine_and_retrain(
             config,
             task,
+            result,
             store,
             negatives,
             base=base,
@@ -626,6 +627,7 @@ def _synth_digest(config: TrainConfig) -> str:
 def _mine_and_retrain(
     config: TrainConfig,
     task: Classifier,
+    result: TrainResult,
     store: FeatureStore,
     negatives: NegativeAudio,
     *,
@@ -636,14 +638,14 @@ def _mine_and_retrain(
     work_dir: Path,
     verbose: int,
 ) -> tuple[Classifier, TrainResult, list[MiningRound]]:
-    """``config.mining_rounds`` rounds of hard-negative mining: each scans ``negatives`` with the task
-    (:func:`mine_hard_negatives`), adds the windows that fired to a copy of the store (its shards linked,
-    not rewritten) and trains the head again from its initial weights on the store and those windows; a last
-    scan measures the final model. Stops early when a round finds no false accept."""
+    """``config.mining_rounds`` rounds of hard-negative mining on ``task`` (trained with ``result``): each
+    scans ``negatives`` with the task (:func:`mine_hard_negatives`), adds the windows that fired to a copy of
+    the store (its shards linked, not rewritten) and trains the head again from its initial weights on the
+    store and those windows; a last scan measures the final model. Stops early when a round finds no false
+    accept (the task and ``result`` are then returned as they came)."""
     rounds: list[MiningRound] = []
     made: list[Path] = []
     keys = set(keys)
-    result = None
     for round_index in range(1, config.mining_rounds + 2):
         records, summary = mine_hard_negatives(
             task,
