@@ -101,6 +101,7 @@ def test_demo_on_a_folder_splits_by_speaker_trains_tests_and_exports(tone_words,
     assert result["size_bytes"] > exported["size_bytes"] + 40_000
 
 
+@pytest.mark.slow  # end to end (synthesis or a whole example script); a fast variant stays in the default run
 def test_demo_synthesizes_keywords_and_prints_a_report(tmp_path, capsys):
     pytest.importorskip("espeakng_loader")
     out = tmp_path / "demo"

@@ -99,6 +99,7 @@ def test_keyword_spotting(cli_server, tiny_speech_commands, tmp_path):
     assert ",validation," not in (tmp_path / "run" / "splits.csv").read_text()
 
 
+@pytest.mark.slow  # end to end (synthesis or a whole example script); a fast variant stays in the default run
 def test_speaker_identification(cli_server, tiny_speech_commands, tmp_path):
     calls, _ = served(cli_server, "speaker_identification.sh", tiny_speech_commands, tmp_path, 3)
     assert [call[0] for call in calls] == ["info", "train", "predict"]
@@ -120,6 +121,7 @@ def test_speaker_verification(cli_server, tiny_speech_commands, tmp_path):
     assert "rejected" in result.stdout or "accepted" in result.stdout
 
 
+@pytest.mark.slow  # end to end (synthesis or a whole example script); a fast variant stays in the default run
 def test_sound_classification_with_a_tf_hub_base(cli_server, tiny_speech_commands, tmp_path, monkeypatch):
     from hub_fakes import save_yamnet_like
 

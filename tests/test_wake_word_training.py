@@ -184,6 +184,7 @@ def test_a_wake_word_trains_on_windows_of_negative_audio_and_mines_them(workspac
     assert first.hours == pytest.approx(10.0 / 3600, rel=1e-3)
     assert first.false_accepts >= 1 and first.windows_added >= first.false_accepts
     assert first.top_files[0][0] == "0/street/long.wav"
+    assert any(item.path.endswith("short.wav") for item in run.skipped)
     summary = run.summary()
     assert summary["mining"][0]["false_accepts_per_hour"] == first.false_accepts_per_hour
     # Every window of the 10 s file (0.7 s windows every 0.5 s) and every clip trained.

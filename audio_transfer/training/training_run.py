@@ -437,6 +437,8 @@ def _train(
         len(data.skipped) + len(train_examples) + len(validation_examples),
         config.max_failure_fraction,
     )
+    if negatives is not None:  # short or unreadable negative recordings: listed, never fatal
+        skipped += [item for item in negatives.skipped if item not in skipped]
     stored = store.examples()
     # Windows of negative audio train (a file's windows are one "speaker" for the folds of head: auto).
     in_train = {*train_keys, *(example.key for example in stored if example.source == "negatives")}
