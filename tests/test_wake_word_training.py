@@ -58,6 +58,21 @@ def config_for(workspace, **overrides) -> TrainConfig:
     return TrainConfig(**{**settings, **overrides})
 
 
+def train_argv(workspace, out, *flags: str) -> list[str]:
+    """``audio-transfer train`` of a wake word ("high") on the tones, into ``out``, with ``flags``."""
+    return [
+        "train",
+        str(workspace / "tones"),
+        "--task",
+        "wakeword",
+        "--keywords",
+        "high",
+        "--out",
+        str(out),
+        *flags,
+    ]
+
+
 # -- excerpts and windows of long recordings ---------------------------------------------------------------
 def test_an_excerpt_is_the_slice_of_the_whole_file(workspace):
     path = workspace / "negatives" / "street" / "long.wav"
@@ -205,20 +220,7 @@ def test_a_wake_word_needs_keywords_and_existing_negatives(workspace):
 
 
 def test_the_cli_names_a_missing_negatives_path(workspace, tmp_path, capsys):
-    code = main(
-        [
-            "train",
-            str(workspace / "tones"),
-            "--task",
-            "wakeword",
-            "--keywords",
-            "high",
-            "--negatives",
-            str(tmp_path / "gone"),
-            "--out",
-            str(tmp_path / "run"),
-        ]
-    )
+    code = main(train_argv(workspace, tmp_path / "run", "--negatives", str(tmp_path / "gone")))
     captured = capsys.readouterr()
     assert code != 0 and "gone" in captured.err and "Traceback" not in captured.err
     assert not (tmp_path / "run").exists()
@@ -228,32 +230,14 @@ def test_the_cli_reports_each_mining_round(workspace, tmp_path):
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         code = main(
-            [
-                "train",
-                str(workspace / "tones"),
-                "--task",
-                "wakeword",
-                "--keywords",
-                "high",
-                "--base",
-                str(workspace / "tiny_base.keras"),
-                "--negatives",
-                str(workspace / "negatives" / "street"),
-                "--no-synth-negatives",
-                "--mining-rounds",
-                "1",
-                "--epochs",
-                "2",
-                "--set",
-                "head=mlp",
-                "--set",
-                "context_seconds=0.1",
-                "--set",
-                "mining_threshold=0.05",
-                "--out",
-                str(tmp_path / "run"),
-                "--json",
-            ]
+            train_argv(
+                workspace,
+                tmp_path / "run",
+                *("--base", str(workspace / "tiny_base.keras")),
+                *("--negatives", str(workspace / "negatives" / "street"), "--no-synth-negatives"),
+                *("--mining-rounds", "1", "--epochs", "2", "--json"),
+                *("--set", "head=mlp", "--set", "context_seconds=0.1", "--set", "mining_threshold=0.05"),
+            )
         )
     assert code == 0
     result = json.loads(stdout.getvalue())
