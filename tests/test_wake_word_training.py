@@ -18,8 +18,15 @@ from tiny_streaming_base import tiny_spotter, tiny_streaming_base
 from audio_transfer.audio import load_audio
 from audio_transfer.bases import load_base
 from audio_transfer.cli.main import main
-from audio_transfer.data import FeatureStore, FeatureStoreWriter, NegativeAudio, StoreRecord
-from audio_transfer.embedding import embed_waveforms, store_identity, window_embeddings
+from audio_transfer.data import (
+    FeatureStore,
+    FeatureStoreWriter,
+    NegativeAudio,
+    StoreRecord,
+    decode_examples,
+    load_labelled_audio,
+)
+from audio_transfer.embedding import embed_waveforms, store_identity, window_embeddings, write_examples
 from audio_transfer.errors import ConfigError, StoreError
 from audio_transfer.streaming import KeywordDetector
 from audio_transfer.synth import EVERYDAY_SENTENCES, SynthesizedNegatives, near_miss_phrases
@@ -135,6 +142,33 @@ def test_windows_of_a_streaming_base_score_as_the_detector_does(tmp_path):
     )
     np.testing.assert_allclose(spotter.head_model()(frames).numpy(), expected, atol=1e-5)
     assert isinstance(spotter.base, type(tiny_streaming_base()))
+
+
+def test_augmented_copies_of_a_wake_word_hear_noise_around_the_clip(workspace, tmp_path):
+    base = load_base(str(workspace / "tiny_base.keras"))
+    identity = store_identity(
+        base, base_name="tiny", sample_rate=16000, clip_seconds=0.5, context_seconds=0.1
+    )
+    examples = load_labelled_audio(workspace / "tones").examples[:2]
+    clips = decode_examples(examples, sample_rate=16000, clip_seconds=0.5).waveforms
+
+    def lift(waveforms, seed):  # a stand-in for noise: the same offset everywhere it is applied
+        return np.asarray(waveforms) + 0.25
+
+    stored = {}
+    for around in (False, True):
+        with FeatureStoreWriter(tmp_path / str(around), identity=identity) as writer:
+            write_examples(
+                writer, examples, base=base, augment=lift, augment_copies=1, augment_context=around
+            )
+        frames, _ = writer.store.arrays(labels=["high", "low", "mid"], keys=None)
+        keys = [example.key for example in writer.store.examples()]
+        stored[around] = frames[[index for index, key in enumerate(keys) if key.endswith("#augment0")]]
+    padded = np.pad(clips, [(0, 0), (1600, 1600)])
+    np.testing.assert_allclose(stored[True], embed_waveforms(base, padded + 0.25), atol=1e-5)
+    np.testing.assert_allclose(
+        stored[False], embed_waveforms(base, clips + 0.25, context_samples=1600), atol=1e-5
+    )
 
 
 # -- synthesized negatives ---------------------------------------------------------------------------------

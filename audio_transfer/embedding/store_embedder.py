@@ -82,6 +82,7 @@ def write_examples(
     keys: Sequence[str] | None = None,
     augment: Augment | None = None,
     augment_copies: int = 0,
+    augment_context: bool = False,
     seed: int = 0,
     chunk_clips: int = CHUNK_CLIPS,
 ) -> tuple[int, list[SkippedFile]]:
@@ -102,6 +103,9 @@ def write_examples(
         keys: the record key of each example (default :func:`example_key`).
         augment: ``augment(waveforms, seed)``; ``None`` writes no copies.
         augment_copies: augmented copies per clip.
+        augment_context: augment each clip with its context silence (the whole window the base hears), so
+            that the copies' noise fills the context too, as a stream's audio surrounds a word the detector
+            hears; else only the clip is augmented and silence padded around it, as for the clean record.
         seed: seeds the copies.
         chunk_clips: clips decoded at once.
 
@@ -129,17 +133,18 @@ def write_examples(
             for offset, example in enumerate(examples[start : start + chunk_clips])
         }
         chunk_keys = [kept[id(example)] for example in decoded.examples]
-        versions = [("clean", "", decoded.waveforms)]
+        versions = [("clean", "", decoded.waveforms, context_samples)]
+        around = augment_context and context_samples > 0  # the copies are whole windows, context included
+        windows = (
+            np.pad(decoded.waveforms, [(0, 0), (context_samples, context_samples)])
+            if around
+            else decoded.waveforms
+        )
         for k in range(copies):
-            versions.append(
-                (
-                    "augmented",
-                    f"#augment{k}",
-                    augment(decoded.waveforms, seed * 1_000_003 + chunk * 1_009 + k),
-                )
-            )
-        for source, suffix, waveforms in versions:
-            frames = embed_waveforms(base, waveforms, context_samples=context_samples)
+            copy = augment(windows, seed * 1_000_003 + chunk * 1_009 + k)
+            versions.append(("augmented", f"#augment{k}", copy, 0 if around else context_samples))
+        for source, suffix, waveforms, padding in versions:
+            frames = embed_waveforms(base, waveforms, context_samples=padding)
             writer.add(
                 StoreRecord(key + suffix, example.label, example.speaker, source, features)
                 for key, example, features in zip(chunk_keys, decoded.examples, frames, strict=True)

@@ -60,6 +60,9 @@ class Task(keras.Model):
     - ``default_clip_seconds``: training clip length; ``None`` measures it from the training files;
     - ``default_pooling``, ``default_context_seconds``: the head's temporal pooling and the silence added
       around a clip;
+    - ``augment_context``: augmented training copies are made of the whole window the base hears (the
+      clip with its context), so their noise surrounds the word as a stream's audio does, rather than of
+      the clip padded with silence;
     - ``requires_keywords``: training needs ``keywords`` (the other classes of the data become
       ``_unknown_``);
     - ``default_synth_negatives``, ``default_mining_rounds``, ``default_source_weights``: what training on
@@ -83,6 +86,7 @@ class Task(keras.Model):
     default_pooling: ClassVar[str] = "mean"
     default_context_seconds: ClassVar[float] = 0.0
     requires_keywords: ClassVar[bool] = False
+    augment_context: ClassVar[bool] = False
     default_synth_negatives: ClassVar[bool] = False
     default_mining_rounds: ClassVar[int] = 0
     default_source_weights: ClassVar[Mapping[str, float]] = {}

@@ -722,6 +722,7 @@ def _folder_store(
             base=base,
             augment=augment,
             augment_copies=config.augment_copies if augment is not None else 0,
+            augment_context=task_class(config.task).augment_context,
             seed=config.seed,
         )
         more, _ = write_examples(writer, validation_examples, base=base, keys=validation_keys)
@@ -748,6 +749,7 @@ def _data_digest(
         "identity": identity.to_dict(),
         "augment": config.augment,
         "augment_copies": config.augment_copies,
+        "augment_context": task_class(config.task).augment_context,
         "seed": config.seed,
         "validation_keys": len(validation_keys),
     }
