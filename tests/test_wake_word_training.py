@@ -4,6 +4,7 @@ hard-negative mining and `train --task wakeword`."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 
@@ -22,6 +23,7 @@ from audio_transfer.data import (
     FeatureStore,
     FeatureStoreWriter,
     NegativeAudio,
+    RoomReverb,
     StoreRecord,
     decode_examples,
     load_labelled_audio,
@@ -44,6 +46,9 @@ def workspace(tmp_path_factory):
         stream[round(start * 16000) : round(start * 16000) + 8000] += 0.3 * np.sin(2 * np.pi * pitch * t)
     write_wav(root / "negatives" / "street" / "long.wav", stream)
     write_wav(root / "negatives" / "short.wav", noise(duration_seconds=0.3, seed=4))
+    room = np.zeros(1600, np.float32)
+    room[[0, 400, 1200]] = [1.0, 0.4, -0.2]
+    write_wav(root / "room.wav", room)
     tiny_base().save(root / "tiny_base.keras")
     return root
 
@@ -171,6 +176,42 @@ def test_augmented_copies_of_a_wake_word_hear_noise_around_the_clip(workspace, t
     )
 
 
+# -- room reverberation -------------------------------------------------------------------------------------
+def test_simulated_rooms_reverberate_a_share_of_the_clips_at_their_level():
+    reverb = RoomReverb.simulated(
+        sample_rate=16000, count=3, rt60_seconds=(0.3, 0.6), seed=1, probability=1.0
+    )
+    assert len(reverb.impulse_responses) == 3
+    for rir in reverb.impulse_responses:  # direct path first, unit energy, a tail of reflections
+        assert np.argmax(np.abs(rir)) == 0 and np.sum(rir.astype(np.float64) ** 2) == pytest.approx(
+            1.0, rel=1e-4
+        )
+        assert len(rir) > 0.1 * 16000
+    clips = noise(duration_seconds=0.5, seed=5)[np.newaxis].repeat(4, axis=0)
+    wet = reverb.apply(clips, seed=2)
+    assert wet.shape == clips.shape and not np.allclose(wet, clips)
+    np.testing.assert_allclose(
+        np.sqrt(np.mean(wet**2, axis=1)), np.sqrt(np.mean(clips**2, axis=1)), rtol=0.05
+    )
+    np.testing.assert_array_equal(wet, reverb.apply(clips, seed=2))
+    untouched = dataclasses.replace(reverb, probability=0.0).apply(clips, seed=2)
+    np.testing.assert_array_equal(untouched, clips)
+
+
+def test_a_measured_impulse_response_is_the_reverberation_of_an_impulse(tmp_path):
+    rir = np.zeros(800, np.float32)
+    rir[[10, 200, 600]] = [0.0, 1.0, -0.5]  # leading silence, the direct path, one echo
+    path = write_wav(tmp_path / "room.wav", rir)
+    reverb = RoomReverb.from_files([path], sample_rate=16000, probability=1.0)
+    impulse = np.zeros((1, 1000), np.float32)
+    impulse[0, 100] = 0.5
+    wet = reverb.apply(impulse, seed=0)[0]
+    expected = np.zeros(1000)
+    expected[100], expected[500] = 1.0, -0.5
+    expected *= np.sqrt(np.mean(impulse**2) / np.mean(expected**2))
+    np.testing.assert_allclose(wet, expected, atol=1e-6)
+
+
 # -- synthesized negatives ---------------------------------------------------------------------------------
 def test_near_misses_never_hold_the_keyword_and_mix_every_kind():
     phrases = near_miss_phrases(["computer", "hey jarvis"], max_phrases=12, seed=1)
@@ -271,11 +312,15 @@ def test_the_cli_reports_each_mining_round(workspace, tmp_path):
                 *("--negatives", str(workspace / "negatives" / "street"), "--no-synth-negatives"),
                 *("--mining-rounds", "1", "--epochs", "2", "--json"),
                 *("--set", "head=mlp", "--set", "context_seconds=0.1", "--set", "mining_threshold=0.05"),
+                *("--set", f"rir_files=[{workspace / 'room.wav'}]"),
             )
         )
     assert code == 0
     result = json.loads(stdout.getvalue())
     assert result["mining"][0]["round"] == 1 and "false_accepts_per_hour" in result["mining"][0]
+    config = TrainConfig.from_yaml(tmp_path / "run" / "config.yaml")
+    assert config.reverb_probability == 0.5 and config.rir_files == [str(workspace / "room.wav")]
+    assert TrainConfig(task="kws").resolved().reverb_probability == 0.0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["mining"] == result["mining"]
     assert TrainConfig.from_yaml(tmp_path / "run" / "config.yaml").negatives == [

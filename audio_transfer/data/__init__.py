@@ -4,7 +4,7 @@ Public API: :class:`AudioExample`, :func:`load_labelled_audio` / :class:`Labelle
 :func:`find_audio_files`, :func:`split_examples`, :func:`load_splits`, :func:`which_split`,
 :func:`decode_examples` / :class:`DecodedClips`, :func:`raise_if_too_many_failures`,
 :func:`summarize_dataset` / :class:`DatasetSummary`, :class:`SkippedFile`, :class:`NoiseBank`,
-:class:`NegativeAudio` (long recordings without the keywords),
+:class:`NegativeAudio` (long recordings without the keywords), :class:`RoomReverb` (room impulse responses),
 :func:`parse_speaker`, :func:`read_manifest` / :func:`write_manifest` (and :func:`is_manifest`,
 :data:`MANIFEST_SUFFIXES`), the feature store's :class:`StoreIdentity`, :class:`StoreRecord`,
 :class:`StoreExample` and :class:`ShardInfo`, and (importing TensorFlow on first use) :func:`make_dataset`,
@@ -25,6 +25,7 @@ from audio_transfer.data.labelled_audio import LabelledAudio, load_labelled_audi
 from audio_transfer.data.manifest import MANIFEST_SUFFIXES, is_manifest, read_manifest, write_manifest
 from audio_transfer.data.negative_audio import NegativeAudio
 from audio_transfer.data.noise_bank import NoiseBank
+from audio_transfer.data.room_reverb import RoomReverb
 from audio_transfer.data.shard_info import ShardInfo
 from audio_transfer.data.skipped_file import SkippedFile
 from audio_transfer.data.speakers import SPEAKER_PATTERNS, parse_speaker
@@ -78,6 +79,7 @@ __all__ = [
     "LabelledAudio",
     "NegativeAudio",
     "NoiseBank",
+    "RoomReverb",
     "ShardInfo",
     "SkippedFile",
     "StoreExample",

@@ -65,6 +65,7 @@ class Task(keras.Model):
       the clip padded with silence;
     - ``requires_keywords``: training needs ``keywords`` (the other classes of the data become
       ``_unknown_``);
+    - ``default_reverb_probability``: share of augmented copies reverberated by room impulse responses;
     - ``default_synth_negatives``, ``default_mining_rounds``, ``default_source_weights``: what training on
       negative audio does by default (see :class:`~audio_transfer.training.TrainConfig`: synthesized
       negatives, hard-negative mining rounds, per-source example weights);
@@ -89,6 +90,7 @@ class Task(keras.Model):
     augment_context: ClassVar[bool] = False
     default_synth_negatives: ClassVar[bool] = False
     default_mining_rounds: ClassVar[int] = 0
+    default_reverb_probability: ClassVar[float] = 0.0
     default_source_weights: ClassVar[Mapping[str, float]] = {}
     validation_hold_out: ClassVar[str] = "speakers"
     evaluation: ClassVar[str] = "classification"

@@ -19,6 +19,8 @@ class WakeWordSpotter(KeywordSpotter):
 
     - the keywords' clips are the positives, every other clip of the data is ``_unknown_`` (all of them:
       classes are balanced by weight, never by discarding negatives);
+    - half the augmented copies are reverberated by room impulse responses (simulated rooms, or measured
+      ones given as ``rir_files``);
     - augmented copies hear background noise around the clip, not silence, as the detector hears a word in
       a stream (negative windows are cut from streams, so silence around a clip would tell positives apart);
     - ``negatives`` (long recordings) are cut into windows of the detector's length and streamed into the
@@ -42,3 +44,4 @@ class WakeWordSpotter(KeywordSpotter):
     default_source_weights: ClassVar[dict[str, float]] = {"mined": 2.0}
     requires_keywords: ClassVar[bool] = True
     augment_context: ClassVar[bool] = True
+    default_reverb_probability: ClassVar[float] = 0.5

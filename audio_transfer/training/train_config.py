@@ -124,6 +124,11 @@ class TrainConfig:
         class_weighting: weight classes by inverse frequency.
         augment: train on ``augment_copies`` augmented copies of every clip besides the clean one (computed
             and embedded once).
+        reverb_probability: share of the augmented copies reverberated by a room impulse response first
+            (``None``: the task's default, 0.5 for wake words, 0 otherwise): the RIRs of ``rir_files``
+            (measured ones) when given, else 24 simulated shoebox rooms
+            (:class:`~audio_transfer.data.RoomReverb`; ``pip install 'audio_transfer[wakeword]'``, without it
+            training warns and adds none).
         fine_tune_blocks: stage 2 unfreezes the top ``n`` blocks of the base and trains end to end on
             waveforms for ``fine_tune_epochs`` at ``fine_tune_learning_rate``; 0 skips stage 2.
         cache_dir: keep clean-clip embeddings on disk here across runs; ``None`` keeps them in memory only.
@@ -198,6 +203,8 @@ class TrainConfig:
     class_weighting: bool = True
     augment: bool = True
     augment_copies: int = 2
+    reverb_probability: float | None = None
+    rir_files: list[str] | None = None
     fine_tune_blocks: int = 0
     fine_tune_epochs: int = 10
     fine_tune_learning_rate: float = 1e-4
@@ -293,6 +300,17 @@ class TrainConfig:
             lambda v: _is_number(v) and 0 < v < 1,
             "a number in (0, 1)",
         )
+        if self.reverb_probability is not None:
+            _check(
+                "reverb_probability",
+                self.reverb_probability,
+                lambda v: _is_number(v) and 0 <= v <= 1,
+                "a number in [0, 1]",
+            )
+        if self.rir_files is not None:
+            if isinstance(self.rir_files, str) or not isinstance(self.rir_files, (list, tuple)):
+                raise ConfigError(f"rir_files must be a list of audio files, received {self.rir_files!r}.")
+            self.rir_files = [str(path) for path in self.rir_files]
         if self.synth_negatives is not None and not isinstance(self.synth_negatives, bool):
             raise ConfigError(
                 f"synth_negatives must be true, false or null, received {self.synth_negatives!r}."
@@ -325,7 +343,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """A copy with the task's defaults filled in for ``base``, ``pooling``, ``synth_negatives``,
-        ``mining_rounds`` and ``source_weights`` (imports the task class);
+        ``mining_rounds``, ``reverb_probability`` and ``source_weights`` (imports the task class);
         with ``head="auto"`` the pooling stays for head selection to choose."""
         cls = task_class(self.task)
         pooling = {"mlp": cls.default_pooling, "linear": LINEAR_DEFAULT_POOLING}.get(self.head)
@@ -334,6 +352,7 @@ class TrainConfig:
             "pooling": pooling,
             "synth_negatives": cls.default_synth_negatives,
             "mining_rounds": cls.default_mining_rounds,
+            "reverb_probability": cls.default_reverb_probability,
             "source_weights": dict(cls.default_source_weights) or None,
         }
         return dataclasses.replace(

@@ -33,6 +33,7 @@ from audio_transfer.data import (
     LabelledAudio,
     NegativeAudio,
     NoiseBank,
+    RoomReverb,
     SkippedFile,
     StoreExample,
     StoreIdentity,
@@ -49,7 +50,7 @@ from audio_transfer.embedding import (
     write_examples,
     write_negative_windows,
 )
-from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError, StoreError
+from audio_transfer.errors import AudioDecodeError, ConfigError, DatasetError, DependencyError, StoreError
 from audio_transfer.evaluation import ClassificationReport, VerificationReport
 from audio_transfer.synth import SynthesizedNegatives
 from audio_transfer.tasks import Classifier, Task, task_class
@@ -411,7 +412,7 @@ def _train(
         clip_seconds=config.clip_seconds,
         context_seconds=task.context_seconds,
     )
-    augment = _augmenter(data.noise_files, sample_rate=config.sample_rate) if config.augment else None
+    augment = _augmenter(config, data.noise_files) if config.augment else None
     train_keys = [example_key(example) for example in train_examples]
     # A validation folder's paths may repeat the training folder's.
     prefix = "validation/" if config.val_data_dir is not None else ""
@@ -750,6 +751,7 @@ def _data_digest(
         "augment": config.augment,
         "augment_copies": config.augment_copies,
         "augment_context": task_class(config.task).augment_context,
+        "reverb": [config.reverb_probability, config.rir_files],
         "seed": config.seed,
         "validation_keys": len(validation_keys),
     }
@@ -968,13 +970,31 @@ def clip_key(example: AudioExample) -> str:
     return key
 
 
-def _augmenter(noise_files: list[Path], *, sample_rate: int):
-    """``augment(waveforms, seed)`` with the default :class:`~audio_transfer.data.Augmentation` and noise."""
+def _augmenter(config: TrainConfig, noise_files: list[Path]):
+    """``augment(waveforms, seed)``: room reverberation for ``config.reverb_probability`` of the clips (see
+    :class:`~audio_transfer.data.RoomReverb`), then the default :class:`~audio_transfer.data.Augmentation`
+    with the data's background noise."""
     from audio_transfer.data import Augmentation
 
+    sample_rate = config.sample_rate
     noise = NoiseBank.from_files(noise_files, sample_rate=sample_rate) if noise_files else None
-    return functools.partial(_augment, Augmentation(), noise=noise, sample_rate=sample_rate)
+    reverb = None
+    if config.reverb_probability:
+        if config.rir_files:
+            reverb = RoomReverb.from_files(
+                config.rir_files, sample_rate=sample_rate, probability=config.reverb_probability
+            )
+        else:
+            try:
+                reverb = RoomReverb.simulated(
+                    sample_rate=sample_rate, seed=config.seed, probability=config.reverb_probability
+                )
+            except DependencyError as error:
+                logger.warning("No room reverberation in the augmented copies: %s", error)
+    return functools.partial(_augment, Augmentation(), noise=noise, reverb=reverb, sample_rate=sample_rate)
 
 
-def _augment(augmentation, waveforms, seed, *, noise, sample_rate):
+def _augment(augmentation, waveforms, seed, *, noise, reverb, sample_rate):
+    if reverb is not None:
+        waveforms = reverb.apply(waveforms, seed=seed)
     return augmentation.augment(waveforms, sample_rate=sample_rate, noise=noise, seed=seed)
