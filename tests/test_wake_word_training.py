@@ -309,7 +309,8 @@ def test_the_cli_reports_each_mining_round(workspace, tmp_path):
                 workspace,
                 tmp_path / "run",
                 *("--base", str(workspace / "tiny_base.keras")),
-                *("--negatives", str(workspace / "negatives" / "street"), "--no-synth-negatives"),
+                *("--negatives", str(workspace / "negatives" / "street")),
+                *("--set", "synth_speech_minutes=0.2", "--set", "synth_near_miss_clips=1"),
                 *("--mining-rounds", "1", "--epochs", "2", "--json"),
                 *("--set", "head=mlp", "--set", "context_seconds=0.1", "--set", "mining_threshold=0.05"),
                 *("--set", f"rir_files=[{workspace / 'room.wav'}]"),
@@ -318,6 +319,8 @@ def test_the_cli_reports_each_mining_round(workspace, tmp_path):
     assert code == 0
     result = json.loads(stdout.getvalue())
     assert result["mining"][0]["round"] == 1 and "false_accepts_per_hour" in result["mining"][0]
+    splits = (tmp_path / "run" / "splits.csv").read_text()
+    assert "near_miss" not in splits and "negatives" not in splits and "high/" in splits
     config = TrainConfig.from_yaml(tmp_path / "run" / "config.yaml")
     assert config.reverb_probability == 0.5 and config.rir_files == [str(workspace / "room.wav")]
     assert TrainConfig(task="kws").resolved().reverb_probability == 0.0

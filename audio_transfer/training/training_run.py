@@ -104,6 +104,8 @@ class TrainingRun:
         num_evaluation_clips: how many clips the report is on.
         skipped: files left out (undecodable, unreadable).
         splits: the examples training used, by split (``"train"``, ``"validation"``); see :meth:`examples`.
+            Synthesized negatives (a wake word's near-miss clips, made in a temporary folder) and windows
+            of negative audio are not listed.
         train_seconds: wall time of training (``None`` for a loaded run).
         report: the task's metrics on ``evaluation`` (see :func:`evaluate_task`), when trained.
         report_files: the files :meth:`save` wrote the report to, by role (``metrics``, ``text``, figure).
@@ -397,6 +399,7 @@ def _train(
         config = config.replace(clip_seconds=cls.default_clip_seconds or auto_clip_seconds(train_examples))
     labels = sorted({e.label for e in train_examples}) if unseen_classes else list(data.labels)
     near_misses, negatives = _negative_data(config, data, given_store=given_store, work_dir=work_dir)
+    data_train_examples = train_examples  # splits.csv lists the data's clips, not synthesized temporaries
     train_examples = train_examples + near_misses
     if (near_misses or negatives is not None) and UNKNOWN_LABEL not in labels:
         labels.insert(int(SILENCE_LABEL in labels), UNKNOWN_LABEL)
@@ -552,7 +555,7 @@ def _train(
         skipped=skipped,
         splits=None
         if given_store is not None
-        else {"train": train_examples, "validation": validation_examples},
+        else {"train": data_train_examples, "validation": validation_examples},
         report=report,
         mining=mining,
     )
