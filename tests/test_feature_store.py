@@ -167,19 +167,24 @@ def test_empty_and_incomplete_stores_are_refused(tmp_path):
         FeatureStore.open(tmp_path / "store")
 
 
-def test_shards_written_separately_are_finished_into_one_store(tmp_path):
+@pytest.mark.parametrize("location", ["local", "url"])
+def test_shards_written_separately_are_finished_into_one_store(location, tmp_path, request):
+    import tensorflow as tf
+
+    root = str(tmp_path) if location == "local" else request.getfixturevalue("ram_url")
     records = make_records(9)
     buckets = [[r for r in records if shard_of(r.key, 3) == index] for index in range(3)]
     for index in (0, 2):
-        write_shard(tmp_path, index=index, num_shards=3, records=buckets[index])
+        write_shard(root, index=index, num_shards=3, records=buckets[index])
     with pytest.raises(StoreError, match=shard_name(1, 3)):
-        finish_store(tmp_path, identity=IDENTITY, num_shards=3)
-    assert not is_store(tmp_path)
-    info = write_shard(tmp_path, index=1, num_shards=3, records=buckets[1], skipped=[SkippedFile("x", "y")])
+        finish_store(root, identity=IDENTITY, num_shards=3)
+    assert not is_store(root)
+    info = write_shard(root, index=1, num_shards=3, records=buckets[1], skipped=[SkippedFile("x", "y")])
     assert info.examples == len(buckets[1])
-    store = finish_store(tmp_path, identity=IDENTITY, num_shards=3)
+    store = finish_store(root, identity=IDENTITY, num_shards=3)
     assert store.num_examples == 9 and [item.path for item in store.skipped] == ["x"]
     assert sorted(example.key for example in store.examples()) == sorted(record.key for record in records)
+    assert not [name for name in tf.io.gfile.listdir(root) if ".tmp" in name]  # every temporary renamed
 
 
 def test_dataset_shuffles_filters_and_weights(tmp_path):
