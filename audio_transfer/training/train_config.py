@@ -229,6 +229,7 @@ class TrainConfig:
             "min_steps_per_epoch",
             "min_examples_for_validation",
             "linear_max_steps",
+            "synth_near_miss_clips",
         ):
             _check(name, getattr(self, name), lambda v: isinstance(v, int) and v > 0, "a positive integer")
         for name in ("hidden_units", "augment_copies", "fine_tune_blocks", "fine_tune_epochs", "patience"):
@@ -275,18 +276,10 @@ class TrainConfig:
             ):
                 raise ConfigError(f"keywords must be a list of words, received {self.keywords!r}.")
             self.keywords = list(self.keywords)
-        if self.negatives is not None:
-            if isinstance(self.negatives, str) or not isinstance(self.negatives, (list, tuple)):
-                raise ConfigError(f"negatives must be a list of paths, received {self.negatives!r}.")
-            self.negatives = [str(path) for path in self.negatives]
+        self.negatives = _paths("negatives", self.negatives)
+        self.rir_files = _paths("rir_files", self.rir_files)
         for name in ("negative_stride_seconds", "mining_stride_seconds", "synth_speech_minutes"):
             _check(name, getattr(self, name), lambda v: _is_number(v) and v > 0, "a positive number")
-        _check(
-            "synth_near_miss_clips",
-            self.synth_near_miss_clips,
-            lambda v: isinstance(v, int) and v > 0,
-            "a positive integer",
-        )
         if self.mining_rounds is not None:
             _check(
                 "mining_rounds",
@@ -307,10 +300,6 @@ class TrainConfig:
                 lambda v: _is_number(v) and 0 <= v <= 1,
                 "a number in [0, 1]",
             )
-        if self.rir_files is not None:
-            if isinstance(self.rir_files, str) or not isinstance(self.rir_files, (list, tuple)):
-                raise ConfigError(f"rir_files must be a list of audio files, received {self.rir_files!r}.")
-            self.rir_files = [str(path) for path in self.rir_files]
         if self.synth_negatives is not None and not isinstance(self.synth_negatives, bool):
             raise ConfigError(
                 f"synth_negatives must be true, false or null, received {self.synth_negatives!r}."
@@ -403,6 +392,15 @@ def _is_number(value: Any) -> bool:
 def _check(name: str, value: Any, valid, what: str) -> None:
     if isinstance(value, bool) or not valid(value):
         raise ConfigError(f"{name} must be {what}, received {value!r}.")
+
+
+def _paths(name: str, value: Any) -> list[str] | None:
+    """A list of paths as strings (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{name} must be a list of paths, received {value!r}.")
+    return [str(path) for path in value]
 
 
 def _parse_float(name: str, value: Any) -> Any:
