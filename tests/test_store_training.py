@@ -24,17 +24,21 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("store_training")
     write_pitch_classes(root / "tones", {"low": 300.0, "mid": 1000.0, "high": 3000.0})
     tiny_base().save(root / "tiny_base.keras")
-    base = load_base(str(root / "tiny_base.keras"))
+    embed_tones(root, root / "store")
+    return root
+
+
+def embed_tones(workspace, out) -> None:
+    """The tones embedded by the tiny base (0.5 s clips, 0.1 s of context) into the store ``out``."""
+    base = load_base(str(workspace / "tiny_base.keras"))
     identity = store_identity(
         base,
-        base_name=str(root / "tiny_base.keras"),
+        base_name=str(workspace / "tiny_base.keras"),
         sample_rate=16000,
         clip_seconds=0.5,
         context_seconds=0.1,
     )
-    data = load_labelled_audio(root / "tones")
-    embed_to_store(root / "store", data.examples, base=base, identity=identity)
-    return root
+    embed_to_store(out, load_labelled_audio(workspace / "tones").examples, base=base, identity=identity)
 
 
 def config_for(workspace, **overrides) -> TrainConfig:
@@ -93,15 +97,7 @@ def test_a_run_trains_from_a_store_at_a_url(workspace, ram_url):
     """``train gs://bucket/store``: the run reads the store's sidecars and shards through tf.io.gfile
     (``ram://`` here) and the CLI keeps the URL as given."""
     url = f"{ram_url}/store"
-    base = load_base(str(workspace / "tiny_base.keras"))
-    identity = store_identity(
-        base,
-        base_name=str(workspace / "tiny_base.keras"),
-        sample_rate=16000,
-        clip_seconds=0.5,
-        context_seconds=0.1,
-    )
-    embed_to_store(url, load_labelled_audio(workspace / "tones").examples, base=base, identity=identity)
+    embed_tones(workspace, url)
     args = build_parser().parse_args(["train", url, "--out", "run"])
     assert resolve_config(args).data_dir == url
     assert build_parser().parse_args(["evaluate", "run", "--data", url]).data == url
