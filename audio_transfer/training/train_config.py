@@ -65,7 +65,9 @@ class TrainConfig:
             ``_unknown_`` examples of source ``"negatives"``; files shorter than one window are skipped and
             counted. When the run has negative audio (``negatives`` or ``synth_negatives``), the data's
             background-noise files (``_background_noise_``) are windowed with it.
-        negative_stride_seconds: time between the windows cut from ``negatives``.
+        negative_stride_seconds: time between the windows cut from ``negatives``; a multiple of a streaming
+            base's hop (speech_embedding: 80 ms) lets the base run once per hop over the recording instead
+            of once per window.
         synth_negatives: also train on negatives spoken by eSpeak NG (``None``: the task's default, on for
             wake words): near-miss phrases built from the keywords (:func:`~audio_transfer.synth.
             near_miss_phrases`) as ``_unknown_`` clips, and ``synth_speech_minutes`` of everyday sentences
@@ -169,7 +171,7 @@ class TrainConfig:
     min_examples_for_validation: int = 10
     max_failure_fraction: float = 0.1
     negatives: list[str] | None = None
-    negative_stride_seconds: float = 0.5
+    negative_stride_seconds: float = 0.48
     synth_negatives: bool | None = None
     synth_speech_minutes: float = 10.0
     synth_near_miss_clips: int = 12
