@@ -187,6 +187,35 @@ def test_shards_written_separately_are_finished_into_one_store(location, tmp_pat
     assert not [name for name in tf.io.gfile.listdir(root) if ".tmp" in name]  # every temporary renamed
 
 
+def test_sources_of_a_class_can_weigh_the_same_in_all(tmp_path):
+    records = [
+        StoreRecord(f"w{i}", "no", None, "negatives", np.full(SHAPE, i, np.float32)) for i in range(90)
+    ] + [StoreRecord(f"c{i}", "no", None, "clean", np.zeros(SHAPE, np.float32)) for i in range(10)]
+    records += [StoreRecord(f"y{i}", "yes", None, "clean", np.ones(SHAPE, np.float32)) for i in range(20)]
+    store = write_store(tmp_path / "store", records)
+    plain = store.example_weights()
+    balanced = store.example_weights(balance_sources=True)
+    sources = np.array([example.source for example in store.examples()])
+    labels = np.array([example.label for example in store.examples()])
+    no_windows, no_clips, yes = (
+        (labels == "no") & (sources == "negatives"),
+        (labels == "no") & (sources == "clean"),
+        labels == "yes",
+    )
+    # Classes weigh the same in all either way; the 90 windows and 10 clips of "no" only when balanced.
+    for weights in (plain, balanced):
+        assert weights[labels == "no"].sum() == pytest.approx(weights[yes].sum())
+        assert weights.mean() == pytest.approx(1.0)
+    assert plain[no_windows].sum() == pytest.approx(9 * plain[no_clips].sum())
+    assert balanced[no_windows].sum() == pytest.approx(balanced[no_clips].sum())
+    doubled = store.example_weights(balance_sources=True, source_weights={"negatives": 2.0})
+    assert doubled[no_windows].sum() == pytest.approx(2 * doubled[no_clips].sum())
+    _, _, streamed = next(
+        iter(store.dataset(labels=["no", "yes"], batch_size=120, shuffle_buffer=0, balance_sources=True))
+    )
+    np.testing.assert_allclose(streamed.numpy(), balanced, rtol=1e-6)
+
+
 def test_dataset_shuffles_filters_and_weights(tmp_path):
     store = write_store(tmp_path / "store", make_records(40), shard_examples=7)
     keys = {record.key for record in make_records(40)[:30]}

@@ -361,16 +361,21 @@ class FeatureStore:
         *,
         class_weights: bool = True,
         source_weights: Mapping[str, float] | None = None,
+        balance_sources: bool = False,
     ) -> dict[tuple[str, str], float]:
         """Weight of an example by ``(label, source)``: inverse class frequency (classes present in
         ``examples``) times its source's weight (1 when not in ``source_weights``), normalized to mean 1
-        over ``examples``."""
+        over ``examples``. With ``balance_sources``, each source of a class (a data's clips, their
+        augmented copies, windows of long negative audio, mined windows) also weighs as much in all as
+        every other source of that class, so that hours of windows do not drown a few hundred clips."""
         counts = Counter(example.label for example in examples)
         pairs = Counter((example.label, example.source) for example in examples)
+        sources = Counter(label for label, _ in pairs)
         raw = {
             (label, source): (len(examples) / (len(counts) * counts[label]) if class_weights else 1.0)
+            * (counts[label] / (sources[label] * count) if balance_sources else 1.0)
             * (source_weights or {}).get(source, 1.0)
-            for label, source in pairs
+            for (label, source), count in pairs.items()
         }
         mean = sum(raw[pair] * count for pair, count in pairs.items()) / max(len(examples), 1)
         return {pair: weight / mean for pair, weight in raw.items()} if mean > 0 else raw
@@ -385,6 +390,7 @@ class FeatureStore:
         keys: Collection[str] | None = None,
         class_weights: bool = True,
         source_weights: Mapping[str, float] | None = None,
+        balance_sources: bool = False,
         repeat: bool = False,
         deterministic: bool = True,
     ) -> tf.data.Dataset:
@@ -407,6 +413,7 @@ class FeatureStore:
             keys: read only the examples with these keys (e.g. one split); ``None`` reads all.
             class_weights: weight examples by inverse class frequency (else 1).
             source_weights: weight per source (``{"augmented": 0.5}``); missing sources weigh 1.
+            balance_sources: the sources of a class weigh the same in all (see :meth:`sample_weights`).
             repeat: repeat forever, reshuffling each pass (take the steps you need).
             deterministic: keep the interleaved order deterministic.
 
@@ -426,7 +433,12 @@ class FeatureStore:
                 f"The feature store {self.path} has labels {unknown} that are not in labels={list(labels)}. "
                 "Train with the store's labels (FeatureStore.labels) or filter those examples out with keys."
             )
-        weights = self.sample_weights(selected, class_weights=class_weights, source_weights=source_weights)
+        weights = self.sample_weights(
+            selected,
+            class_weights=class_weights,
+            source_weights=source_weights,
+            balance_sources=balance_sources,
+        )
         label_table = _lookup({label: index for index, label in enumerate(labels)}, tf.int32, -1)
         weight_table = _lookup(
             {f"{lab}\0{src}": weight for (lab, src), weight in weights.items()}, tf.float32, 0
@@ -483,6 +495,25 @@ class FeatureStore:
             count = math.ceil(len(selected) / batch_size)
             batches = batches.apply(tf.data.experimental.assert_cardinality(count))
         return batches.prefetch(tf.data.AUTOTUNE)
+
+    def example_weights(
+        self,
+        *,
+        keys: Collection[str] | None = None,
+        class_weights: bool = True,
+        source_weights: Mapping[str, float] | None = None,
+        balance_sources: bool = False,
+    ) -> np.ndarray:
+        """float32 ``(n,)``: the weight :meth:`dataset` gives each example (of ``keys``), in the order of
+        :meth:`arrays`; from the sidecars alone, no array is read."""
+        selected = [example for example in self.examples() if keys is None or example.key in keys]
+        weights = self.sample_weights(
+            selected,
+            class_weights=class_weights,
+            source_weights=source_weights,
+            balance_sources=balance_sources,
+        )
+        return np.asarray([weights[(example.label, example.source)] for example in selected], np.float32)
 
     def arrays(
         self, *, keys: Collection[str] | None = None, labels: Sequence[str]

@@ -66,9 +66,10 @@ class Task(keras.Model):
     - ``requires_keywords``: training needs ``keywords`` (the other classes of the data become
       ``_unknown_``);
     - ``default_reverb_probability``: share of augmented copies reverberated by room impulse responses;
-    - ``default_synth_negatives``, ``default_mining_rounds``, ``default_source_weights``: what training on
-      negative audio does by default (see :class:`~audio_transfer.training.TrainConfig`: synthesized
-      negatives, hard-negative mining rounds, per-source example weights);
+    - ``default_synth_negatives``, ``default_mining_rounds``, ``default_source_weights``,
+      ``default_balance_sources``: what training on negative audio does by default (see
+      :class:`~audio_transfer.training.TrainConfig`: synthesized negatives, hard-negative mining rounds,
+      per-source example weights);
     - ``validation_hold_out``: what validation holds out of the training data when no validation data is
       given: ``"speakers"`` (speaker-disjoint), ``"clips"`` (stratified per class, for classes that are
       speakers), ``"classes"`` (whole classes, for a task that must work on classes it never saw; its
@@ -91,6 +92,7 @@ class Task(keras.Model):
     default_synth_negatives: ClassVar[bool] = False
     default_mining_rounds: ClassVar[int] = 0
     default_reverb_probability: ClassVar[float] = 0.0
+    default_balance_sources: ClassVar[bool] = False
     default_source_weights: ClassVar[Mapping[str, float]] = {}
     validation_hold_out: ClassVar[str] = "speakers"
     evaluation: ClassVar[str] = "classification"

@@ -27,6 +27,8 @@ class WakeWordSpotter(KeywordSpotter):
       feature store;
     - negatives spoken by eSpeak NG are added by default: near-miss phrases built from the keywords and
       minutes of everyday sentences read by many voices;
+    - within ``_unknown_``, each source (the data's clips, their augmented copies, negative windows,
+      mined windows) weighs the same in all, so hours of windows do not drown the data's spoken negatives;
     - one round of hard-negative mining by default: the trained model scans the negative audio, the
       windows it fires on are added as ``_unknown_`` and weigh twice as much, and the head trains again.
 
@@ -45,3 +47,4 @@ class WakeWordSpotter(KeywordSpotter):
     requires_keywords: ClassVar[bool] = True
     augment_context: ClassVar[bool] = True
     default_reverb_probability: ClassVar[float] = 0.5
+    default_balance_sources: ClassVar[bool] = True

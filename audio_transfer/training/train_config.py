@@ -85,6 +85,10 @@ class TrainConfig:
         source_weights: weight of the examples of each store source (``"clean"``, ``"augmented"``,
             ``"negatives"``, ``"mined"``), times the class weights; ``None``: the task's default
             (wake words: mined windows weigh 2).
+        balance_sources: within each class, every source weighs the same in all (the data's clips, their
+            augmented copies, windows of negative audio, mined windows), before ``source_weights``
+            (``None``: the task's default, on for wake words, whose hours of negative windows would
+            otherwise drown the data's few hundred negative clips).
 
     Head:
         head: classifiers' head: ``"auto"`` (the default: training chooses the family, its pooling and
@@ -179,6 +183,7 @@ class TrainConfig:
     mining_stride_seconds: float = 0.16
     mining_threshold: float = 0.5
     source_weights: dict[str, float] | None = None
+    balance_sources: bool | None = None
 
     head: str = "auto"
     head_selection: str | None = None
@@ -302,10 +307,10 @@ class TrainConfig:
                 lambda v: _is_number(v) and 0 <= v <= 1,
                 "a number in [0, 1]",
             )
-        if self.synth_negatives is not None and not isinstance(self.synth_negatives, bool):
-            raise ConfigError(
-                f"synth_negatives must be true, false or null, received {self.synth_negatives!r}."
-            )
+        for name in ("balance_sources", "synth_negatives", "normalize"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise ConfigError(f"{name} must be true, false or null, received {value!r}.")
         if self.source_weights is not None and not (
             isinstance(self.source_weights, dict)
             and all(isinstance(k, str) and _is_number(v) and v >= 0 for k, v in self.source_weights.items())
@@ -314,8 +319,6 @@ class TrainConfig:
                 f"source_weights must map store sources to numbers >= 0 (e.g. {{mined: 2.0}}), received "
                 f"{self.source_weights!r}."
             )
-        if self.normalize is not None and not isinstance(self.normalize, bool):
-            raise ConfigError(f"normalize must be true, false or null, received {self.normalize!r}.")
         if self.strategy not in STRATEGY_NAMES:
             raise ConfigError(
                 f"strategy must be one of {', '.join(STRATEGY_NAMES)}; received {self.strategy!r}."
@@ -334,7 +337,8 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """A copy with the task's defaults filled in for ``base``, ``pooling``, ``synth_negatives``,
-        ``mining_rounds``, ``reverb_probability`` and ``source_weights`` (imports the task class);
+        ``mining_rounds``, ``reverb_probability``, ``balance_sources`` and ``source_weights`` (imports the
+        task class);
         with ``head="auto"`` the pooling stays for head selection to choose."""
         cls = task_class(self.task)
         pooling = {"mlp": cls.default_pooling, "linear": LINEAR_DEFAULT_POOLING}.get(self.head)
@@ -344,6 +348,7 @@ class TrainConfig:
             "synth_negatives": cls.default_synth_negatives,
             "mining_rounds": cls.default_mining_rounds,
             "reverb_probability": cls.default_reverb_probability,
+            "balance_sources": cls.default_balance_sources,
             "source_weights": dict(cls.default_source_weights) or None,
         }
         return dataclasses.replace(

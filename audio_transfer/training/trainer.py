@@ -298,7 +298,15 @@ class Trainer:
             val_frames, y_val = (
                 store.arrays(keys=validation_keys, labels=labels) if validation_keys else (None, None)
             )
-            best_epochs["head"] = self._fit_full_batch(frames, frame_labels, val_frames, y_val, history)
+            weights = store.example_weights(
+                keys=keys,
+                class_weights=config.class_weighting,
+                source_weights=config.source_weights,
+                balance_sources=config.balance_sources,
+            )
+            best_epochs["head"] = self._fit_full_batch(
+                frames, frame_labels, val_frames, y_val, history, sample_weight=weights
+            )
             del frames, val_frames
         else:
             logger.info(
@@ -377,17 +385,22 @@ class Trainer:
         finally:
             self.task.base.set_trainable(False)
 
-    def _fit_full_batch(self, frames, y, val_frames, y_val, history: list[dict]) -> int:
+    def _fit_full_batch(
+        self, frames, y, val_frames, y_val, history: list[dict], *, sample_weight: np.ndarray | None = None
+    ) -> int:
         """Stage 1 of a head that trains full-batch: one fit to convergence on every training clip (clean and
-        augmented), recorded as the stage's one epoch with the validation loss and accuracy. It is cheap and
-        deterministic, so a resumed run fits it again from the start rather than checkpointing it."""
+        augmented), recorded as the stage's one epoch with the validation loss and accuracy; examples weigh
+        ``sample_weight`` (default: the class weights). It is cheap and deterministic, so a resumed run fits
+        it again from the start rather than checkpointing it."""
         logger.info(
             "Stage 1: fitting the head to convergence on all %d clips of cached embeddings at once.", len(y)
         )
         row = {
             "stage": "head",
             "epoch": 1,
-            **self._objective.fit_full_batch(frames, y, sample_weight=self._sample_weights(y)),
+            **self._objective.fit_full_batch(
+                frames, y, sample_weight=self._sample_weights(y) if sample_weight is None else sample_weight
+            ),
         }
         if val_frames is not None:
             head = self._objective.head_model()
@@ -633,6 +646,7 @@ class _StoreBatches(keras.callbacks.Callback):
                 keys=keys,
                 class_weights=config.class_weighting,
                 source_weights=config.source_weights,
+                balance_sources=config.balance_sources,
                 repeat=True,
             )
             .take(steps)
