@@ -43,6 +43,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+import yaml
 
 from audio_transfer.audio import load_audio, save_audio
 from audio_transfer.data import load_labelled_audio
@@ -134,8 +135,19 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--test-synth-minutes", type=float, default=30.0)
     parser.add_argument("--models", default=",".join(MODELS), help=f"which of {', '.join(MODELS)}")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a TrainConfig setting of the wake-word models (value read as YAML), e.g. synth_negatives=false",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    overrides = {
+        key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.settings)
+    }
     data = load_labelled_audio(args.data)
     rows = []
     for word in args.words.split(","):
@@ -153,6 +165,8 @@ def main() -> None:
                 )
                 for model in args.models.split(","):
                     config = model_config(model, word, split["train"], root, seed=draw)
+                    if model != "kws":
+                        config = config.replace(**overrides)
                     run = train_run(config, verbose=0)
                     real = measure(run, split["positives"], split["real"])
                     both = measure(run, split["positives"], [*split["real"], *synthesized.speech_files])
