@@ -39,7 +39,8 @@ class SynthesizedNegatives:
 
     Attributes:
         near_miss_dir: a folder-per-phrase dataset (Speech Commands layout, one speaker per voice) of the
-            near-miss phrases (:func:`~audio_transfer.synth.near_miss_phrases`), ``clip_seconds`` each.
+            near-miss phrases (:func:`~audio_transfer.synth.near_miss_phrases`), ``clip_seconds`` each;
+            ``None`` when none was asked for (``clips_per_phrase=0``).
         speech_files: files of everyday sentences, a minute each, each read by one voice.
         phrases: the near-miss phrases spoken.
 
@@ -49,7 +50,7 @@ class SynthesizedNegatives:
         10
     """
 
-    near_miss_dir: Path
+    near_miss_dir: Path | None
     speech_files: tuple[Path, ...]
     phrases: tuple[str, ...]
 
@@ -80,7 +81,7 @@ class SynthesizedNegatives:
             clip_seconds: length of a near-miss clip (the model's clip length).
             sample_rate: rate in Hz of the files.
             speech_minutes: minutes of everyday speech.
-            clips_per_phrase: clips per near-miss phrase.
+            clips_per_phrase: clips per near-miss phrase (0: no near misses).
             seed: random seed.
             noise_files: background noise for the near-miss clips (seeded pink noise when empty).
             backend: see :func:`~audio_transfer.synth.get_synthesizer`.
@@ -91,21 +92,22 @@ class SynthesizedNegatives:
         """
         if not (is_number(speech_minutes) and speech_minutes > 0):
             raise ConfigError(f"speech_minutes must be a positive number, received {speech_minutes!r}.")
-        if not is_positive_int(clips_per_phrase):
-            raise ConfigError(f"clips_per_phrase must be a positive integer, received {clips_per_phrase!r}.")
+        if not (is_positive_int(clips_per_phrase) or clips_per_phrase == 0):
+            raise ConfigError(f"clips_per_phrase must be an integer >= 0, received {clips_per_phrase!r}.")
         out_dir = Path(out_dir)
-        phrases = near_miss_phrases(keywords, seed=seed)
-        synthesize_keywords(
-            phrases,
-            out_dir=out_dir / NEAR_MISS_FOLDER,
-            per_word=clips_per_phrase,
-            seed=seed,
-            sample_rate=sample_rate,
-            clip_seconds=clip_seconds,
-            noise_files=noise_files,
-            backend=backend,
-            overwrite=True,
-        )
+        phrases = near_miss_phrases(keywords, seed=seed) if clips_per_phrase else []
+        if phrases:
+            synthesize_keywords(
+                phrases,
+                out_dir=out_dir / NEAR_MISS_FOLDER,
+                per_word=clips_per_phrase,
+                seed=seed,
+                sample_rate=sample_rate,
+                clip_seconds=clip_seconds,
+                noise_files=noise_files,
+                backend=backend,
+                overwrite=True,
+            )
         speech_files = _speech_files(
             keywords,
             out_dir=out_dir / SPEECH_FOLDER,
@@ -114,9 +116,8 @@ class SynthesizedNegatives:
             seed=seed,
             backend=backend,
         )
-        return cls(
-            near_miss_dir=out_dir / NEAR_MISS_FOLDER, speech_files=speech_files, phrases=tuple(phrases)
-        )
+        near_miss_dir = out_dir / NEAR_MISS_FOLDER if phrases else None
+        return cls(near_miss_dir=near_miss_dir, speech_files=speech_files, phrases=tuple(phrases))
 
 
 def _speech_files(

@@ -73,7 +73,7 @@ class TrainConfig:
             near_miss_phrases`) as ``_unknown_`` clips, and ``synth_speech_minutes`` of everyday sentences
             read by many voices, windowed like ``negatives``.
         synth_speech_minutes: minutes of synthesized everyday speech.
-        synth_near_miss_clips: clips spoken per near-miss phrase.
+        synth_near_miss_clips: clips spoken per near-miss phrase (0: no near misses).
         mining_rounds: hard-negative mining (``None``: the task's default, 1 for wake words): after
             training, the model scans the negative audio as the detector would (every
             ``mining_stride_seconds``); the windows where a keyword's probability reaches
@@ -236,10 +236,16 @@ class TrainConfig:
             "min_steps_per_epoch",
             "min_examples_for_validation",
             "linear_max_steps",
-            "synth_near_miss_clips",
         ):
             _check(name, getattr(self, name), lambda v: isinstance(v, int) and v > 0, "a positive integer")
-        for name in ("hidden_units", "augment_copies", "fine_tune_blocks", "fine_tune_epochs", "patience"):
+        for name in (
+            "hidden_units",
+            "augment_copies",
+            "fine_tune_blocks",
+            "fine_tune_epochs",
+            "patience",
+            "synth_near_miss_clips",
+        ):
             _check(name, getattr(self, name), lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
         for name in ("learning_rate", "fine_tune_learning_rate", "aam_scale", "linear_c"):
             _check(name, getattr(self, name), lambda v: _is_number(v) and v > 0, "a positive number")

@@ -601,7 +601,11 @@ def _negative_data(
             dataclasses.replace(
                 example, label=UNKNOWN_LABEL, relative_path=f"near_miss/{example.relative_path}"
             )
-            for example in load_labelled_audio(synthesized.near_miss_dir).examples
+            for example in (
+                load_labelled_audio(synthesized.near_miss_dir).examples
+                if synthesized.near_miss_dir is not None
+                else []
+            )
         ]
         paths += synthesized.speech_files
         logger.info(
