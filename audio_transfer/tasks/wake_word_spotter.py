@@ -25,8 +25,8 @@ class WakeWordSpotter(KeywordSpotter):
       a stream (negative windows are cut from streams, so silence around a clip would tell positives apart);
     - ``negatives`` (long recordings) are cut into windows of the detector's length and streamed into the
       feature store;
-    - negatives spoken by eSpeak NG are added by default: near-miss phrases built from the keywords and
-      minutes of everyday sentences read by many voices;
+    - negatives spoken by eSpeak NG are added by default: minutes of everyday sentences read by many voices
+      (near-miss phrases built from the keywords when ``synth_near_miss_clips`` asks for them);
     - within ``_unknown_``, each source (the data's clips, their augmented copies, negative windows,
       mined windows) weighs the same in all, so hours of windows do not drown the data's spoken negatives;
     - one round of hard-negative mining by default: the trained model scans the negative audio, the

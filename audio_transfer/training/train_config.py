@@ -69,11 +69,13 @@ class TrainConfig:
             base's hop (speech_embedding: 80 ms) lets the base run once per hop over the recording instead
             of once per window.
         synth_negatives: also train on negatives spoken by eSpeak NG (``None``: the task's default, on for
-            wake words): near-miss phrases built from the keywords (:func:`~audio_transfer.synth.
-            near_miss_phrases`) as ``_unknown_`` clips, and ``synth_speech_minutes`` of everyday sentences
-            read by many voices, windowed like ``negatives``.
+            wake words): ``synth_speech_minutes`` of everyday sentences read by many voices, windowed like
+            ``negatives``, and, with ``synth_near_miss_clips``, near-miss phrases built from the keywords
+            (:func:`~audio_transfer.synth.near_miss_phrases`) as ``_unknown_`` clips.
         synth_speech_minutes: minutes of synthesized everyday speech.
-        synth_near_miss_clips: clips spoken per near-miss phrase (0: no near misses).
+        synth_near_miss_clips: clips spoken per near-miss phrase; 0 (the default) speaks none: on held-out
+            real speakers they cost more false rejects than they saved (benchmarks/RESULTS.md, "Wake
+            words").
         mining_rounds: hard-negative mining (``None``: the task's default, 1 for wake words): after
             training, the model scans the negative audio as the detector would (every
             ``mining_stride_seconds``); the windows where a keyword's probability reaches
@@ -178,7 +180,7 @@ class TrainConfig:
     negative_stride_seconds: float = 0.48
     synth_negatives: bool | None = None
     synth_speech_minutes: float = 10.0
-    synth_near_miss_clips: int = 12
+    synth_near_miss_clips: int = 0
     mining_rounds: int | None = None
     mining_stride_seconds: float = 0.16
     mining_threshold: float = 0.5
