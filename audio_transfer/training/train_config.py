@@ -262,12 +262,11 @@ class TrainConfig:
             "linear_tolerance",
         ):
             _check(name, getattr(self, name), lambda v: _is_number(v) and v >= 0, "a number >= 0")
-        _check(
-            "max_failure_fraction",
-            self.max_failure_fraction,
-            lambda v: _is_number(v) and 0 <= v <= 1,
-            "a number in [0, 1]",
-        )
+        shares = {"max_failure_fraction": self.max_failure_fraction}
+        if self.reverb_probability is not None:
+            shares["reverb_probability"] = self.reverb_probability
+        for name, value in shares.items():
+            _check(name, value, lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]")
         for name in ("validation_fraction", "dropout", "label_smoothing"):
             _check(name, getattr(self, name), lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
         if self.clip_seconds is not None:
@@ -308,13 +307,6 @@ class TrainConfig:
             lambda v: _is_number(v) and 0 < v < 1,
             "a number in (0, 1)",
         )
-        if self.reverb_probability is not None:
-            _check(
-                "reverb_probability",
-                self.reverb_probability,
-                lambda v: _is_number(v) and 0 <= v <= 1,
-                "a number in [0, 1]",
-            )
         for name in ("balance_sources", "synth_negatives", "normalize"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
