@@ -67,11 +67,16 @@ class LinearHead(keras.layers.Layer):
         self.bias = self.add_weight(shape=(self.num_classes,), initializer="zeros", name="bias")
 
     def call(self, inputs, training=None):
+        return self.pooled_probabilities(self.pooling(inputs))
+
+    def pooled_probabilities(self, pooled):
+        """Class probabilities ``(clips, num_classes)`` of ``(clips, features)`` embeddings already pooled
+        by :meth:`pool`: the head after its pooling."""
         # The standardization folded into the softmax layer's weights (constants once exported): one dense
         # layer on the pooled embeddings as they are.
         kernel = self.kernel * ops.expand_dims(self.scale, -1)
         bias = self.bias - ops.matmul(ops.expand_dims(self.mean, 0), kernel)[0]
-        return ops.softmax(ops.matmul(self.pooling(inputs), kernel) + bias, axis=-1)
+        return ops.softmax(ops.matmul(pooled, kernel) + bias, axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)
@@ -115,7 +120,9 @@ class LinearHead(keras.layers.Layer):
         and its stopping rule.
 
         Args:
-            frames: ``(clips, windows, dim)`` frame embeddings of the training clips.
+            frames: ``(clips, windows, dim)`` frame embeddings of the training clips, or ``(clips,
+                features)`` already pooled by :meth:`pool` (for a built head), which a trainer streaming
+                many clips keeps instead of their frames.
             labels: ``(clips,)`` class indices in ``[0, num_classes)``.
             sample_weight: ``(clips,)`` weight of each clip's cross-entropy; ``None`` weighs all as 1.
             inverse_regularization: ``C`` above (> 0); larger fits the training data more closely.
@@ -127,7 +134,7 @@ class LinearHead(keras.layers.Layer):
             "steps": solver steps}``.
         """
         inverse_regularization = checks.number("inverse_regularization", inverse_regularization, above=0.0)
-        pooled = self.pool(frames)
+        pooled = np.asarray(frames, np.float32) if np.ndim(frames) == 2 and self.built else self.pool(frames)
         labels = np.asarray(labels)
         if labels.shape != (len(pooled),) or not np.issubdtype(labels.dtype, np.integer):
             raise InputShapeError(

@@ -64,6 +64,9 @@ class ClassificationObjective(TrainingObjective):
             tolerance=self.tolerance,
         )
 
+    def full_batch_features(self, frames: np.ndarray) -> np.ndarray:
+        return self.task.head.pool(frames)
+
     def head_model(self) -> keras.Model:
         return self.task.head_model()
 

@@ -34,6 +34,8 @@ STORE_SHUFFLE_BUFFER = 4096
 # Head steps per compiled call in stage 1: a step on cached embeddings is so cheap that Keras's per-step
 # Python overhead would dominate the epoch otherwise.
 _CACHED_STEPS_PER_EXECUTION = 32
+# Examples a full-batch head's features are read from the store at a time.
+_FULL_BATCH_READ = 1024
 
 # (waveforms, seed) -> augmented waveforms of the same shape; the same seed gives the same output.
 Augment = Callable[[np.ndarray, int], np.ndarray]
@@ -294,9 +296,11 @@ class Trainer:
         clean = sum(example.source == "clean" for example in examples)
         num_validation = 0 if validation_keys is None else len(validation_keys)
         if self._objective.trains_full_batch:
-            frames, frame_labels = store.arrays(keys=keys, labels=labels)
-            val_frames, y_val = (
-                store.arrays(keys=validation_keys, labels=labels) if validation_keys else (None, None)
+            features, frame_labels = self._full_batch_features(store, labels=labels, keys=keys)
+            val_features, y_val = (
+                self._full_batch_features(store, labels=labels, keys=validation_keys)
+                if validation_keys
+                else (None, None)
             )
             weights = store.example_weights(
                 keys=keys,
@@ -305,9 +309,9 @@ class Trainer:
                 balance_sources=config.balance_sources,
             )
             best_epochs["head"] = self._fit_full_batch(
-                frames, frame_labels, val_frames, y_val, history, sample_weight=weights
+                features, frame_labels, val_features, y_val, history, sample_weight=weights
             )
-            del frames, val_frames
+            del features, val_features
         else:
             logger.info(
                 "Stage 1: training the head on %d clips (%d clean, %d augmented) streamed from the feature "
@@ -403,13 +407,33 @@ class Trainer:
             ),
         }
         if val_frames is not None:
-            head = self._objective.head_model()
-            outputs = head.predict(self._objective.inputs(val_frames, y_val), verbose=0)
+            pooled = val_frames.ndim == 2  # full_batch_features of the frames: the head after its pooling
+            head = self.task.head if pooled else self._objective.head_model()
+            inputs = self._objective.inputs(val_frames, y_val)
+            outputs = (
+                keras.ops.convert_to_numpy(head.pooled_probabilities(inputs))
+                if pooled
+                else head.predict(inputs, verbose=0)
+            )
             row["val_loss"] = float(self._objective.loss(self._objective.targets(y_val), outputs))
             row["val_accuracy"] = float(np.mean(np.argmax(outputs, axis=-1) == y_val))
         history.append(row)
         logger.info("Stage head: fitted in %d solver steps.", row.get("steps", 0))
         return 1
+
+    def _full_batch_features(
+        self, store: FeatureStore, *, labels: Sequence[str], keys: Collection[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The objective's :meth:`~audio_transfer.tasks.TrainingObjective.full_batch_features` of the
+        examples of ``keys`` and their label indices, in store order, read a batch at a time: memory holds
+        the features (a linear head's pooled embeddings), never all the frames."""
+        features, indices = [], []
+        for frames, label, _ in store.dataset(
+            labels=labels, batch_size=_FULL_BATCH_READ, shuffle_buffer=0, keys=keys, class_weights=False
+        ).as_numpy_iterator():
+            features.append(self._objective.full_batch_features(frames))
+            indices.append(label)
+        return np.concatenate(features), np.concatenate(indices)
 
     # -- the task's objective -----------------------------------------------------------------------------
     def _check_labels(self, y: np.ndarray, what: str) -> None:
