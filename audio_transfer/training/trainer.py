@@ -199,15 +199,7 @@ class Trainer:
                 len(frames) - len(x),
                 config.epochs,
             )
-            head = self._objective.head_model()
-            self._compile(
-                head,
-                self._optimizer(optimizer, config.learning_rate, stage=1),
-                steps_per_execution=_CACHED_STEPS_PER_EXECUTION,
-            )
-            best_epochs["head"] = self._run(
-                "head",
-                head,
+            best_epochs["head"] = self._fit_head_epochs(
                 functools.partial(
                     _EmbeddingBatches,
                     frames,
@@ -217,7 +209,7 @@ class Trainer:
                     passes=self._passes(len(frame_labels)),
                 ),
                 validation=None if val_frames is None else self._dataset(val_frames, y_val),
-                epochs=config.epochs,
+                optimizer=optimizer,
                 history=history,
             )
 
@@ -322,15 +314,7 @@ class Trainer:
                 store.path,
                 config.epochs,
             )
-            head = self._objective.head_model()
-            self._compile(
-                head,
-                self._optimizer(optimizer, config.learning_rate, stage=1),
-                steps_per_execution=_CACHED_STEPS_PER_EXECUTION,
-            )
-            best_epochs["head"] = self._run(
-                "head",
-                head,
+            best_epochs["head"] = self._fit_head_epochs(
                 functools.partial(
                     _StoreBatches,
                     store,
@@ -343,7 +327,7 @@ class Trainer:
                 validation=self._store_validation(store, labels, validation_keys)
                 if validation_keys
                 else None,
-                epochs=config.epochs,
+                optimizer=optimizer,
                 history=history,
             )
         if config.fine_tune_blocks:
@@ -388,6 +372,19 @@ class Trainer:
             )
         finally:
             self.task.base.set_trainable(False)
+
+    def _fit_head_epochs(self, batches, *, validation, optimizer, history: list[dict]) -> int:
+        """Stage 1 of a head trained in epochs of mini-batches (``batches`` as :meth:`_run` takes them, from
+        cached embeddings or a feature store); returns the best epoch."""
+        head = self._objective.head_model()
+        self._compile(
+            head,
+            self._optimizer(optimizer, self.config.learning_rate, stage=1),
+            steps_per_execution=_CACHED_STEPS_PER_EXECUTION,
+        )
+        return self._run(
+            "head", head, batches, validation=validation, epochs=self.config.epochs, history=history
+        )
 
     def _fit_full_batch(
         self, frames, y, val_frames, y_val, history: list[dict], *, sample_weight: np.ndarray | None = None
