@@ -69,11 +69,16 @@ def raise_if_too_many_failures(
 
 
 def _decode_one(
-    example: AudioExample, *, sample_rate: int, clip_samples: int, noise_cache: dict[Path, np.ndarray]
+    example: AudioExample,
+    *,
+    sample_rate: int,
+    clip_samples: int,
+    noise_cache: dict[Path, np.ndarray],
+    durations: dict[Path, float],
 ) -> np.ndarray:
     """Mono float32 waveform of one example at ``sample_rate``: the whole file, or for a generated clip its
     ``clip_samples``-long excerpt of the source file (cut from ``noise_cache`` when the source is there,
-    else read from the file)."""
+    else read from the file, whose length ``durations`` holds)."""
     if not example.generated:
         return load_audio(example.path, sample_rate=sample_rate)
     if example.path is None:
@@ -83,7 +88,7 @@ def _decode_one(
         start = min(round(example.offset_seconds * sample_rate), max(len(noise) - clip_samples, 0))
         excerpt = noise[start : start + clip_samples]
     else:
-        duration = audio_info(example.path).duration_seconds
+        duration = durations[example.path]
         excerpt = load_audio(
             example.path,
             sample_rate=sample_rate,
@@ -112,10 +117,12 @@ def decode_waveforms(
     check_failure_fraction(max_failure_fraction)
     # Short files behind generated excerpts (background noise) are decoded once, before the threads start.
     noise_cache: dict[Path, np.ndarray] = {}
+    durations: dict[Path, float] = {}
     noise_failures: dict[Path, str] = {}
     for path in sorted({example.path for example in examples if example.generated and example.path}):
         try:
-            if audio_info(path).duration_seconds <= _CACHED_SOURCE_SECONDS:
+            durations[path] = audio_info(path).duration_seconds
+            if durations[path] <= _CACHED_SOURCE_SECONDS:
                 noise_cache[path] = load_audio(path, sample_rate=sample_rate)
         except AudioDecodeError as error:
             noise_failures[path] = str(error)
@@ -125,7 +132,11 @@ def decode_waveforms(
             return noise_failures[example.path]
         try:
             return _decode_one(
-                example, sample_rate=sample_rate, clip_samples=clip_samples, noise_cache=noise_cache
+                example,
+                sample_rate=sample_rate,
+                clip_samples=clip_samples,
+                noise_cache=noise_cache,
+                durations=durations,
             )
         except AudioDecodeError as error:
             return str(error)
