@@ -14,7 +14,7 @@ from tiny_conv_base import tiny_base
 from audio_transfer.cli.main import main
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.export import export_tflite
-from audio_transfer.heads import LinearHead, fit_softmax_regression
+from audio_transfer.heads import LinearHead, fit_softmax_regression, softmax_regression
 from audio_transfer.tasks import KeywordSpotter, SpeakerVerifier
 from audio_transfer.training import TrainConfig, Trainer
 
@@ -120,6 +120,27 @@ def test_sample_weights_count_an_example_that_many_times():
     repeated = fit_softmax_regression(*doubled, num_classes=3, l2=0.05 * 12 / 16)
     # The same objective up to the factor 16/12, hence the same minimiser.
     np.testing.assert_allclose(weighted["kernel"], repeated["kernel"], atol=1e-5)
+
+
+def test_the_fit_reads_its_rows_in_chunks_with_the_same_result(monkeypatch):
+    rng = np.random.default_rng(2)
+    x = rng.normal(loc=3.0, scale=2.0, size=(50, 6)).astype(np.float32)
+    y, weights = np.arange(50) % 4, rng.uniform(0.5, 2.0, size=50)
+    center, scale = x.mean(axis=0), 1 / x.std(axis=0)
+    standardized = ((x - center) * scale).astype(np.float64)
+    whole = fit_softmax_regression(standardized, y, num_classes=4, l2=0.01, sample_weight=weights)
+    monkeypatch.setattr(softmax_regression, "_CHUNK_ROWS", 7)  # 8 chunks, the last one short
+    chunked = fit_softmax_regression(
+        x, y, num_classes=4, l2=0.01, sample_weight=weights, center=center, scale=scale
+    )
+    np.testing.assert_allclose(chunked["kernel"], whole["kernel"], atol=1e-6)
+    np.testing.assert_allclose(chunked["bias"], whole["bias"], atol=1e-6)
+    assert chunked["accuracy"] == whole["accuracy"] and chunked["loss"] == pytest.approx(whole["loss"])
+    mean, std = softmax_regression.column_statistics(x)
+    np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, x.astype(np.float64).std(axis=0), rtol=1e-12)
+    with pytest.raises(InputShapeError, match=r"center and scale must hold one value per feature \(6\)"):
+        fit_softmax_regression(x, y, num_classes=4, l2=0.01, center=center[:3])
 
 
 def test_bad_arguments_are_named():

@@ -9,7 +9,7 @@ from keras import ops
 from audio_transfer import checks
 from audio_transfer.errors import ConfigError, InputShapeError
 from audio_transfer.heads.pooling import get_pooling
-from audio_transfer.heads.softmax_regression import fit_softmax_regression
+from audio_transfer.heads.softmax_regression import column_statistics, fit_softmax_regression
 
 # Poolings without weights: the standardization is measured on pooled training embeddings before the fit.
 LINEAR_POOLING_NAMES = ("mean", "mean_max")
@@ -90,15 +90,16 @@ class LinearHead(keras.layers.Layer):
 
     def adapt(self, pooled) -> None:
         """Set ``mean`` and ``scale`` from ``(clips, features)`` pooled training embeddings: afterwards the
-        standardized training embeddings have mean 0 and (population) standard deviation 1 per feature."""
-        pooled = np.asarray(pooled, np.float64)
+        standardized training embeddings have mean 0 and (population) standard deviation 1 per feature.
+        The statistics are accumulated in float64 over chunks of rows, without a float64 copy of them all."""
+        pooled = np.asarray(pooled)
         if pooled.ndim != 2 or len(pooled) < 1:
             raise InputShapeError(
                 f"{type(self).__name__}.adapt expects pooled embeddings (clips, features), received shape "
                 f"{pooled.shape}."
             )
-        std = pooled.std(axis=0)
-        self.mean.assign(pooled.mean(axis=0).astype(np.float32))
+        mean, std = column_statistics(pooled)
+        self.mean.assign(mean.astype(np.float32))
         self.scale.assign((1.0 / np.where(std > 0, std, 1.0)).astype(np.float32))
 
     def fit(
@@ -147,14 +148,13 @@ class LinearHead(keras.layers.Layer):
                 f"{labels.max()}."
             )
         self.adapt(pooled)
-        standardized = (pooled - keras.ops.convert_to_numpy(self.mean)) * keras.ops.convert_to_numpy(
-            self.scale
-        )
         fitted = fit_softmax_regression(
-            standardized,
+            pooled,
             labels,
             num_classes=self.num_classes,
             sample_weight=sample_weight,
+            center=keras.ops.convert_to_numpy(self.mean),
+            scale=keras.ops.convert_to_numpy(self.scale),
             l2=1.0 / (2.0 * inverse_regularization * len(labels)),
             max_steps=max_steps,
             tolerance=tolerance,
