@@ -95,6 +95,13 @@ def test_writer_round_trip_over_several_shards(tmp_path):
     np.testing.assert_array_equal(features[:, 0, 0], np.arange(20))
     np.testing.assert_array_equal(labels, [1 if i % 4 == 0 else 0 for i in range(20)])
     assert not list(tmp_path.glob(".*tmp"))  # the temporary folder was renamed into place
+    # A transform keeps only its output of each batch, across batch and shard boundaries, in store order.
+    keys = {record.key for record in records[3:17]}
+    pooled, some_labels = store.arrays(
+        labels=["no", "yes"], keys=keys, transform=lambda batch: batch.mean(axis=1), batch_size=4
+    )
+    np.testing.assert_array_equal(pooled, features[3:17].mean(axis=1))
+    np.testing.assert_array_equal(some_labels, labels[3:17])
 
 
 def test_writing_the_same_records_twice_gives_identical_shards(tmp_path):

@@ -35,7 +35,7 @@ import math
 import os
 import posixpath
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -424,7 +424,7 @@ class FeatureStore:
         Raises:
             StoreError: an example's label is not in ``labels``, or no example is left to read.
         """
-        selected = [example for example in self.examples() if keys is None or example.key in keys]
+        selected = self._selected(keys)
         if not selected:
             raise StoreError(f"No example of the feature store {self.path} is left to read (keys filter).")
         unknown = sorted({example.label for example in selected} - set(labels))
@@ -506,7 +506,7 @@ class FeatureStore:
     ) -> np.ndarray:
         """float32 ``(n,)``: the weight :meth:`dataset` gives each example (of ``keys``), in the order of
         :meth:`arrays`; from the sidecars alone, no array is read."""
-        selected = [example for example in self.examples() if keys is None or example.key in keys]
+        selected = self._selected(keys)
         weights = self.sample_weights(
             selected,
             class_weights=class_weights,
@@ -516,17 +516,47 @@ class FeatureStore:
         return np.asarray([weights[(example.label, example.source)] for example in selected], np.float32)
 
     def arrays(
-        self, *, keys: Collection[str] | None = None, labels: Sequence[str]
+        self,
+        *,
+        keys: Collection[str] | None = None,
+        labels: Sequence[str],
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        batch_size: int = 1024,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Every example (of ``keys``) in memory, in store order: float32 ``(n, *shape)`` and int32 ``(n,)``
-        label indices. Memory grows with the examples; for small stores and full-batch fits only."""
-        features, indices = [], []
+        """Every example (of ``keys``) in memory, in store order: ``(n, ...)`` features and int32 ``(n,)``
+        label indices. Memory grows with the examples; for full-batch fits and small samples.
+
+        The examples are read ``batch_size`` at a time into one array sized from the sidecars (no batch list
+        to join, so no second copy). ``transform`` maps each float32 ``(batch, *identity.shape)`` batch to
+        what is kept of it (a pooling: ``(batch, features)``), so memory holds only its outputs.
+
+        Raises:
+            StoreError: no example is left to read, an example's label is not in ``labels``, or the shards
+                hold other examples than their sidecars list.
+        """
+        count = len(self._selected(keys))
+        features = indices = None
+        start = 0
         for batch, label, _ in self.dataset(
-            labels=labels, batch_size=1024, shuffle_buffer=0, keys=keys
+            labels=labels, batch_size=batch_size, shuffle_buffer=0, keys=keys, class_weights=False
         ).as_numpy_iterator():
-            features.append(batch)
-            indices.append(label)
-        return np.concatenate(features), np.concatenate(indices)
+            kept = batch if transform is None else np.asarray(transform(batch))
+            if features is None:
+                features = np.empty((count, *kept.shape[1:]), kept.dtype)
+                indices = np.empty(count, np.int32)
+            features[start : start + len(kept)] = kept
+            indices[start : start + len(kept)] = label
+            start += len(kept)
+        if start != count:
+            raise StoreError(
+                f"The feature store {self.path} gave {start} examples where its sidecars list {count}: a "
+                "shard changed since the store was opened; open it again with verify=True."
+            )
+        return features, indices
+
+    def _selected(self, keys: Collection[str] | None) -> list[StoreExample]:
+        """The examples of ``keys`` (every example for ``None``), in store order."""
+        return [example for example in self.examples() if keys is None or example.key in keys]
 
 
 class _ShardFile:

@@ -9,7 +9,7 @@ import re
 _AUGMENT_SUFFIX = re.compile(r"#augment\d+$")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class StoreExample:
     """What a feature store's sidecars say about one example; its array stays on disk.
 

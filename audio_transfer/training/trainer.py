@@ -34,8 +34,6 @@ STORE_SHUFFLE_BUFFER = 4096
 # Head steps per compiled call in stage 1: a step on cached embeddings is so cheap that Keras's per-step
 # Python overhead would dominate the epoch otherwise.
 _CACHED_STEPS_PER_EXECUTION = 32
-# Examples a full-batch head's features are read from the store at a time.
-_FULL_BATCH_READ = 1024
 
 # (waveforms, seed) -> augmented waveforms of the same shape; the same seed gives the same output.
 Augment = Callable[[np.ndarray, int], np.ndarray]
@@ -424,13 +422,7 @@ class Trainer:
         """The objective's :meth:`~audio_transfer.tasks.TrainingObjective.full_batch_features` of the
         examples of ``keys`` and their label indices, in store order, read a batch at a time: memory holds
         the features (a linear head's pooled embeddings), never all the frames."""
-        features, indices = [], []
-        for frames, label, _ in store.dataset(
-            labels=labels, batch_size=_FULL_BATCH_READ, shuffle_buffer=0, keys=keys, class_weights=False
-        ).as_numpy_iterator():
-            features.append(self._objective.full_batch_features(frames))
-            indices.append(label)
-        return np.concatenate(features), np.concatenate(indices)
+        return store.arrays(keys=keys, labels=labels, transform=self._objective.full_batch_features)
 
     # -- the task's objective -----------------------------------------------------------------------------
     def _check_labels(self, y: np.ndarray, what: str) -> None:
