@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -24,6 +25,8 @@ from audio_transfer.training.trainer import inverse_frequency_weights
 
 logger = logging.getLogger(__name__)
 
+# Rows pooled at a time (bounds the pooling's temporaries).
+_POOLED_ROWS = 4096
 # Folds of the cross-validation: five is the usual compromise between the training share of each fold
 # (80%, close to what the final head trains on) and the cost (one fit per candidate and fold). Where
 # some fold would leave a class fewer than MIN_TRAIN_PER_CLASS training clips, more folds (smaller held-out
@@ -218,19 +221,33 @@ def select_head(
     clip_fold = np.zeros(len(labels), np.int64)
     for fold, held_out in enumerate(folds):
         clip_fold[held_out] = fold
-    rows = {False: (frames, labels, clip_fold)}
+    origin = np.arange(len(labels))
     if augmented_frames is not None:
-        rows[True] = (
-            np.concatenate([frames, augmented_frames]),
-            np.concatenate([labels, labels[augmented_origin]]),
-            np.concatenate([clip_fold, clip_fold[augmented_origin]]),
-        )
+        origin = np.concatenate([origin, augmented_origin])
+    pooled: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     scores = []
     for candidate in candidates:
         keras.utils.set_random_seed(config.seed)
-        x, y, row_fold = rows[candidate["augment"]]
-        fit = _mlp_fold_predictions if candidate["head"] == "mlp" else _linear_fold_predictions
-        predicted = fit(config, candidate, x, y, row_fold, frames, num_classes=num_classes)
+        rows = slice(None) if candidate["augment"] else slice(len(labels))
+        y, row_fold = labels[origin[rows]], clip_fold[origin[rows]]
+        pooling = candidate["pooling"]
+        if pooling in LINEAR_POOLING_NAMES:
+            # A pooling without weights pools every row once for all the candidates and folds: they fit on
+            # the small pooled vectors, never on copies of the frames.
+            if pooling not in pooled:
+                pooled[pooling] = _pooled(pooling, frames, augmented_frames)
+            x, clips = pooled[pooling][0][rows], pooled[pooling][1]
+        else:
+            x, clips = frames, frames
+            if candidate["augment"]:
+                x = np.concatenate([frames, augmented_frames])
+        fit = (
+            _mlp_fold_predictions
+            if candidate["head"] == "mlp"
+            else functools.partial(_linear_fold_predictions, frame_dim=frames.shape[-1])
+        )
+        predicted = fit(config, candidate, x, y, row_fold, clips, num_classes=num_classes)
+        del x
         accuracies = [float(np.mean(predicted[held_out] == labels[held_out])) for held_out in folds]
         scores.append(
             {**candidate, "fold_accuracies": accuracies, "mean_accuracy": float(np.mean(accuracies))}
@@ -291,13 +308,34 @@ def _viable_folds(
     return None
 
 
-def _linear_fold_predictions(config, candidate, x, y, row_fold, clips, *, num_classes) -> np.ndarray:
+def _pooled(
+    pooling: str, frames: np.ndarray, augmented_frames: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, features)`` pooled clean clips then augmented copies, and ``(clips, features)`` the clean
+    clips alone (a view), by the weight-free ``pooling``, a chunk of rows at a time."""
+    layer = get_pooling(pooling)
+    parts = [frames] if augmented_frames is None else [frames, augmented_frames]
+    rows = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(layer(part[start : start + _POOLED_ROWS]))
+            for part in parts
+            for start in range(0, len(part), _POOLED_ROWS)
+        ]
+    )
+    return rows, rows[: len(frames)]
+
+
+def _linear_fold_predictions(
+    config, candidate, x, y, row_fold, clips, *, num_classes, frame_dim
+) -> np.ndarray:
     """The predicted class of every clean clip ``clips[i]`` by a linear head fitted on the rows ``x``
-    (labels ``y``) of the other folds than the clip's (``row_fold[:len(clips)]``)."""
+    (labels ``y``) of the other folds than the clip's (``row_fold[:len(clips)]``); ``x`` and ``clips`` are
+    pooled by the candidate's pooling (:func:`_pooled`) from frames of ``frame_dim`` features."""
     predicted = np.zeros(len(clips), np.int64)
     for fold in range(int(row_fold.max()) + 1):
         train, held_out = row_fold != fold, np.flatnonzero(row_fold[: len(clips)] == fold)
         head = LinearHead(num_classes, pooling=candidate["pooling"])
+        head.build((None, None, frame_dim))
         head.fit(
             x[train],
             y[train],
@@ -306,12 +344,14 @@ def _linear_fold_predictions(config, candidate, x, y, row_fold, clips, *, num_cl
             max_steps=config.linear_max_steps,
             tolerance=config.linear_tolerance,
         )
-        predicted[held_out] = np.argmax(keras.ops.convert_to_numpy(head(clips[held_out])), axis=-1)
+        probabilities = head.pooled_probabilities(clips[held_out])
+        predicted[held_out] = np.argmax(keras.ops.convert_to_numpy(probabilities), axis=-1)
     return predicted
 
 
 def _mlp_fold_predictions(config, candidate, x, y, row_fold, clips, *, num_classes) -> np.ndarray:
-    """As :func:`_linear_fold_predictions` for the mlp head, trained as stage 1 trains it (AdamW, label
+    """As :func:`_linear_fold_predictions` for the mlp head (``x`` and ``clips`` pooled for a weight-free
+    pooling, frames for the others), trained as stage 1 trains it (AdamW, label
     smoothing, ``config.epochs`` epochs, at most :data:`MAX_FOLD_EPOCHS`, of at least
     ``config.min_steps_per_epoch`` steps).
 
@@ -324,10 +364,9 @@ def _mlp_fold_predictions(config, candidate, x, y, row_fold, clips, *, num_class
     normalize = config.normalize if config.normalize is not None else getattr(cls, "default_normalize", True)
     pooling = candidate["pooling"]
     if pooling in LINEAR_POOLING_NAMES:
-        # A pooling without weights gives the same vector in the head as once here, where it spares every
+        # Pooled once by select_head (the same vector the head's pooling would give), which spares every
         # step the frames: the heads get the pooled vector as one window, which a mean pools as it is.
-        pool = get_pooling(pooling)
-        x, clips = (keras.ops.convert_to_numpy(pool(part))[:, np.newaxis] for part in (x, clips))
+        x, clips = x[:, np.newaxis], clips[:, np.newaxis]
         pooling = "mean"
     frames = keras.Input((None, x.shape[-1]))
     heads = [
