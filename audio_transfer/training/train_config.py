@@ -91,6 +91,11 @@ class TrainConfig:
             augmented copies, windows of negative audio, mined windows), before ``source_weights``
             (``None``: the task's default, on for wake words, whose hours of negative windows would
             otherwise drown the data's few hundred negative clips).
+        max_negative_weight: the negative-weight schedule (openWakeWord's): the examples of ``_unknown_``
+            and ``_silence_`` (what must never fire) weigh a factor more that grows linearly over stage 1's
+            ``epochs``, from 1 at the first to this at the last, on top of the class and source weights:
+            the first epochs learn the keywords, the last ones punish false accepts hardest. A head fitted
+            full-batch (``head: linear``) fits once, at this factor. 1 (the default): no schedule.
 
     Head:
         head: classifiers' head: ``"auto"`` (the default: training chooses the family, its pooling and
@@ -186,6 +191,7 @@ class TrainConfig:
     mining_threshold: float = 0.5
     source_weights: dict[str, float] | None = None
     balance_sources: bool | None = None
+    max_negative_weight: float = 1.0
 
     head: str = "auto"
     head_selection: str | None = None
@@ -292,7 +298,12 @@ class TrainConfig:
             self.keywords = list(self.keywords)
         self.negatives = _paths("negatives", self.negatives)
         self.rir_files = _paths("rir_files", self.rir_files)
-        for name in ("negative_stride_seconds", "mining_stride_seconds", "synth_speech_minutes"):
+        for name in (
+            "negative_stride_seconds",
+            "mining_stride_seconds",
+            "synth_speech_minutes",
+            "max_negative_weight",
+        ):
             _check(name, getattr(self, name), lambda v: _is_number(v) and v > 0, "a positive number")
         if self.mining_rounds is not None:
             _check(

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from audio_transfer.data import FeatureStore
+from audio_transfer.data import SILENCE_LABEL, UNKNOWN_LABEL, FeatureStore
 from audio_transfer.data.decoded_clips import label_indices
 from audio_transfer.embedding import check_store_for
 from audio_transfer.errors import ConfigError, InputShapeError
@@ -394,13 +394,14 @@ class Trainer:
         logger.info(
             "Stage 1: fitting the head to convergence on all %d clips of cached embeddings at once.", len(y)
         )
-        row = {
-            "stage": "head",
-            "epoch": 1,
-            **self._objective.fit_full_batch(
-                frames, y, sample_weight=self._sample_weights(y) if sample_weight is None else sample_weight
-            ),
-        }
+        weights = self._sample_weights(y) if sample_weight is None else sample_weight
+        negative = self._negative_classes()
+        if negative is not None:  # one fit: at the schedule's last factor
+            weights = (np.ones(len(y)) if weights is None else weights) * np.where(
+                negative[y], self.config.max_negative_weight, 1.0
+            )
+        fitted = self._objective.fit_full_batch(frames, y, sample_weight=weights)
+        row = {"stage": "head", "epoch": 1, **fitted}
         if val_frames is not None:
             pooled = val_frames.ndim == 2  # full_batch_features of the frames: the head after its pooling
             head = self.task.head if pooled else self._objective.head_model()
@@ -494,6 +495,42 @@ class Trainer:
         )
         if multi_worker:
             _fit_under_multi_worker(model)
+
+    def _negative_classes(self) -> np.ndarray | None:
+        """bool ``(num_classes,)``: the classes the negative-weight schedule weighs (``_unknown_`` and
+        ``_silence_``), or ``None`` without a schedule (``max_negative_weight`` 1)."""
+        if self.config.max_negative_weight == 1:
+            return None
+        labels = list(getattr(self.task, "labels", None) or ())
+        negative = np.isin(labels, [UNKNOWN_LABEL, SILENCE_LABEL])
+        if not negative.any():
+            raise ConfigError(
+                f"max_negative_weight={self.config.max_negative_weight:g} weighs the {UNKNOWN_LABEL} and "
+                f"{SILENCE_LABEL} classes, but the task's classes are {labels}: train with keywords "
+                "(--keywords) or leave max_negative_weight at 1."
+            )
+        return negative
+
+    def _negative_weighting(
+        self, epoch: Callable[[], tf.Tensor]
+    ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:
+        """The negative-weight schedule in a ``tf.data`` pipeline: ``weigh(weight, label_index)``
+        multiplies the weights of the negative examples by the factor at the 0-based epoch ``epoch()``
+        reads as the batch is made, 1 at the first of ``config.epochs`` growing linearly to
+        ``max_negative_weight`` at the last; ``None`` without a schedule."""
+        negative = self._negative_classes()
+        if negative is None:
+            return None
+        negative = tf.constant(negative)
+        last = float(max(self.config.epochs - 1, 1))
+        growth = self.config.max_negative_weight - 1.0
+
+        def weigh(weight, label):
+            progress = tf.minimum(tf.cast(epoch(), tf.float32), last) / last
+            factor = tf.where(tf.gather(negative, label), 1.0 + growth * progress, 1.0)
+            return weight * tf.cast(factor, weight.dtype)
+
+        return weigh
 
     def _sample_weights(self, y: np.ndarray) -> np.ndarray | None:
         """Inverse class frequency per example, averaging 1 over the classes present."""
@@ -593,9 +630,21 @@ class _EmbeddingBatches(keras.callbacks.Callback):
         super().__init__()
         objective = trainer._objective
         weights = trainer._sample_weights(y)
+        self.epoch = tf.Variable(first_epoch, dtype=tf.int64, trainable=False)
+        weigh = trainer._negative_weighting(self.epoch.value)
+        if weigh is not None and weights is None:
+            weights = np.ones(len(y), np.float32)
         parts = (objective.inputs(x, y), objective.targets(y)) + (() if weights is None else (weights,))
         tensors = tf.nest.map_structure(tf.convert_to_tensor, parts)
-        self.epoch = tf.Variable(first_epoch, dtype=tf.int64, trainable=False)
+        labels = tf.constant(np.asarray(y, np.int32))
+
+        def batch(rows):
+            gathered = tf.nest.map_structure(lambda part: tf.gather(part, rows), tensors)
+            if weigh is None:
+                return gathered
+            inputs, targets, weight = gathered
+            return inputs, targets, weigh(weight, tf.gather(labels, rows))
+
         count = len(y)
 
         def epoch_order(_):
@@ -620,7 +669,7 @@ class _EmbeddingBatches(keras.callbacks.Callback):
             .apply(
                 tf.data.experimental.assert_cardinality(math.ceil(count * passes / trainer.config.batch_size))
             )
-            .map(lambda rows: tf.nest.map_structure(lambda part: tf.gather(part, rows), tensors))
+            .map(batch)
             .prefetch(tf.data.AUTOTUNE)
         )
 
@@ -664,8 +713,16 @@ class _StoreBatches(keras.callbacks.Callback):
             )
             .take(steps)
             .apply(tf.data.experimental.assert_cardinality(steps))
+            .map(self.weighted(trainer._negative_weighting(lambda: self.epoch.value() - seed * 1_000_003)))
             .map(self.to_model(trainer._objective, weighted=True))
         )
+
+    @staticmethod
+    def weighted(weigh: Callable | None) -> Callable:
+        """``(features, label_index, weight)`` with ``weigh(weight, label_index)`` applied (if any)."""
+        if weigh is None:
+            return lambda features, label, weight: (features, label, weight)
+        return lambda features, label, weight: (features, label, weigh(weight, label))
 
     @staticmethod
     def to_model(objective: TrainingObjective, *, weighted: bool) -> Callable:
