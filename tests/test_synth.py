@@ -103,6 +103,18 @@ def test_phoneme_input_is_spoken_as_phonemes(engine):
     )
 
 
+def test_phonemes_transcribe_as_the_voice_speaks(engine):
+    seven, hey_jarvis = engine.phonemes(["seven", "hey, jarvis"])
+    assert seven == "s_'E_v_@_n" and len(hey_jarvis.split()) == 2  # clauses joined as words
+    np.testing.assert_array_equal(
+        engine.synthesize(f"[[{seven.replace('_', '')}]]"), engine.synthesize("seven")
+    )
+    with pytest.raises(ConfigError, match="texts must be a list of non-empty strings"):
+        engine.phonemes("seven")
+    with pytest.raises(ConfigError, match="Unknown eSpeak NG voice"):
+        engine.phonemes(["seven"], voice="xx-nowhere")
+
+
 def test_synthesize_returns_float_at_the_requested_rate():
     waveform = synthesize("yes", voice="en-us+f2", sample_rate=16000, backend="library")
     native = get_synthesizer("library").synthesize("yes", voice="en-us+f2")
@@ -181,6 +193,9 @@ FAKE_ESPEAK = textwrap.dedent(
         sys.exit(0)
     with open({log!r}, "a") as log:
         log.write(json.dumps(args) + "\\n")
+    if "-x" in args:  # phonemes, a line per clause
+        print(" s_'E_v_@_n\\n h_'eI")
+        sys.exit(0)
     rate = int(args[args.index("-s") + 1]) if "-s" in args else 175
     samples = (0.5 * np.sin(np.arange(22050 * 100 // rate) / 5.0) * 32767).astype(np.int16)
     buffer = io.BytesIO()
@@ -216,6 +231,10 @@ def test_command_backend_parses_listings_and_reads_the_wav(fake_espeak):
     ]
     with pytest.raises(ConfigError, match="Available English voices: en-029, en-us"):
         command.synthesize("yes", voice="en-gb")
+    assert command.phonemes(["seven, hey"]) == ["s_'E_v_@_n h_'eI"]
+    assert json.loads(log.read_text().splitlines()[-1]) == [
+        "-b", "1", "-q", "-x", "--sep=_", "-v", "en-us", "seven, hey"
+    ]  # fmt: skip
 
 
 def test_command_backend_missing_program(tmp_path):

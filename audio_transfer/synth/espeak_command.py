@@ -74,6 +74,13 @@ class EspeakCommand(SpeechSynthesizer):
         samples, _ = sf.read(io.BytesIO(wav), dtype="int16")
         return samples
 
+    def render_phonemes(self, texts: list[str], *, voice: str) -> list[str]:
+        # -q: no sound; -x: phoneme mnemonics on stdout, one line per clause; --sep: between phonemes.
+        return [
+            " ".join(self._run(["-b", "1", "-q", "-x", "--sep=_", "-v", voice, text]).decode("utf-8").split())
+            for text in texts
+        ]
+
     def _run(self, arguments: list[str]) -> bytes:
         command = [os.fspath(self.executable), *self._path_option, *arguments]
         try:

@@ -34,6 +34,8 @@ _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _PHONEMES = 0x100  # [[...]] in the text is phoneme mnemonics, as on espeak-ng's command line
 _EE_OK = 0
+# espeak_TextToPhonemes' phonememode: bits 8-23 hold the character written between phonemes ("_").
+_PHONEME_SEPARATOR = ord("_") << 8
 _EE_NOT_FOUND = 2
 _RATE, _PITCH, _RANGE = 1, 3, 4  # espeak_PARAMETER
 
@@ -152,6 +154,24 @@ class EspeakLibrary(SpeechSynthesizer):
                 raise DependencyError(f"eSpeak NG failed to speak {text!r} with {voice!r} (status {status}).")
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
 
+    def render_phonemes(self, texts: list[str], *, voice: str) -> list[str]:
+        found = []
+        with self._loaded() as (library, _):
+            status = library.espeak_SetVoiceByName(voice.encode("utf-8"))
+            if status != _EE_OK:
+                raise ConfigError(f"eSpeak NG cannot select voice {voice!r} (status {status}).")
+            for text in texts:
+                # One call per clause: the pointer advances past what each call translated.
+                remaining = ctypes.c_char_p(text.encode("utf-8"))
+                clauses = []
+                while remaining.value:
+                    phonemes = library.espeak_TextToPhonemes(
+                        ctypes.byref(remaining), _CHARS_UTF8, _PHONEME_SEPARATOR
+                    )
+                    clauses.append((phonemes or b"").decode("utf-8").strip())
+                found.append(" ".join(clause for clause in clauses if clause))
+        return found
+
     @contextlib.contextmanager
     def _loaded(self) -> Iterator[tuple[ctypes.CDLL, int]]:
         """A freshly loaded and initialised instance of the library, and its sample rate; unloaded after."""
@@ -206,6 +226,8 @@ def _declare_functions(library: ctypes.CDLL) -> None:
     if hasattr(library, "espeak_ng_SetRandSeed"):  # eSpeak NG 1.52 and later
         library.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         library.espeak_ng_SetRandSeed.restype = ctypes.c_int
+    library.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+    library.espeak_TextToPhonemes.restype = ctypes.c_char_p
     library.espeak_Terminate.argtypes = []
     library.espeak_Terminate.restype = ctypes.c_int
 

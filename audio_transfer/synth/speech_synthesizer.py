@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -101,6 +101,27 @@ class SpeechSynthesizer(abc.ABC):
         return self.render(
             text, voice=voice, rate_wpm=int(rate_wpm), pitch=int(pitch), pitch_range=int(pitch_range)
         )
+
+    @abc.abstractmethod
+    def render_phonemes(self, texts: list[str], *, voice: str) -> list[str]:
+        """eSpeak's phoneme mnemonics of each checked text (see :meth:`phonemes`)."""
+
+    def phonemes(self, texts: Sequence[str], *, voice: str = "en-us") -> list[str]:
+        """How ``voice`` pronounces each text, in eSpeak NG's phoneme mnemonics: phonemes separated by
+        ``_`` (a stress mark ``'`` or ``,`` starts a stressed syllable's vowel), words by spaces. Wrapped in
+        ``[[ ]]`` (without the ``_``), such a string is spoken as written by :meth:`synthesize`.
+
+        Raises:
+            ConfigError: an empty text, or an unknown voice.
+
+        Example:
+            >>> get_synthesizer("library").phonemes(["marvin"])  # doctest: +SKIP
+            ["m_'A@_v_I_n"]
+        """
+        if isinstance(texts, str) or not all(isinstance(text, str) and text.strip() for text in texts):
+            raise ConfigError(f"texts must be a list of non-empty strings, received {texts!r}.")
+        self.check_voice(voice)
+        return self.render_phonemes(list(texts), voice=voice) if texts else []
 
     def check_voice(self, voice: str) -> str:
         """Return ``voice`` when its language voice and variant exist, else raise a ConfigError."""
