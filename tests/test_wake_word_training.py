@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ from audio_transfer.data import (
 from audio_transfer.embedding import embed_waveforms, store_identity, window_embeddings, write_examples
 from audio_transfer.errors import ConfigError, StoreError
 from audio_transfer.streaming import KeywordDetector
-from audio_transfer.synth import EVERYDAY_SENTENCES, SynthesizedNegatives, near_miss_phrases
+from audio_transfer.synth import EVERYDAY_SENTENCES, SynthesizedNegatives, get_synthesizer, near_miss_phrases
 from audio_transfer.training import TrainConfig, train_run
 
 
@@ -212,15 +213,33 @@ def test_a_measured_impulse_response_is_the_reverberation_of_an_impulse(tmp_path
 
 
 # -- synthesized negatives ---------------------------------------------------------------------------------
-def test_near_misses_never_hold_the_keyword_and_mix_every_kind():
-    phrases = near_miss_phrases(["computer", "hey jarvis"], max_phrases=12, seed=1)
-    assert len(phrases) == 24 and len(set(phrases)) == 24
-    assert not any("computer" in phrase.split() or "hey jarvis" in phrase for phrase in phrases)
-    assert {"compu", "puter"} & set(phrases) or {"com", "ter"} & set(phrases)  # parts
-    assert any(phrase.endswith("puter") and phrase != "puter" for phrase in phrases)  # changed onset
-    assert phrases == near_miss_phrases(["computer", "hey jarvis"], max_phrases=12, seed=1)
+def plain(phonemes: str) -> str:
+    """eSpeak phoneme mnemonics without separators, stress marks and allophone marks (``#``)."""
+    return re.sub(r"[_',#\[\]]", "", phonemes)
+
+
+def test_near_misses_are_built_from_the_keywords_phonemes_and_never_say_one():
+    engine = get_synthesizer("library")
+    keywords = ["computer", "hey jarvis"]
+    phrases = near_miss_phrases(keywords, synthesizer=engine, max_phrases=12, seed=1)
+    assert len(phrases) == 24 and len(set(phrases.values())) == 24
+    assert all(re.fullmatch(r"[a-z][a-z0-9_-]*", name) for name in phrases)  # folder names
+    computer, hey_jarvis = (plain(said) for said in engine.phonemes(keywords))
+    built = [plain(spoken) for spoken in phrases.values() if spoken.startswith("[[")]
+    words = [word for word in phrases.values() if not word.startswith("[[")]
+    said_words = [plain(said) for said in engine.phonemes(words)] if words else []
+    assert not any(computer in said or hey_jarvis in said for said in built + said_words)
+    # Parts: a keyword's first or last syllables; swaps: one phoneme changed, the length kept.
+    assert any(computer.startswith(said) or computer.endswith(said) for said in built)
+    swapped = [said for said in built if len(said) == len(computer)]
+    assert any(sum(a != b for a, b in zip(said, computer, strict=True)) == 1 for said in swapped)
+    assert "hey" in phrases.values()  # a word of a several-word keyword alone
+    assert phrases == near_miss_phrases(keywords, synthesizer=engine, max_phrases=12, seed=1)
+    # Everyday words close in phonemes, closest first; never the keyword itself.
+    wow = near_miss_phrases(["wow"], synthesizer=engine, max_phrases=12, vocabulary=["how", "now", "wow"])
+    assert {"how", "now"} <= set(wow.values()) and "wow" not in wow.values()
     with pytest.raises(ConfigError, match="keywords"):
-        near_miss_phrases([])
+        near_miss_phrases([], synthesizer=engine)
 
 
 def test_synthesized_negatives_leave_out_sentences_with_the_keyword(tmp_path):

@@ -6,7 +6,7 @@ and :func:`get_synthesizer`; the backends :class:`SpeechSynthesizer` (interface)
 (eSpeak NG's C library from PyPI ``espeakng-loader``, driven through ctypes) and :class:`EspeakCommand` (the
 ``espeak-ng`` program); :func:`speaker_id`, ``ENGLISH_VOICES``, ``HUMAN_VARIANTS``; a wake word's
 negatives: :class:`SynthesizedNegatives` (near-miss clips and everyday speech), :func:`near_miss_phrases`,
-:func:`spelled_syllables`, ``EVERYDAY_SENTENCES``.
+``EVERYDAY_SENTENCES``.
 
 Example:
     >>> from audio_transfer.synth import synthesize_keywords
@@ -16,7 +16,7 @@ Example:
 from audio_transfer.synth.espeak_command import EspeakCommand
 from audio_transfer.synth.espeak_library import EspeakLibrary
 from audio_transfer.synth.everyday_text import EVERYDAY_SENTENCES
-from audio_transfer.synth.near_miss_phrases import near_miss_phrases, spelled_syllables
+from audio_transfer.synth.near_miss_phrases import near_miss_phrases
 from audio_transfer.synth.speech_synthesizer import SpeechSynthesizer
 from audio_transfer.synth.synth_report import SynthReport
 from audio_transfer.synth.synth_settings import ENGLISH_VOICES, HUMAN_VARIANTS, SynthSettings
@@ -39,7 +39,6 @@ __all__ = [
     "get_synthesizer",
     "near_miss_phrases",
     "speaker_id",
-    "spelled_syllables",
     "synthesize",
     "synthesize_keywords",
 ]

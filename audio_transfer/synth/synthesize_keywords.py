@@ -10,7 +10,7 @@ import math
 import os
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,7 @@ def synthesize_keywords(
     noise_files: Sequence[str | os.PathLike] = (),
     backend: str | SpeechSynthesizer = "auto",
     overwrite: bool = False,
+    spoken: Mapping[str, str] | None = None,
 ) -> SynthReport:
     """Speak each word ``per_word`` times with varied eSpeak NG voices into a folder-per-word dataset.
 
@@ -95,6 +96,8 @@ def synthesize_keywords(
         backend: see :func:`~audio_transfer.synth.get_synthesizer`.
         overwrite: delete the audio files already in the word folders first; without it, a word folder
             holding audio files is an error.
+        spoken: what eSpeak NG says for a word, when not the word as written (phonemes in ``[[ ]]``, see
+            :meth:`SpeechSynthesizer.phonemes`); the word still names the folder.
 
     Returns:
         a :class:`SynthReport`.
@@ -136,7 +139,8 @@ def synthesize_keywords(
         for index in range(per_word):
             rng = np.random.default_rng([*word_seed, index])
             voice = voices[order[index % len(voices)]]
-            waveform, record = _speak(engine, word, voice, settings, rng, sample_rate, clip_samples)
+            said = (spoken or {}).get(word, word)
+            waveform, record = _speak(engine, said, voice, settings, rng, sample_rate, clip_samples)
             if waveform is None:
                 skipped.append(f"{word} ({voice}, {record['rate_wpm']} wpm): {record['skipped']}")
             else:

@@ -17,6 +17,7 @@ from audio_transfer.errors import ConfigError
 from audio_transfer.progress import track
 from audio_transfer.synth.everyday_text import EVERYDAY_SENTENCES
 from audio_transfer.synth.near_miss_phrases import near_miss_phrases
+from audio_transfer.synth.speech_synthesizer import SpeechSynthesizer
 from audio_transfer.synth.synth_settings import SynthSettings
 from audio_transfer.synth.synthesize import get_synthesizer, synthesize
 from audio_transfer.synth.synthesize_keywords import _voices, speaker_id, synthesize_keywords
@@ -42,7 +43,8 @@ class SynthesizedNegatives:
             near-miss phrases (:func:`~audio_transfer.synth.near_miss_phrases`), ``clip_seconds`` each;
             ``None`` when none was asked for (``clips_per_phrase=0``).
         speech_files: files of everyday sentences, a minute each, each read by one voice.
-        phrases: the near-miss phrases spoken.
+        phrases: the near-miss phrases spoken: ``{folder name: what eSpeak NG said}`` (phonemes in ``[[ ]]``
+            for the phrases built from the keywords' phonemes).
 
     Example:
         >>> negatives = SynthesizedNegatives.synthesize(["computer"], out_dir="negatives", clip_seconds=1.0)
@@ -52,7 +54,7 @@ class SynthesizedNegatives:
 
     near_miss_dir: Path | None
     speech_files: tuple[Path, ...]
-    phrases: tuple[str, ...]
+    phrases: dict[str, str]
 
     @classmethod
     def synthesize(
@@ -66,7 +68,7 @@ class SynthesizedNegatives:
         clips_per_phrase: int = 12,
         seed: int = 0,
         noise_files: Sequence[str | os.PathLike] = (),
-        backend: str = "auto",
+        backend: str | SpeechSynthesizer = "auto",
     ) -> SynthesizedNegatives:
         """Speak the keywords' near misses and ``speech_minutes`` of everyday sentences into ``out_dir``.
 
@@ -95,17 +97,19 @@ class SynthesizedNegatives:
         if not (is_positive_int(clips_per_phrase) or clips_per_phrase == 0):
             raise ConfigError(f"clips_per_phrase must be an integer >= 0, received {clips_per_phrase!r}.")
         out_dir = Path(out_dir)
-        phrases = near_miss_phrases(keywords, seed=seed) if clips_per_phrase else []
+        engine = get_synthesizer(backend)
+        phrases = near_miss_phrases(keywords, synthesizer=engine, seed=seed) if clips_per_phrase else {}
         if phrases:
             synthesize_keywords(
-                phrases,
+                list(phrases),
+                spoken=phrases,
                 out_dir=out_dir / NEAR_MISS_FOLDER,
                 per_word=clips_per_phrase,
                 seed=seed,
                 sample_rate=sample_rate,
                 clip_seconds=clip_seconds,
                 noise_files=noise_files,
-                backend=backend,
+                backend=engine,
                 overwrite=True,
             )
         speech_files = _speech_files(
@@ -114,14 +118,20 @@ class SynthesizedNegatives:
             sample_rate=sample_rate,
             seconds=speech_minutes * 60.0,
             seed=seed,
-            backend=backend,
+            engine=engine,
         )
         near_miss_dir = out_dir / NEAR_MISS_FOLDER if phrases else None
-        return cls(near_miss_dir=near_miss_dir, speech_files=speech_files, phrases=tuple(phrases))
+        return cls(near_miss_dir=near_miss_dir, speech_files=speech_files, phrases=phrases)
 
 
 def _speech_files(
-    keywords: Sequence[str], *, out_dir: Path, sample_rate: int, seconds: float, seed: int, backend: str
+    keywords: Sequence[str],
+    *,
+    out_dir: Path,
+    sample_rate: int,
+    seconds: float,
+    seed: int,
+    engine: SpeechSynthesizer,
 ) -> tuple[Path, ...]:
     """Files of everyday sentences, :data:`_SPEECH_FILE_SECONDS` each, one voice each, ``seconds`` in all."""
     patterns = [re.compile(rf"\b{re.escape(keyword.lower())}\b") for keyword in keywords]
@@ -129,7 +139,6 @@ def _speech_files(
     if not sentences:
         raise ConfigError(f"Every everyday sentence holds one of the keywords {list(keywords)}.")
     settings = SynthSettings()
-    engine = get_synthesizer(backend)
     voices = _voices(engine, settings)
     rng = np.random.default_rng([seed, 7])
     for stale in out_dir.glob("*.wav") if out_dir.is_dir() else ():
