@@ -5,8 +5,8 @@ speakers are split: 60% train, 40% test. Three models are trained with `train_ru
 speakers' clips:
 
 - ``wakeword``: ``task="wakeword"``, the word's real clips as positives (its other 29 words as ``_unknown_``,
-  near-miss phrases and everyday speech synthesized by eSpeak NG, the training half of the background-noise
-  files as negative audio, one round of hard-negative mining);
+  everyday speech synthesized by eSpeak NG (and near-miss phrases with ``--set synth_near_miss_clips=N``),
+  the training half of the background-noise files as negative audio, one round of hard-negative mining);
 - ``wakeword-synth``: the same, but the positives are 100 eSpeak NG clips of the word and no real one;
 - ``kws``: ``task="kws"`` with ``keywords=[word]``, the keyword spotter a user would train before (every other
   clip ``_unknown_``).
