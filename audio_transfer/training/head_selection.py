@@ -351,9 +351,9 @@ def _linear_fold_predictions(
 
 def _mlp_fold_predictions(config, candidate, x, y, row_fold, clips, *, num_classes) -> np.ndarray:
     """As :func:`_linear_fold_predictions` for the mlp head (``x`` and ``clips`` pooled for a weight-free
-    pooling, frames for the others), trained as stage 1 trains it (AdamW, label
-    smoothing, ``config.epochs`` epochs, at most :data:`MAX_FOLD_EPOCHS`, of at least
-    ``config.min_steps_per_epoch`` steps).
+    pooling, frames for the others), trained as stage 1 trains it (AdamW, label smoothing,
+    ``config.epochs`` epochs, at most :data:`MAX_FOLD_EPOCHS`, of at least ``config.min_steps_per_epoch``
+    steps).
 
     The folds' heads train side by side in one Keras model, one head per fold, in one fit: every row
     reaches every head, weighted 0 in the loss of the head whose fold holds it (a per-fold sample weight),
