@@ -74,8 +74,8 @@ class TrainConfig:
             phonemes (:func:`~audio_transfer.synth.near_miss_phrases`) as ``_unknown_`` clips.
         synth_speech_minutes: minutes of synthesized everyday speech.
         synth_near_miss_clips: clips spoken per near-miss phrase; 0 (the default) speaks none: on held-out
-            real speakers the spelled near misses that came before the phoneme ones cost more false rejects
-            than they saved (benchmarks/RESULTS.md, "Wake words").
+            real speakers they cost more false rejects than they saved (benchmarks/RESULTS.md, "Wake
+            words").
         mining_rounds: hard-negative mining (``None``: the task's default, 1 for wake words): after
             training, the model scans the negative audio as the detector would (every
             ``mining_stride_seconds``); the windows where a keyword's probability reaches
