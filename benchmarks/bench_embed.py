@@ -6,8 +6,9 @@ folders under a temporary folder. Each contender goes from the files to features
 - ``in-process``: the store embedder (:mod:`audio_transfer.embedding.store_embedder`), folder → feature store
   with ``speech_embedding`` in this process;
 - ``beam-direct``: :func:`~audio_transfer.embedding.embed_pipeline.run_embed_pipeline`, the same store made
-  by the Beam DirectRunner with ``--workers`` worker processes (``multi_processing``), worker start-up
-  included;
+  by the Beam DirectRunner with ``--workers`` worker processes (``multi_processing``), then with as many
+  threads (``multi_threading``, the running mode ``audio-transfer embed`` defaults to, with one worker),
+  worker start-up included;
 - ``openwakeword``: openWakeWord 0.5.1's ONNX Runtime feature pipeline (melspectrogram + embedding models,
   ``AudioFeatures.embed_clips``) on the same clips as int16, padded with the same context as ours so that
   both embed the same audio (decoding timed, nothing written).
@@ -108,7 +109,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clips", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="DirectRunner workers (processes, then threads)"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="openWakeWord's batch size")
     args = parser.parse_args()
     source = DATA_DIR / "speech_commands_subset"
@@ -153,6 +156,7 @@ def main() -> None:
     marginal_local, marginal_beam = n / (local[1][0] - local[0][0]), n / (beam[1][0] - beam[0][0])
     for name, ratio, target in (
         ("in-process / openWakeWord", rate_local / rate_oww, 1.5),
+        ("Beam threads / in-process", n / threads[0] / rate_local, 0.8),
         ("Beam processes / in-process", rate_beam / rate_local, 0.8),
         ("  the same, marginal rates", marginal_beam / marginal_local, 0.8),
     ):
