@@ -345,15 +345,18 @@ class FeatureStore:
             skipped=[SkippedFile(**item) for item in manifest["skipped"]],
         )
 
-    def examples(self) -> list[StoreExample]:
-        """Every example of the readable shards (metadata only), shard by shard in record order."""
+    def examples(self, keys: Collection[str] | None = None) -> list[StoreExample]:
+        """Every example of the readable shards (metadata only), shard by shard in record order; only those
+        of ``keys`` when given."""
         if self._examples is None:
             self._examples = [
                 StoreExample(record["key"], record["label"], record["speaker"], record["source"], shard.file)
                 for shard in self.readable_shards
                 for record in _read_json(sidecar_path(join_path(self.path, shard.file)))["records"]
             ]
-        return self._examples
+        if keys is None:
+            return self._examples
+        return [example for example in self._examples if example.key in keys]
 
     def sample_weights(
         self,
@@ -424,7 +427,7 @@ class FeatureStore:
         Raises:
             StoreError: an example's label is not in ``labels``, or no example is left to read.
         """
-        selected = self._selected(keys)
+        selected = self.examples(keys)
         if not selected:
             raise StoreError(f"No example of the feature store {self.path} is left to read (keys filter).")
         unknown = sorted({example.label for example in selected} - set(labels))
@@ -506,7 +509,7 @@ class FeatureStore:
     ) -> np.ndarray:
         """float32 ``(n,)``: the weight :meth:`dataset` gives each example (of ``keys``), in the order of
         :meth:`arrays`; from the sidecars alone, no array is read."""
-        selected = self._selected(keys)
+        selected = self.examples(keys)
         weights = self.sample_weights(
             selected,
             class_weights=class_weights,
@@ -534,7 +537,7 @@ class FeatureStore:
             StoreError: no example is left to read, an example's label is not in ``labels``, or the shards
                 hold other examples than their sidecars list.
         """
-        count = len(self._selected(keys))
+        count = len(self.examples(keys))
         features = indices = None
         start = 0
         for batch, label, _ in self.dataset(
@@ -553,10 +556,6 @@ class FeatureStore:
                 "shard changed since the store was opened; open it again with verify=True."
             )
         return features, indices
-
-    def _selected(self, keys: Collection[str] | None) -> list[StoreExample]:
-        """The examples of ``keys`` (every example for ``None``), in store order."""
-        return [example for example in self.examples() if keys is None or example.key in keys]
 
 
 class _ShardFile:
