@@ -597,16 +597,13 @@ def _negative_data(
             seed=config.seed,
             noise_files=data.noise_files,
         )
-        near_misses = [
-            dataclasses.replace(
-                example, label=UNKNOWN_LABEL, relative_path=f"near_miss/{example.relative_path}"
-            )
-            for example in (
-                load_labelled_audio(synthesized.near_miss_dir).examples
-                if synthesized.near_miss_dir is not None
-                else []
-            )
-        ]
+        if synthesized.near_miss_dir is not None:
+            near_misses = [
+                dataclasses.replace(
+                    example, label=UNKNOWN_LABEL, relative_path=f"near_miss/{example.relative_path}"
+                )
+                for example in load_labelled_audio(synthesized.near_miss_dir).examples
+            ]
         paths += synthesized.speech_files
         logger.info(
             "Synthesized negatives: %d near-miss clips of %d phrases, %d files of everyday speech.",
