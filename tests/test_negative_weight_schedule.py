@@ -83,7 +83,7 @@ def test_a_full_batch_head_fits_at_the_last_factor():
         trainer = trainer_for(weight, head="linear")
         keras.utils.set_random_seed(0)
         history: list[dict] = []
-        trainer._fit_full_batch(frames, Y, None, None, history)
+        trainer._fit_full_batch(trainer._objective.full_batch_features(frames), Y, None, None, history)
         probabilities[weight] = keras.ops.convert_to_numpy(trainer.task.head(frames))
     # Negatives weighing 50 times more, the fit gives _unknown_ more probability on every negative clip and
     # on the clips on average.

@@ -67,6 +67,9 @@ class ClassificationObjective(TrainingObjective):
     def full_batch_features(self, frames: np.ndarray) -> np.ndarray:
         return self.task.head.pool(frames)
 
+    def full_batch_outputs(self, features: np.ndarray) -> np.ndarray:
+        return keras.ops.convert_to_numpy(self.task.head.pooled_probabilities(features))
+
     def head_model(self) -> keras.Model:
         return self.task.head_model()
 

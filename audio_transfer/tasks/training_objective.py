@@ -43,15 +43,20 @@ class TrainingObjective:
     def fit_full_batch(
         self, frames: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None
     ) -> dict[str, float]:
-        """Stage 1 of a full-batch head: fit it on all ``(clips, windows, dim)`` frame embeddings (or their
-        :meth:`full_batch_features`) with ``(clips,)`` labels at once; returns the training metrics
-        (``loss``, ``accuracy``, ...)."""
+        """Stage 1 of a full-batch head: fit it on the :meth:`full_batch_features` of all the training clips'
+        frame embeddings with ``(clips,)`` labels at once; returns the training metrics (``loss``,
+        ``accuracy``, ...)."""
         raise NotImplementedError
 
     def full_batch_features(self, frames: np.ndarray) -> np.ndarray:
         """What :meth:`fit_full_batch` keeps of a batch of frame embeddings, so that a trainer streaming
         them holds only that (a linear head: the pooled embeddings, a twelfth of the frames)."""
         return frames
+
+    def full_batch_outputs(self, features: np.ndarray) -> np.ndarray:
+        """The head's outputs (what the loss takes) for :meth:`full_batch_features`, e.g. of validation
+        clips after a :meth:`fit_full_batch`."""
+        return self.head_model().predict(features, verbose=0)
 
     def head_model(self) -> keras.Model:
         """Stage 1: ``(batch, windows, embedding_dim)`` frame embeddings (and whatever :meth:`inputs` adds)

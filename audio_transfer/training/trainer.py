@@ -187,7 +187,14 @@ class Trainer:
             frame_labels = np.concatenate([y] * (1 + len(copies)))
         val_frames = self._embed(x_val, validation_keys) if x_val is not None else None
         if self._objective.trains_full_batch:
-            best_epochs["head"] = self._fit_full_batch(frames, frame_labels, val_frames, y_val, history)
+            features = self._objective.full_batch_features
+            best_epochs["head"] = self._fit_full_batch(
+                features(frames),
+                frame_labels,
+                None if val_frames is None else features(val_frames),
+                y_val,
+                history,
+            )
         else:
             logger.info(
                 "Stage 1: training the head on %d clips (%d clean, %d augmented) of cached embeddings for up "
@@ -269,7 +276,7 @@ class Trainer:
         config = self.config
         check_store_for(self.task, store)
         keys = set(keys)
-        examples = [example for example in store.examples() if example.key in keys]
+        examples = store.examples(keys)
         y = label_indices([example.label for example in examples], labels)
         validation_keys = None if validation_keys is None else set(validation_keys)
         if config.fine_tune_blocks and waveforms is None:
@@ -385,12 +392,20 @@ class Trainer:
         )
 
     def _fit_full_batch(
-        self, frames, y, val_frames, y_val, history: list[dict], *, sample_weight: np.ndarray | None = None
+        self,
+        features,
+        y,
+        val_features,
+        y_val,
+        history: list[dict],
+        *,
+        sample_weight: np.ndarray | None = None,
     ) -> int:
-        """Stage 1 of a head that trains full-batch: one fit to convergence on every training clip (clean and
-        augmented), recorded as the stage's one epoch with the validation loss and accuracy; examples weigh
-        ``sample_weight`` (default: the class weights). It is cheap and deterministic, so a resumed run fits
-        it again from the start rather than checkpointing it."""
+        """Stage 1 of a head that trains full-batch: one fit to convergence on the objective's
+        :meth:`~audio_transfer.tasks.TrainingObjective.full_batch_features` of every training clip (clean
+        and augmented), recorded as the stage's one epoch with the validation loss and accuracy; examples
+        weigh ``sample_weight`` (default: the class weights). It is cheap and deterministic, so a resumed run
+        fits it again from the start rather than checkpointing it."""
         logger.info(
             "Stage 1: fitting the head to convergence on all %d clips of cached embeddings at once.", len(y)
         )
@@ -400,17 +415,10 @@ class Trainer:
             weights = (np.ones(len(y)) if weights is None else weights) * np.where(
                 negative[y], self.config.max_negative_weight, 1.0
             )
-        fitted = self._objective.fit_full_batch(frames, y, sample_weight=weights)
+        fitted = self._objective.fit_full_batch(features, y, sample_weight=weights)
         row = {"stage": "head", "epoch": 1, **fitted}
-        if val_frames is not None:
-            pooled = val_frames.ndim == 2  # full_batch_features of the frames: the head after its pooling
-            head = self.task.head if pooled else self._objective.head_model()
-            inputs = self._objective.inputs(val_frames, y_val)
-            outputs = (
-                keras.ops.convert_to_numpy(head.pooled_probabilities(inputs))
-                if pooled
-                else head.predict(inputs, verbose=0)
-            )
+        if val_features is not None:
+            outputs = self._objective.full_batch_outputs(val_features)
             row["val_loss"] = float(self._objective.loss(self._objective.targets(y_val), outputs))
             row["val_accuracy"] = float(np.mean(np.argmax(outputs, axis=-1) == y_val))
         history.append(row)
@@ -636,11 +644,11 @@ class _EmbeddingBatches(keras.callbacks.Callback):
             weights = np.ones(len(y), np.float32)
         parts = (objective.inputs(x, y), objective.targets(y)) + (() if weights is None else (weights,))
         tensors = tf.nest.map_structure(tf.convert_to_tensor, parts)
-        labels = tf.constant(np.asarray(y, np.int32))
+        labels = None if weigh is None else tf.constant(np.asarray(y, np.int32))
 
         def batch(rows):
             gathered = tf.nest.map_structure(lambda part: tf.gather(part, rows), tensors)
-            if weigh is None:
+            if labels is None:
                 return gathered
             inputs, targets, weight = gathered
             return inputs, targets, weigh(weight, tf.gather(labels, rows))
@@ -699,7 +707,7 @@ class _StoreBatches(keras.callbacks.Callback):
         config = trainer.config
         steps = math.ceil(count * trainer._passes(count) / config.batch_size)
         self.epoch = tf.Variable(seed * 1_000_003 + first_epoch, dtype=tf.int64, trainable=False)
-        self.dataset = _sharded_by_data(
+        batches = (
             store.dataset(
                 labels=labels,
                 batch_size=config.batch_size,
@@ -713,16 +721,11 @@ class _StoreBatches(keras.callbacks.Callback):
             )
             .take(steps)
             .apply(tf.data.experimental.assert_cardinality(steps))
-            .map(self.weighted(trainer._negative_weighting(lambda: self.epoch.value() - seed * 1_000_003)))
-            .map(self.to_model(trainer._objective, weighted=True))
         )
-
-    @staticmethod
-    def weighted(weigh: Callable | None) -> Callable:
-        """``(features, label_index, weight)`` with ``weigh(weight, label_index)`` applied (if any)."""
-        if weigh is None:
-            return lambda features, label, weight: (features, label, weight)
-        return lambda features, label, weight: (features, label, weigh(weight, label))
+        weigh = trainer._negative_weighting(lambda: self.epoch.value() - seed * 1_000_003)
+        if weigh is not None:
+            batches = batches.map(lambda features, label, weight: (features, label, weigh(weight, label)))
+        self.dataset = _sharded_by_data(batches.map(self.to_model(trainer._objective, weighted=True)))
 
     @staticmethod
     def to_model(objective: TrainingObjective, *, weighted: bool) -> Callable:
