@@ -135,11 +135,11 @@ def synthesize_keywords(
     order = np.random.default_rng(seed).permutation(len(voices))
     for word in track(words, "Synthesizing words"):
         word_seed = (seed, zlib.crc32(word.encode("utf-8")))
+        said = (spoken or {}).get(word, word)
         waveforms, records = [], []
         for index in range(per_word):
             rng = np.random.default_rng([*word_seed, index])
             voice = voices[order[index % len(voices)]]
-            said = (spoken or {}).get(word, word)
             waveform, record = _speak(engine, said, voice, settings, rng, sample_rate, clip_samples)
             if waveform is None:
                 skipped.append(f"{word} ({voice}, {record['rate_wpm']} wpm): {record['skipped']}")
